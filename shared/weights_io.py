@@ -11,12 +11,11 @@ Format (version 1):
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from shared.atomic import atomic_path
 from shared.shapes import parameters
 from shared.specs import ModelSpec
 
@@ -37,9 +36,8 @@ def save_weights(path: Path, spec: ModelSpec, weights: dict[str, np.ndarray]) ->
     arrays = {name: np.asarray(value, dtype=np.float32) for name, value in weights.items()}
     arrays[META_KEY] = np.array(json.dumps(meta))
     path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=path.name, suffix=".part", delete=False) as handle:
-        np.savez(handle, **arrays)
-    os.replace(handle.name, path)
+    with atomic_path(path) as part, open(part, "wb") as handle:
+        np.savez(handle, **arrays)  # a file object, because np.savez would append ".npz" to a path
     return path
 
 

@@ -1,0 +1,28 @@
+"""Where the PyTorch backend computes. ``select_device`` is called once, before any model is built."""
+
+from __future__ import annotations
+
+import torch
+
+from shared.cli import UsageError
+
+_current = torch.device("cpu")
+
+
+def select_device(name: str) -> str:
+    """``auto`` picks CUDA when torch sees a GPU; ``cuda`` without one is a usage error."""
+    global _current
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda: torch sees no CUDA GPU here; use --device cpu or --device auto")
+    use_cuda = name == "cuda" or (name == "auto" and torch.cuda.is_available())
+    _current = torch.device("cuda" if use_cuda else "cpu")
+    if use_cuda:
+        # TF32 matmuls trade ~1e-3 relative precision for speed; keep float32 so runs compare across frameworks.
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+        return f"cuda ({torch.cuda.get_device_name(_current)})"
+    return "cpu"
+
+
+def current_device() -> torch.device:
+    return _current

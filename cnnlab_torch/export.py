@@ -1,0 +1,31 @@
+"""ONNX export through the dynamo exporter (``torch.onnx.export(..., dynamo=True)``), then a self-check."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from cnnlab_torch.model import predict_logits
+from shared.atomic import atomic_path
+from shared.onnx_check import BATCH_DIM, INPUT_NAME, OUTPUT_NAME, verify_export
+from shared.specs import ModelSpec
+
+OPSET = 20  # the dynamo exporter's native opset; below 18 it runs the version converter that breaks (onnx#5988)
+
+
+def export_onnx(model: nn.Module, spec: ModelSpec, path: Path, check_images: np.ndarray) -> dict:
+    """Write ``path`` with input ``images`` [batch, H, W, 3] and output ``logits`` [batch, classes]; verify it."""
+    path = Path(path)
+    cpu_model = copy.deepcopy(model).cpu().eval()  # a CPU graph: the file must not depend on the training device
+    # The example batch must be at least 2: with 1 the exporter specialises the dimension ("Invalid ranges [2:1]").
+    example = torch.zeros(2, spec.image_size, spec.image_size, 3)
+    program = torch.onnx.export(cpu_model, (example,), dynamo=True, opset_version=OPSET,
+                                input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+                                dynamic_shapes=({0: torch.export.Dim(BATCH_DIM)},), verbose=False)
+    with atomic_path(path) as part:
+        program.save(part, external_data=False)  # one self-contained file (fine below ONNX's 2 GB limit)
+    return verify_export(path, check_images, predict_logits(cpu_model, check_images, len(check_images)))

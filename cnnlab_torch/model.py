@@ -1,0 +1,130 @@
+"""PyTorch models built from ``shared.specs``. Module names follow the spec, so ``state_dict`` keys are the
+canonical parameter names (for ``resnet18``, exactly torchvision's)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from cnnlab_torch.device import current_device
+from shared.specs import (AvgPool2d, BasicBlock, BatchNorm2d, Conv2d, Flatten, GlobalAvgPool2d, Layer, Linear,
+                          MaxPool2d, ModelSpec, Normalize, ReLU, Stage, block_layers)
+
+
+class NormalizeNHWC(nn.Module):
+    """0-255 NHWC pixels -> normalised NCHW. Mean and std are Python constants, not buffers, so the module adds no
+    ``state_dict`` entries and torchvision checkpoints load unchanged."""
+
+    def __init__(self, mean, std):
+        super().__init__()
+        self.mean, self.std = tuple(mean), tuple(std)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        mean = torch.tensor(self.mean, dtype=images.dtype, device=images.device)
+        std = torch.tensor(self.std, dtype=images.dtype, device=images.device)
+        return ((images / 255.0 - mean) / std).permute(0, 3, 1, 2)
+
+
+class ResidualBlock(nn.Module):
+    """torchvision's ``BasicBlock``, with the same attribute names."""
+
+    def __init__(self, block: BasicBlock):
+        super().__init__()
+        layers = dict(block_layers(block))
+        self.conv1, self.bn1 = to_module(layers["conv1"]), to_module(layers["bn1"])
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2, self.bn2 = to_module(layers["conv2"]), to_module(layers["bn2"])
+        self.downsample = None
+        if block.has_downsample:
+            self.downsample = nn.Sequential(to_module(layers["downsample.0"]), to_module(layers["downsample.1"]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return self.relu(out + identity)
+
+
+def to_module(layer: Layer) -> nn.Module:
+    """One spec layer -> one PyTorch module. The spec already uses PyTorch's conventions."""
+    if isinstance(layer, Normalize):
+        return NormalizeNHWC(layer.mean, layer.std)
+    if isinstance(layer, Conv2d):
+        return nn.Conv2d(layer.in_channels, layer.out_channels, layer.kernel, layer.stride, layer.padding,
+                         bias=layer.bias)
+    if isinstance(layer, BatchNorm2d):
+        return nn.BatchNorm2d(layer.channels, eps=layer.eps, momentum=layer.momentum)
+    if isinstance(layer, ReLU):
+        return nn.ReLU()
+    if isinstance(layer, MaxPool2d):
+        return nn.MaxPool2d(layer.kernel, layer.stride, layer.padding)
+    if isinstance(layer, AvgPool2d):
+        return nn.AvgPool2d(layer.kernel, layer.stride)
+    if isinstance(layer, GlobalAvgPool2d):
+        return nn.AdaptiveAvgPool2d((1, 1))
+    if isinstance(layer, Flatten):
+        return nn.Flatten()
+    if isinstance(layer, Linear):
+        return nn.Linear(layer.in_features, layer.out_features, bias=layer.bias)
+    if isinstance(layer, BasicBlock):
+        return ResidualBlock(layer)
+    if isinstance(layer, Stage):
+        return nn.Sequential(*(ResidualBlock(block) for block in layer.blocks))
+    raise TypeError(f"no PyTorch module for {layer!r}")
+
+
+class SpecModel(nn.Module):
+    """The spec's layers in order, registered under their spec names."""
+
+    def __init__(self, spec: ModelSpec):
+        super().__init__()
+        self.spec_name = spec.name
+        for name, layer in spec.layers:
+            self.add_module(name, to_module(layer))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        x = images
+        for module in self.children():
+            x = module(x)
+        return x
+
+    def forward_layers(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Every top-level layer's output, for the parity suite's per-layer comparison."""
+        outputs, x = {}, images
+        for name, module in self.named_children():
+            x = module(x)
+            outputs[name] = x
+        return outputs
+
+
+def build_model(spec: ModelSpec) -> SpecModel:
+    """The model on the selected device. Its weights are PyTorch's defaults until ``set_weights`` loads the shared
+    initial weights."""
+    return SpecModel(spec).to(current_device())
+
+
+def count_trainable(model: nn.Module) -> int:
+    return sum(param.numel() for param in model.parameters() if param.requires_grad)
+
+
+def trainable_params_by_layer(model: SpecModel) -> dict[str, int]:
+    return {name: count_trainable(module) for name, module in model.named_children()}
+
+
+@torch.no_grad()
+def layer_outputs(model: SpecModel, images: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-layer outputs in the canonical (NCHW) layout, in inference mode."""
+    model.eval()
+    outputs = model.forward_layers(torch.from_numpy(images).to(current_device()))
+    return {name: value.cpu().numpy() for name, value in outputs.items()}
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, images: np.ndarray, batch_size: int) -> np.ndarray:
+    """Logits for uint8 or float NHWC images, in inference mode, batch by batch."""
+    model.eval()
+    device = next(model.parameters()).device
+    chunks = [model(torch.from_numpy(images[start:start + batch_size]).to(device).float()).cpu().numpy()
+              for start in range(0, len(images), batch_size)]
+    return np.concatenate(chunks)

@@ -1,0 +1,24 @@
+"""Training settings as data. Every optimizer hyperparameter is explicit, because the frameworks' defaults differ
+(Adam epsilon is 1e-8 in PyTorch and 1e-7 in Keras) and both backends must run the same optimizer."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    arch: str = "cifar_cnn_max"  # a name from shared.registry.ARCHITECTURES
+    dataset: str = "digits"  # a name from shared.data.DATASETS
+    epochs: int = 10  # full passes over the training split
+    batch_size: int = 32  # images per optimizer step (the seed labs' value)
+    lr: float = 1e-3  # Adam learning rate (the seed labs' value)
+    beta1: float = 0.9  # Adam first-moment decay
+    beta2: float = 0.999  # Adam second-moment decay
+    eps: float = 1e-8  # Adam epsilon, PyTorch placement: added to the bias-corrected sqrt(v)
+    weight_decay: float = 0.0  # L2 penalty added to the gradient, as torch.optim.Adam does
+    val_fraction: float = 0.2  # share of each class held out for validation
+    seed: int = 0  # drives the split, the initial weights and the batch order
+
+    def to_json(self) -> dict:
+        return asdict(self)

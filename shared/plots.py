@@ -1,0 +1,32 @@
+"""Training curves as PNG files (matplotlib's Agg backend: no screen needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
+
+
+def plot_history(history: list[dict], path: Path, title: str) -> Path:
+    """Two panels, cross-entropy and accuracy, train and validation per epoch; the train curve is shaded between
+    the 25th and 75th percentiles of its batches, as in the CIFAR lab."""
+    epochs = [record["epoch"] for record in history]
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for axis, metric, label in ((axes[0], "loss", "cross-entropy"), (axes[1], "acc", "accuracy")):
+        axis.plot(epochs, [record[f"train_{metric}"] for record in history], marker="o", label="train")
+        axis.fill_between(epochs, [record[f"train_{metric}_p25"] for record in history],
+                          [record[f"train_{metric}_p75"] for record in history], alpha=0.25)
+        axis.plot(epochs, [record[f"val_{metric}"] for record in history], marker="o", label="validation")
+        axis.set_xlabel("epoch")
+        axis.set_title(label)
+        axis.grid(alpha=0.3)
+        axis.legend()
+    axes[1].set_ylim(0, 1)
+    figure.suptitle(title)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return Path(path)
