@@ -108,16 +108,16 @@ def count_trainable(model: nn.Module) -> int:
     return sum(param.numel() for param in model.parameters() if param.requires_grad)
 
 
-def trainable_params_by_layer(model: SpecModel) -> dict[str, int]:
-    return {name: count_trainable(module) for name, module in model.named_children()}
+def trainable_params_by_layer(model: SpecModel, spec: ModelSpec) -> dict[str, int]:
+    return {name: count_trainable(model.get_submodule(name)) for name, _ in spec.layers}
 
 
 @torch.no_grad()
-def layer_outputs(model: SpecModel, images: np.ndarray) -> dict[str, np.ndarray]:
+def layer_outputs(model: SpecModel, spec: ModelSpec, images: np.ndarray) -> dict[str, np.ndarray]:
     """Per-layer outputs in the canonical (NCHW) layout, in inference mode."""
     model.eval()
     outputs = model.forward_layers(torch.from_numpy(images).to(current_device()))
-    return {name: value.cpu().numpy() for name, value in outputs.items()}
+    return {name: outputs[name].cpu().numpy() for name, _ in spec.layers}
 
 
 @torch.no_grad()

@@ -1,0 +1,104 @@
+"""Training and evaluation in TensorFlow/Keras. Mirrors ``cnnlab_torch.engine`` section by section; only the
+autograd lines differ."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+import cnnlab_tf  # noqa: F401  (selects the TensorFlow backend before keras is imported)
+import keras
+import tensorflow as tf
+from keras import ops
+
+from cnnlab_tf.model import predict_logits
+from shared.config import TrainConfig
+from shared.data import Dataset
+from shared.loop import run_epochs
+from shared.metrics import accuracy, cross_entropy
+
+
+@keras.saving.register_keras_serializable(package="cnnlab")
+class TorchAdam(keras.optimizers.Adam):
+    """Adam with ``torch.optim.Adam``'s update rule.
+
+    Keras adds epsilon to the *uncorrected* sqrt(v), PyTorch to the bias-corrected one, so equal hyperparameters
+    still give different steps: after one epoch on the digits, weights differed by 2e-3 and 0.8% of predictions
+    flipped (parity-pitfalls.md). This writes PyTorch's formula out:
+        m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2
+        p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
+    ``l2`` is torch.optim.Adam's weight_decay (added to the gradient), not Keras's decoupled ``weight_decay``.
+    """
+
+    def __init__(self, learning_rate, beta_1, beta_2, epsilon, l2=0.0, **kwargs):
+        super().__init__(learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, **kwargs)
+        self.l2 = l2
+
+    def update_step(self, gradient, variable, learning_rate):
+        dtype = variable.dtype
+        lr = ops.cast(learning_rate, dtype)
+        gradient = ops.cast(gradient, dtype)
+        if self.l2:
+            gradient = gradient + self.l2 * variable
+        step = ops.cast(self.iterations + 1, dtype)
+        bias_correction1 = 1 - ops.power(ops.cast(self.beta_1, dtype), step)
+        bias_correction2 = 1 - ops.power(ops.cast(self.beta_2, dtype), step)
+        m = self._momentums[self._get_variable_index(variable)]
+        v = self._velocities[self._get_variable_index(variable)]
+        self.assign(m, m * self.beta_1 + gradient * (1 - self.beta_1))
+        self.assign(v, v * self.beta_2 + ops.square(gradient) * (1 - self.beta_2))
+        denominator = ops.sqrt(v) / ops.sqrt(bias_correction2) + self.epsilon
+        self.assign_sub(variable, m / denominator * (lr / bias_correction1))
+
+    def get_config(self):
+        return {**super().get_config(), "l2": self.l2}
+
+
+def make_optimizer(model: keras.Model, config: TrainConfig) -> keras.optimizers.Optimizer:
+    """Adam with every hyperparameter from the config and PyTorch's update rule."""
+    return TorchAdam(learning_rate=config.lr, beta_1=config.beta1, beta_2=config.beta2, epsilon=config.eps,
+                     l2=config.weight_decay)
+
+
+_cross_entropy = keras.losses.SparseCategoricalCrossentropy(from_logits=True)  # mean over the batch, like F.
+
+
+@tf.function(reduce_retracing=True)
+def train_step(model: keras.Model, optimizer: keras.optimizers.Optimizer, images: tf.Tensor,
+               labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """One optimizer step on a batch of float NHWC images; returns the batch's mean loss and correct count."""
+    # Forward
+    with tf.GradientTape() as tape:
+        logits = model(images, training=True)
+        loss = _cross_entropy(labels, logits)
+    # Backward and update
+    gradients = tape.gradient(loss, model.trainable_variables)
+    optimizer.apply_gradients(zip(gradients, model.trainable_variables))
+    # Statistics of the batch, on the logits before the update
+    correct = tf.reduce_sum(tf.cast(tf.argmax(logits, axis=1) == labels, tf.int32))
+    return loss, correct
+
+
+def evaluate(model: keras.Model, data: Dataset, batch_size: int) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy in inference mode."""
+    logits = predict_logits(model, data.images, batch_size)
+    return cross_entropy(logits, data.labels), accuracy(logits, data.labels)
+
+
+def fit(model: keras.Model, train: Dataset, val: Dataset, config: TrainConfig,
+        on_epoch_end: Callable[[dict], None] = lambda record: None) -> list[dict]:
+    """Train for ``config.epochs`` with the shared batch order, validating after every epoch."""
+    optimizer = make_optimizer(model, config)
+    # The uint8 training set lives on the device once; each step gathers its batch there.
+    images = tf.constant(train.images)
+    labels = tf.constant(train.labels)
+
+    def step(indices: np.ndarray) -> tuple[float, int]:
+        index = tf.constant(indices)
+        loss, correct = train_step(model, optimizer, tf.cast(tf.gather(images, index), tf.float32),
+                                   tf.gather(labels, index))
+        return float(loss), int(correct)
+
+    return run_epochs(step, lambda: evaluate(model, val, config.batch_size), len(train.labels), config,
+                      on_epoch_end)

@@ -1,0 +1,48 @@
+"""ONNX export through Keras's own ``model.export(format="onnx")`` (tf2onnx underneath), then a self-check.
+
+tf2onnx names the graph's ends ``args_0`` and ``Identity:0`` with unnamed dimensions; they are renamed to the
+PyTorch export's ``images``/``logits``/``batch`` so that a deployment can swap one file for the other.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+import cnnlab_tf  # noqa: F401  (selects the TensorFlow backend before keras is imported)
+import keras
+import onnx
+
+from cnnlab_tf.model import predict_logits
+from shared.atomic import atomic_path
+from shared.onnx_check import BATCH_DIM, INPUT_NAME, OUTPUT_NAME, verify_export
+from shared.specs import ModelSpec
+
+OPSET = 18  # the lowest opset that avoids the ONNX version-converter bugs (onnx#5988), and tf2onnx 1.17 writes it
+
+
+def _rename_ends(model: onnx.ModelProto) -> None:
+    """Rename the single input and output and give the batch dimension a name, everywhere they are referenced."""
+    renames = {model.graph.input[0].name: INPUT_NAME, model.graph.output[0].name: OUTPUT_NAME}
+    for node in model.graph.node:
+        node.input[:] = [renames.get(name, name) for name in node.input]
+        node.output[:] = [renames.get(name, name) for name in node.output]
+    for value in (model.graph.input[0], model.graph.output[0]):
+        value.name = renames[value.name]
+        value.type.tensor_type.shape.dim[0].dim_param = BATCH_DIM
+
+
+def export_onnx(model: keras.Model, spec: ModelSpec, path: Path, check_images: np.ndarray) -> dict:
+    """Write ``path`` with input ``images`` [batch, H, W, 3] and output ``logits`` [batch, classes]; verify it."""
+    path = Path(path)
+    signature = [keras.InputSpec(shape=(None, spec.image_size, spec.image_size, 3), dtype="float32")]
+    with tempfile.TemporaryDirectory() as scratch:
+        raw = Path(scratch) / "model.onnx"
+        model.export(str(raw), format="onnx", input_signature=signature, opset_version=OPSET, verbose=False)
+        exported = onnx.load(str(raw))
+    _rename_ends(exported)
+    with atomic_path(path) as part:
+        onnx.save(exported, str(part))
+    return verify_export(path, check_images, predict_logits(model, check_images, len(check_images)))

@@ -1,0 +1,155 @@
+"""Keras 3 models built from ``shared.specs``. Layers carry the spec's names (``layer1.0.conv1``), so weights map to
+the canonical names one to one. The model computes in NHWC; ``shared.layout`` converts weights and activations."""
+
+from __future__ import annotations
+
+import numpy as np
+
+import cnnlab_tf  # noqa: F401  (selects the TensorFlow backend before keras is imported)
+import keras
+from keras import ops
+
+from shared.layout import activation_to_canonical
+from shared.specs import (AvgPool2d, BasicBlock, BatchNorm2d, Conv2d, Flatten, GlobalAvgPool2d, Layer, Linear,
+                          MaxPool2d, ModelSpec, Normalize, ReLU, Stage, block_layers)
+
+
+@keras.saving.register_keras_serializable(package="cnnlab")
+class NormalizeNHWC(keras.layers.Layer):
+    """(x / 255 - mean) / std with Python-constant mean and std. ``keras.layers.Normalization`` would export its
+    statistics as extra ONNX graph inputs (parity-pitfalls.md), so the image could not be the only input."""
+
+    def __init__(self, mean, std, **kwargs):
+        super().__init__(**kwargs)
+        self.mean, self.std = tuple(float(v) for v in mean), tuple(float(v) for v in std)
+
+    def call(self, images):
+        return (images / 255.0 - ops.convert_to_tensor(self.mean)) / ops.convert_to_tensor(self.std)
+
+    def get_config(self):
+        return {**super().get_config(), "mean": self.mean, "std": self.std}
+
+
+@keras.saving.register_keras_serializable(package="cnnlab")
+class ConstantPadding2D(keras.layers.Layer):
+    """Symmetric H/W padding with a constant: -inf before a max-pool, as PyTorch pads (zeros would win the max
+    against negative inputs)."""
+
+    def __init__(self, padding: int, value: float, **kwargs):
+        super().__init__(**kwargs)
+        self.padding, self.value = int(padding), float(value)
+
+    def call(self, x):
+        p = self.padding
+        return ops.pad(x, [[0, 0], [p, p], [p, p], [0, 0]], constant_values=self.value)
+
+    def get_config(self):
+        return {**super().get_config(), "padding": self.padding, "value": self.value}
+
+
+def conv_padding(layer: Conv2d, name: str) -> tuple[list[keras.layers.Layer], str]:
+    """PyTorch's symmetric padding as Keras layers: explicit zero padding, then a "valid" convolution. Keras's
+    "same" pads more at the bottom and right when the stride is above 1, which changes the numbers."""
+    if layer.padding == 0:
+        return [], "valid"
+    return [keras.layers.ZeroPadding2D(layer.padding, name=f"{name}.pad")], "valid"
+
+
+def batchnorm_arguments(layer: BatchNorm2d) -> dict:
+    """PyTorch's momentum weights the new batch statistic; Keras's weights the running value."""
+    return {"axis": -1, "epsilon": layer.eps, "momentum": 1.0 - layer.momentum}
+
+
+def _apply(layer: Layer, name: str, x):
+    """Apply one spec layer, named ``name``, to the Keras tensor ``x``."""
+    if isinstance(layer, Normalize):
+        return NormalizeNHWC(layer.mean, layer.std, name=name)(x)
+    if isinstance(layer, Conv2d):
+        padding_layers, padding = conv_padding(layer, name)
+        for padding_layer in padding_layers:
+            x = padding_layer(x)
+        return keras.layers.Conv2D(layer.out_channels, layer.kernel, layer.stride, padding=padding,
+                                   use_bias=layer.bias, name=name)(x)
+    if isinstance(layer, BatchNorm2d):
+        return keras.layers.BatchNormalization(**batchnorm_arguments(layer), name=name)(x)
+    if isinstance(layer, ReLU):
+        return keras.layers.ReLU(name=name)(x)
+    if isinstance(layer, MaxPool2d):
+        if layer.padding:
+            x = ConstantPadding2D(layer.padding, float("-inf"), name=f"{name}.pad")(x)
+        return keras.layers.MaxPooling2D(layer.kernel, layer.stride, padding="valid", name=name)(x)
+    if isinstance(layer, AvgPool2d):
+        return keras.layers.AveragePooling2D(layer.kernel, layer.stride, padding="valid", name=name)(x)
+    if isinstance(layer, GlobalAvgPool2d):
+        return keras.layers.GlobalAveragePooling2D(keepdims=True, name=name)(x)
+    if isinstance(layer, Flatten):
+        return keras.layers.Flatten(name=name)(x)  # (H, W, C) order; shared.layout permutes the next Linear
+    if isinstance(layer, Linear):
+        return keras.layers.Dense(layer.out_features, use_bias=layer.bias, name=name)(x)
+    if isinstance(layer, BasicBlock):
+        return _residual_block(layer, name, x)
+    if isinstance(layer, Stage):
+        for index, block in enumerate(layer.blocks):
+            x = _residual_block(block, f"{name}.{index}", x)
+        return x
+    raise TypeError(f"no Keras layer for {layer!r}")
+
+
+def _residual_block(block: BasicBlock, name: str, x):
+    """torchvision's BasicBlock: conv-bn-relu-conv-bn, plus the (downsampled) input, then relu."""
+    layers = dict(block_layers(block))
+    shortcut = x
+    if block.has_downsample:
+        shortcut = _apply(layers["downsample.1"], f"{name}.downsample.1",
+                          _apply(layers["downsample.0"], f"{name}.downsample.0", x))
+    out = _apply(layers["bn1"], f"{name}.bn1", _apply(layers["conv1"], f"{name}.conv1", x))
+    out = keras.layers.ReLU(name=f"{name}.relu1")(out)
+    out = _apply(layers["bn2"], f"{name}.bn2", _apply(layers["conv2"], f"{name}.conv2", out))
+    out = keras.layers.Add(name=f"{name}.add")([out, shortcut])
+    return keras.layers.ReLU(name=f"{name}.relu2")(out)
+
+
+def output_layer_name(name: str, layer: Layer) -> str:
+    """The Keras layer whose output is the spec layer ``name``'s output."""
+    if isinstance(layer, Stage):
+        return f"{name}.{len(layer.blocks) - 1}.relu2"
+    if isinstance(layer, BasicBlock):
+        return f"{name}.relu2"
+    return name
+
+
+def build_model(spec: ModelSpec) -> keras.Model:
+    """The functional model. Its weights are Keras's initialisers until ``set_weights`` loads the shared ones."""
+    images = keras.Input((spec.image_size, spec.image_size, 3), dtype="float32", name="images")
+    x = images
+    for name, layer in spec.layers:
+        x = _apply(layer, name, x)
+    return keras.Model(images, x, name=spec.name)
+
+
+def count_trainable(model: keras.Model) -> int:
+    return int(sum(np.prod(weight.shape) for weight in model.trainable_weights))
+
+
+def trainable_params_by_layer(model: keras.Model, spec: ModelSpec) -> dict[str, int]:
+    counts = {}
+    for name, _ in spec.layers:
+        owned = [layer for layer in model.layers if layer.name == name or layer.name.startswith(name + ".")]
+        counts[name] = int(sum(np.prod(weight.shape) for layer in owned for weight in layer.trainable_weights))
+    return counts
+
+
+def layer_outputs(model: keras.Model, spec: ModelSpec, images: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-layer outputs in the canonical (NCHW) layout, in inference mode."""
+    names = [name for name, _ in spec.layers]
+    taps = keras.Model(model.inputs, [model.get_layer(output_layer_name(name, layer)).output
+                                      for name, layer in spec.layers])
+    values = taps(images, training=False)
+    return {name: activation_to_canonical(np.asarray(value)) for name, value in zip(names, values)}
+
+
+def predict_logits(model: keras.Model, images: np.ndarray, batch_size: int) -> np.ndarray:
+    """Logits for uint8 or float NHWC images, in inference mode, batch by batch."""
+    chunks = [np.asarray(model(images[start:start + batch_size].astype(np.float32), training=False))
+              for start in range(0, len(images), batch_size)]
+    return np.concatenate(chunks)
