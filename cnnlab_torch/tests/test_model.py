@@ -1,0 +1,64 @@
+"""PyTorch models from the registry's specs, and the ResNet-18 against torchvision's own."""
+
+import numpy as np
+import pytest
+import torch
+import torchvision
+
+from cnnlab_torch.model import SpecModel, build_model, layer_outputs, predict_logits, trainable_params_by_layer
+from cnnlab_torch.weights import get_weights, set_weights
+from shared import shapes
+from shared.init import initial_weights
+from shared.registry import ARCHITECTURES, IMAGENET_MEAN, IMAGENET_STD, build_spec
+from shared.testing import small_image_size
+from shared.tolerances import tolerance
+
+
+def small_spec(arch: str, classes: int = 5):
+    return build_spec(arch, classes, small_image_size(arch))
+
+
+@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
+def test_layer_shapes_and_counts_follow_the_spec(arch):
+    spec = small_spec(arch)
+    model = build_model(spec)
+    images = np.random.default_rng(0).uniform(0, 255, (2, spec.image_size, spec.image_size, 3)).astype(np.float32)
+    outputs = layer_outputs(model, spec, images)
+    assert {name: value.shape[1:] for name, value in outputs.items()} == dict(shapes.output_shapes(spec))
+    assert trainable_params_by_layer(model, spec) == shapes.trainable_params_by_layer(spec)
+
+
+@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
+def test_weights_load_and_read_back_unchanged(arch):
+    spec = small_spec(arch)
+    model = build_model(spec)
+    weights = initial_weights(spec, seed=3)
+    set_weights(model, spec, weights)
+    read_back = get_weights(model, spec)
+    assert all(np.array_equal(read_back[name], weights[name]) for name in weights)
+
+
+def test_flowers_baseline_at_224_has_the_seed_labs_parameter_count():
+    with torch.device("meta"):  # 207 M parameters: count them without allocating 830 MB
+        model = SpecModel(build_spec("flowers_baseline", 5, 224))
+    assert sum(param.numel() for param in model.parameters()) == 207_175_365
+
+
+def test_resnet18_loads_torchvision_checkpoint_and_computes_the_same():
+    reference = torchvision.models.resnet18(weights=None, num_classes=5).eval()
+    with torch.no_grad():  # non-trivial BatchNorm statistics, so the check covers them too
+        for module in reference.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.5, 0.5)
+                module.running_var.uniform_(0.5, 2.0)
+    spec = build_spec("resnet18", 5, 64)
+    model = build_model(spec)
+    model.load_state_dict(reference.state_dict(), strict=True)  # same names, nothing missing or extra
+    assert sum(p.numel() for p in model.parameters()) == sum(p.numel() for p in reference.parameters())
+
+    images = np.random.default_rng(1).uniform(0, 255, (3, 64, 64, 3)).astype(np.float32)
+    mean, std = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    with torch.no_grad():
+        expected = reference((torch.from_numpy(images).permute(0, 3, 1, 2) / 255 - mean) / std).numpy()
+    difference = np.abs(predict_logits(model, images, 3) - expected).max()
+    assert difference <= tolerance("same_weights"), f"ResNet-18 differs from torchvision by {difference:.3g}"
