@@ -57,14 +57,15 @@ class TorchAdam(keras.optimizers.Adam):
 
 def make_optimizer(model: keras.Model, config: TrainConfig) -> keras.optimizers.Optimizer:
     """Adam with every hyperparameter from the config and PyTorch's update rule."""
-    return TorchAdam(learning_rate=config.lr, beta_1=config.beta1, beta_2=config.beta2, epsilon=config.eps,
-                     l2=config.weight_decay)
+    optimizer = TorchAdam(learning_rate=config.lr, beta_1=config.beta1, beta_2=config.beta2, epsilon=config.eps,
+                          l2=config.weight_decay)
+    optimizer.build(model.trainable_variables)  # its slots must exist before the compiled step first runs
+    return optimizer
 
 
 _cross_entropy = keras.losses.SparseCategoricalCrossentropy(from_logits=True)  # mean over the batch, like F.
 
 
-@tf.function(reduce_retracing=True)
 def train_step(model: keras.Model, optimizer: keras.optimizers.Optimizer, images: tf.Tensor,
                labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     """One optimizer step on a batch of float NHWC images; returns the batch's mean loss and correct count."""
@@ -93,11 +94,13 @@ def fit(model: keras.Model, train: Dataset, val: Dataset, config: TrainConfig,
     # The uint8 training set lives on the device once; each step gathers its batch there.
     images = tf.constant(train.images)
     labels = tf.constant(train.labels)
+    # Compiled per fit, not once per process: a compiled step may only create variables on its first trace.
+    compiled_step = tf.function(train_step, reduce_retracing=True)
 
     def step(indices: np.ndarray) -> tuple[float, int]:
         index = tf.constant(indices)
-        loss, correct = train_step(model, optimizer, tf.cast(tf.gather(images, index), tf.float32),
-                                   tf.gather(labels, index))
+        loss, correct = compiled_step(model, optimizer, tf.cast(tf.gather(images, index), tf.float32),
+                                        tf.gather(labels, index))
         return float(loss), int(correct)
 
     return run_epochs(step, lambda: evaluate(model, val, config.batch_size), len(train.labels), config,

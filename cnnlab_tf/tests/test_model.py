@@ -1,0 +1,63 @@
+"""Keras models from the registry's specs: shapes, counts and weight loading follow the spec."""
+
+import numpy as np
+import pytest
+
+import keras
+from cnnlab_tf.model import build_model, layer_outputs, predict_logits, trainable_params_by_layer
+from cnnlab_tf.weights import get_weights, set_weights
+from shared import shapes
+from shared.init import initial_weights
+from shared.registry import ARCHITECTURES, build_spec
+from shared.testing import small_image_size
+
+
+def small_spec(arch: str, classes: int = 5):
+    return build_spec(arch, classes, small_image_size(arch))
+
+
+@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
+def test_layer_shapes_and_counts_follow_the_spec(arch):
+    spec = small_spec(arch)
+    model = build_model(spec)
+    images = np.random.default_rng(0).uniform(0, 255, (2, spec.image_size, spec.image_size, 3)).astype(np.float32)
+    outputs = layer_outputs(model, spec, images)
+    assert {name: value.shape[1:] for name, value in outputs.items()} == dict(shapes.output_shapes(spec))
+    assert trainable_params_by_layer(model, spec) == shapes.trainable_params_by_layer(spec)
+
+
+@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
+def test_weights_load_and_read_back_unchanged(arch):
+    spec = small_spec(arch)
+    model = build_model(spec)
+    weights = initial_weights(spec, seed=3)
+    set_weights(model, spec, weights)
+    read_back = get_weights(model, spec)
+    assert all(np.array_equal(read_back[name], weights[name]) for name in weights)
+
+
+def test_batchnorm_statistics_are_not_trainable():
+    spec = small_spec("resnet18")
+    model = build_model(spec)
+    non_trainable = sum(int(np.prod(weight.shape)) for weight in model.non_trainable_weights)
+    expected = sum(int(np.prod(p.shape)) for p in shapes.parameters(spec) if not p.trainable)
+    assert non_trainable == expected, "Keras keeps running statistics as non-trainable weights"
+
+
+def test_max_pool_pads_with_minus_infinity():
+    # A 3x3/2 max-pool with padding 1 on an all-negative map must return negatives, as PyTorch does;
+    # zero padding would put zeros on the border.
+    from cnnlab_tf.model import _apply
+    from shared.specs import MaxPool2d
+
+    inputs = keras.Input((4, 4, 1))
+    pooled = keras.Model(inputs, _apply(MaxPool2d(3, 2, 1), "pool", inputs))
+    result = np.asarray(pooled(-np.arange(1, 17, dtype=np.float32).reshape(1, 4, 4, 1)))
+    np.testing.assert_array_equal(result[0, :, :, 0], [[-1, -2], [-5, -6]])  # zeros: [[0, 0], [0, -6]]
+
+
+def test_predict_logits_accepts_uint8_batches():
+    spec = small_spec("cifar_cnn_max")
+    model = build_model(spec)
+    images = np.random.default_rng(1).integers(0, 256, (5, 32, 32, 3), dtype=np.uint8)
+    assert predict_logits(model, images, 2).shape == (5, 5)

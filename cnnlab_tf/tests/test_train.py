@@ -1,0 +1,54 @@
+"""The TensorFlow train CLI end to end on the embedded digits, and what an interrupted run keeps."""
+
+import dataclasses
+import json
+
+import numpy as np
+
+import keras
+from cnnlab_tf.backend import BACKEND
+from cnnlab_tf.model import build_model, predict_logits
+from cnnlab_tf.weights import set_weights
+from shared.data import load_digits_rgb, read_split
+from shared.onnx_check import onnx_logits
+from shared.registry import build_spec
+from shared.runner import main
+from shared.testing import check_run_directory
+from shared.tolerances import tolerance
+from shared.weights_io import load_weights
+
+
+def test_one_epoch_run_writes_a_complete_run_directory(tmp_path):
+    run_dir = tmp_path / "run"
+    assert main("tf", lambda: BACKEND, ["--epochs", "1", "--out", str(run_dir)]) == 0
+    metrics = check_run_directory(run_dir, "tf", "model.keras", epochs=1)
+    assert metrics["params_trainable"] == 23_498, "cifar_cnn_max with 10 digit classes, by hand: 2432+18496+2570"
+    assert metrics["history"][0]["val_acc"] > 0.5, "one epoch on the digits learns well past chance (10%)"
+
+    # The native checkpoint, the neutral weights and the ONNX export are the same model.
+    spec = build_spec("cifar_cnn_max", 10, 32)
+    val_images = load_digits_rgb().images[read_split(run_dir / "split.json").val][:16]
+    from_checkpoint = keras.models.load_model(run_dir / "model.keras")
+    from_neutral = build_model(spec)
+    set_weights(from_neutral, spec, load_weights(run_dir / "weights.npz", spec))
+    logits = predict_logits(from_checkpoint, val_images, 16)
+    assert np.array_equal(logits, predict_logits(from_neutral, val_images, 16))
+    assert np.abs(onnx_logits(run_dir / "model.onnx", val_images.astype(np.float32)) - logits).max() \
+        <= tolerance("onnx_vs_native")
+
+
+def test_interrupted_run_keeps_its_finished_epochs(tmp_path, capsys):
+    def fit_then_interrupt(model, train, val, config, on_epoch_end):
+        def save_then_stop(record):
+            on_epoch_end(record)
+            raise KeyboardInterrupt  # as if Ctrl-C arrived during the second epoch
+
+        return BACKEND.fit(model, train, val, config, save_then_stop)
+
+    backend = dataclasses.replace(BACKEND, fit=fit_then_interrupt)
+    run_dir = tmp_path / "run"
+    assert main("tf", lambda: backend, ["--epochs", "3", "--out", str(run_dir)]) == 130
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["status"] == "interrupted" and len(metrics["history"]) == 1
+    assert (run_dir / "model.keras").is_file() and (run_dir / "weights.npz").is_file()
+    assert "keeps the 1 finished epoch" in capsys.readouterr().err
