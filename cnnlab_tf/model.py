@@ -10,6 +10,7 @@ import keras
 from keras import ops
 
 from shared.layout import activation_to_canonical
+from shared.shapes import output_shapes
 from shared.specs import (AvgPool2d, BasicBlock, BatchNorm2d, Conv2d, Flatten, GlobalAvgPool2d, Layer, Linear,
                           MaxPool2d, ModelSpec, Normalize, ReLU, Stage, block_layers)
 
@@ -141,11 +142,15 @@ def trainable_params_by_layer(model: keras.Model, spec: ModelSpec) -> dict[str, 
 
 def layer_outputs(model: keras.Model, spec: ModelSpec, images: np.ndarray) -> dict[str, np.ndarray]:
     """Per-layer outputs in the canonical (NCHW) layout, in inference mode."""
-    names = [name for name, _ in spec.layers]
     taps = keras.Model(model.inputs, [model.get_layer(output_layer_name(name, layer)).output
                                       for name, layer in spec.layers])
     values = taps(images, training=False)
-    return {name: activation_to_canonical(np.asarray(value)) for name, value in zip(names, values)}
+    canonical_shapes = output_shapes(spec)
+    outputs = {}
+    for index, ((name, layer), value) in enumerate(zip(spec.layers, values)):
+        flattened_chw = canonical_shapes[index - 1][1] if isinstance(layer, Flatten) else None
+        outputs[name] = activation_to_canonical(np.asarray(value), flattened_chw)
+    return outputs
 
 
 def predict_logits(model: keras.Model, images: np.ndarray, batch_size: int) -> np.ndarray:

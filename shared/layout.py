@@ -40,6 +40,13 @@ def dense_from_keras(kernel: np.ndarray, flattened_chw: tuple[int, int, int] | N
     return np.ascontiguousarray(weight)
 
 
-def activation_to_canonical(array: np.ndarray) -> np.ndarray:
-    """An NHWC activation -> NCHW; anything that is not a 4-D image batch is already canonical."""
-    return array.transpose(0, 3, 1, 2) if array.ndim == 4 else array
+def activation_to_canonical(array: np.ndarray, flattened_chw: tuple[int, int, int] | None = None) -> np.ndarray:
+    """An NHWC activation -> NCHW. A Keras Flatten output is in (H, W, C) order: given the (C, H, W) map it came
+    from, it is reordered to PyTorch's (C, H, W) order. Anything else is already canonical."""
+    if array.ndim == 4:
+        return array.transpose(0, 3, 1, 2)
+    if flattened_chw is not None:
+        canonical = np.empty_like(array)
+        canonical[:, _flatten_order_chw_to_hwc(flattened_chw)] = array
+        return canonical
+    return array

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from shared.tolerances import tolerance
+from shared.tolerances import compare
 
 INPUT_NAME, OUTPUT_NAME, BATCH_DIM = "images", "logits", "batch"
 
@@ -43,8 +43,8 @@ def verify_export(path: Path, images: np.ndarray, native_logits: np.ndarray) -> 
     expected = {INPUT_NAME: [BATCH_DIM, *images.shape[1:]]}
     assert signature["inputs"] == expected, f"{path}: inputs {signature['inputs']}, expected {expected}"
     assert list(signature["outputs"]) == [OUTPUT_NAME], f"{path}: outputs {signature['outputs']}"
-    difference = float(np.max(np.abs(onnx_logits(path, images) - native_logits)))
-    if not difference <= tolerance("onnx_vs_native"):
+    within, difference, bound = compare(onnx_logits(path, images), native_logits, "onnx_vs_native")
+    if not within:
         raise RuntimeError(f"{path}: onnxruntime logits differ from the native model by {difference:.3g} "
-                           f"(> {tolerance('onnx_vs_native')}); the export is wrong")
+                           f"(bound {bound:.3g}); the export is wrong")
     return {**signature, "max_abs_diff": difference, "checked_images": len(images)}

@@ -14,7 +14,7 @@ from shared.onnx_check import onnx_logits
 from shared.registry import build_spec
 from shared.runner import main
 from shared.testing import check_run_directory
-from shared.tolerances import tolerance
+from shared.tolerances import compare
 from shared.weights_io import load_weights
 
 
@@ -34,8 +34,9 @@ def test_one_epoch_run_writes_a_complete_run_directory(tmp_path):
     set_weights(from_neutral, spec, load_weights(run_dir / "weights.npz", spec))
     logits = predict_logits(from_checkpoint, val_images, 16)
     assert np.array_equal(logits, predict_logits(from_neutral, val_images, 16))
-    assert np.abs(onnx_logits(run_dir / "model.onnx", val_images.astype(np.float32)) - logits).max() \
-        <= tolerance("onnx_vs_native")
+    within, difference, bound = compare(onnx_logits(run_dir / "model.onnx", val_images.astype(np.float32)),
+                                        logits, "onnx_vs_native")
+    assert within, f"ONNX differs from the checkpoint by {difference:.3g} (bound {bound:.3g})"
 
 
 def test_interrupted_run_keeps_its_finished_epochs(tmp_path, capsys):

@@ -39,3 +39,9 @@ def test_activation_to_canonical():
     nhwc = np.zeros((2, 5, 6, 3))
     assert activation_to_canonical(nhwc).shape == (2, 3, 5, 6)
     assert activation_to_canonical(np.zeros((2, 10))).shape == (2, 10)
+
+
+def test_keras_flatten_output_reordered_to_pytorch_order():
+    feature_map = np.random.default_rng(4).normal(size=(2, 4, 3, 5))  # (N, C, H, W)
+    keras_flat = feature_map.transpose(0, 2, 3, 1).reshape(2, -1)
+    np.testing.assert_array_equal(activation_to_canonical(keras_flat, (4, 3, 5)), feature_map.reshape(2, -1))

@@ -1,0 +1,29 @@
+"""Identical weights give identical functions: natively, layer by layer, and through both ONNX exports."""
+
+import pytest
+
+from parity_tests.pairs import assert_agree, assert_layers_agree, random_images
+from shared.onnx_check import onnx_logits
+from shared.registry import ARCHITECTURES
+
+ARCHS = sorted(ARCHITECTURES)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_native_outputs_agree_layer_by_layer(arch, pairs):
+    pair = pairs(arch)
+    torch_layers, keras_layers = pair.layer_outputs(random_images(pair.spec, 7, seed=1))
+    assert_layers_agree(torch_layers, keras_layers, "same_weights", f"{arch} torch vs keras")
+
+
+@pytest.mark.parametrize("batch", [1, 7])
+@pytest.mark.parametrize("arch", ARCHS)
+def test_onnx_exports_agree_with_their_frameworks_and_each_other(arch, batch, pairs, exports):
+    pair = pairs(arch)
+    torch_onnx, keras_onnx = exports(arch)
+    images = random_images(pair.spec, batch, seed=100 + batch)  # fresh: not the images the export checked itself on
+    torch_logits, keras_logits = pair.logits(images)
+    torch_onnx_logits, keras_onnx_logits = onnx_logits(torch_onnx, images), onnx_logits(keras_onnx, images)
+    assert_agree(torch_onnx_logits, torch_logits, "onnx_vs_native", f"{arch} torch ONNX vs torch")
+    assert_agree(keras_onnx_logits, keras_logits, "onnx_vs_native", f"{arch} keras ONNX vs keras")
+    assert_agree(keras_onnx_logits, torch_onnx_logits, "same_weights", f"{arch} keras ONNX vs torch ONNX")
