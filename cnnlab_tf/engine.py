@@ -7,7 +7,6 @@ from typing import Callable
 
 import numpy as np
 
-import cnnlab_tf  # noqa: F401  (selects the TensorFlow backend before keras is imported)
 import keras
 import tensorflow as tf
 from keras import ops

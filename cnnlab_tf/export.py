@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 
-import cnnlab_tf  # noqa: F401  (selects the TensorFlow backend before keras is imported)
 import keras
 import onnx
 

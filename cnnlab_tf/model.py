@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 
-import cnnlab_tf  # noqa: F401  (selects the TensorFlow backend before keras is imported)
 import keras
 from keras import ops
 

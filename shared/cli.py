@@ -24,26 +24,14 @@ class _OneLineParser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
-def _positive_int():
-    def parse(text: str) -> int:
+def _number_above_zero(convert, kind: str):
+    def parse(text: str):
         try:
-            value = int(text)
-        except ValueError:
-            value = None
-        if value is None or value < 1:
-            raise argparse.ArgumentTypeError(f"must be a positive whole number, got {text!r}")
-        return value
-    return parse
-
-
-def _positive_float():
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
+            value = convert(text)
         except ValueError:
             value = None
         if value is None or not value > 0:
-            raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
+            raise argparse.ArgumentTypeError(f"must be a positive {kind}, got {text!r}")
         return value
     return parse
 
@@ -76,11 +64,11 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     parser.add_argument("--dataset", type=_one_of(sorted(DATASETS)), default=defaults.dataset,
                         help="dataset; 'digits' is scikit-learn's embedded handwritten digits at 32x32x3, "
                              "no download needed (default: %(default)s)")
-    parser.add_argument("--epochs", type=_positive_int(), default=defaults.epochs,
+    parser.add_argument("--epochs", type=_number_above_zero(int, "whole number"), default=defaults.epochs,
                         help="passes over the training split (default: %(default)s)")
-    parser.add_argument("--batch-size", type=_positive_int(), default=defaults.batch_size,
+    parser.add_argument("--batch-size", type=_number_above_zero(int, "whole number"), default=defaults.batch_size,
                         help="images per optimizer step (default: %(default)s)")
-    parser.add_argument("--lr", type=_positive_float(), default=defaults.lr,
+    parser.add_argument("--lr", type=_number_above_zero(float, "number"), default=defaults.lr,
                         help="Adam learning rate (default: %(default)s)")
     parser.add_argument("--val-fraction", type=_fraction, default=defaults.val_fraction,
                         help="share of each class held out for validation (default: %(default)s)")

@@ -23,7 +23,7 @@ def plot_history(history: list[dict], path: Path, title: str) -> Path:
         axis.set_xlabel("epoch")
         axis.set_title(label)
         axis.grid(alpha=0.3)
-        axis.legend()
+        axis.legend(loc="upper right" if metric == "loss" else "lower right")
     axes[1].set_ylim(0, 1)
     figure.suptitle(title)
     figure.tight_layout()

@@ -5,37 +5,17 @@ import pytest
 import torch
 import torchvision
 
-from cnnlab_torch.model import SpecModel, build_model, layer_outputs, predict_logits, trainable_params_by_layer
-from cnnlab_torch.weights import get_weights, set_weights
-from shared import shapes
-from shared.init import initial_weights
+import cnnlab_torch.model
+import cnnlab_torch.weights
+from cnnlab_torch.model import SpecModel, build_model, predict_logits
 from shared.registry import ARCHITECTURES, IMAGENET_MEAN, IMAGENET_STD, build_spec
-from shared.testing import small_image_size
+from shared.testing import check_model_follows_spec
 from shared.tolerances import compare
 
 
-def small_spec(arch: str, classes: int = 5):
-    return build_spec(arch, classes, small_image_size(arch))
-
-
 @pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
-def test_layer_shapes_and_counts_follow_the_spec(arch):
-    spec = small_spec(arch)
-    model = build_model(spec)
-    images = np.random.default_rng(0).uniform(0, 255, (2, spec.image_size, spec.image_size, 3)).astype(np.float32)
-    outputs = layer_outputs(model, spec, images)
-    assert {name: value.shape[1:] for name, value in outputs.items()} == dict(shapes.output_shapes(spec))
-    assert trainable_params_by_layer(model, spec) == shapes.trainable_params_by_layer(spec)
-
-
-@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
-def test_weights_load_and_read_back_unchanged(arch):
-    spec = small_spec(arch)
-    model = build_model(spec)
-    weights = initial_weights(spec, seed=3)
-    set_weights(model, spec, weights)
-    read_back = get_weights(model, spec)
-    assert all(np.array_equal(read_back[name], weights[name]) for name in weights)
+def test_model_follows_the_spec(arch):
+    check_model_follows_spec(cnnlab_torch.model, cnnlab_torch.weights, arch)
 
 
 def test_flowers_baseline_at_224_has_the_seed_labs_parameter_count():

@@ -1,8 +1,5 @@
 """The PyTorch train CLI end to end on the embedded digits, and what an interrupted run keeps."""
 
-import dataclasses
-import json
-
 import numpy as np
 import torch
 
@@ -13,7 +10,7 @@ from shared.data import load_digits_rgb, read_split
 from shared.onnx_check import onnx_logits
 from shared.registry import build_spec
 from shared.runner import main
-from shared.testing import check_run_directory
+from shared.testing import check_interrupted_run, check_run_directory, interrupting_backend
 from shared.tolerances import compare
 from shared.weights_io import load_weights
 
@@ -40,17 +37,6 @@ def test_one_epoch_run_writes_a_complete_run_directory(tmp_path):
 
 
 def test_interrupted_run_keeps_its_finished_epochs(tmp_path, capsys):
-    def fit_then_interrupt(model, train, val, config, on_epoch_end):
-        def save_then_stop(record):
-            on_epoch_end(record)
-            raise KeyboardInterrupt  # as if Ctrl-C arrived during the second epoch
-
-        return BACKEND.fit(model, train, val, config, save_then_stop)
-
-    backend = dataclasses.replace(BACKEND, fit=fit_then_interrupt)
     run_dir = tmp_path / "run"
-    assert main("torch", lambda: backend, ["--epochs", "3", "--out", str(run_dir)]) == 130
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert metrics["status"] == "interrupted" and len(metrics["history"]) == 1
-    assert (run_dir / "model.pt").is_file() and (run_dir / "weights.npz").is_file()
-    assert "keeps the 1 finished epoch" in capsys.readouterr().err
+    assert main("torch", lambda: interrupting_backend(BACKEND), ["--epochs", "3", "--out", str(run_dir)]) == 130
+    check_interrupted_run(run_dir, "model.pt", capsys.readouterr().err)

@@ -1,0 +1,42 @@
+"""The backends mirror each other: same module names, same public functions, same parameter names."""
+
+import importlib
+import inspect
+import pkgutil
+
+import pytest
+
+import cnnlab_tf
+import cnnlab_torch
+
+
+def modules(package) -> set[str]:
+    return {info.name for info in pkgutil.iter_modules(package.__path__) if info.name != "tests"}
+
+
+def public_functions(module) -> dict[str, list[str]]:
+    return {name: list(inspect.signature(value).parameters)
+            for name, value in vars(module).items()
+            if inspect.isfunction(value) and not name.startswith("_") and value.__module__ == module.__name__}
+
+
+# Layer translation helpers only one framework needs: PyTorch modules already follow the spec's conventions, while
+# Keras needs padding, BatchNorm and tap-name translation; TensorFlow selects devices globally.
+BACKEND_SPECIFIC = {"current_device", "to_module", "conv_padding", "batchnorm_arguments", "output_layer_name"}
+
+
+def test_same_module_names():
+    assert modules(cnnlab_torch) == modules(cnnlab_tf)
+
+
+@pytest.mark.parametrize("name", sorted(modules(cnnlab_torch) - {"train", "backend"}))
+def test_same_public_functions_and_parameters(name):
+    torch_functions = public_functions(importlib.import_module(f"cnnlab_torch.{name}"))
+    tf_functions = public_functions(importlib.import_module(f"cnnlab_tf.{name}"))
+    shared_names = torch_functions.keys() & tf_functions.keys()
+    assert {"build_model", "fit", "evaluate", "export_onnx", "set_weights", "get_weights"} & set(torch_functions) \
+        <= shared_names
+    for function in sorted(shared_names):
+        assert torch_functions[function] == tf_functions[function], f"{name}.{function} parameters differ"
+    only_one = torch_functions.keys() ^ tf_functions.keys()
+    assert only_one <= BACKEND_SPECIFIC, f"functions only one backend has: {sorted(only_one - BACKEND_SPECIFIC)}"
