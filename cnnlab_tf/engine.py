@@ -35,20 +35,26 @@ class TorchAdam(keras.optimizers.Adam):
         self.l2 = l2
 
     def update_step(self, gradient, variable, learning_rate):
+        # Step by step as torch.optim.Adam does it, down to where it rounds: the bias corrections and the step size
+        # are float64 scalars (Python floats in PyTorch) rounded once to the variable's dtype. Note ops.cast(0.999,
+        # dtype) would first make a float32 0.99900001, and 1 - 0.999**t in float32 is off by 1.3e-5 at t = 1.
         dtype = variable.dtype
-        lr = ops.cast(learning_rate, dtype)
+        step = ops.cast(self.iterations + 1, "float64")
+        bias_correction1 = 1.0 - ops.power(ops.convert_to_tensor(self.beta_1, "float64"), step)
+        bias_correction2 = 1.0 - ops.power(ops.convert_to_tensor(self.beta_2, "float64"), step)
+        step_size = ops.cast(ops.cast(learning_rate, "float64") / bias_correction1, dtype)
+        bias_correction2_sqrt = ops.cast(ops.sqrt(bias_correction2), dtype)
         gradient = ops.cast(gradient, dtype)
         if self.l2:
-            gradient = gradient + self.l2 * variable
-        step = ops.cast(self.iterations + 1, dtype)
-        bias_correction1 = 1 - ops.power(ops.cast(self.beta_1, dtype), step)
-        bias_correction2 = 1 - ops.power(ops.cast(self.beta_2, dtype), step)
+            gradient = gradient + ops.convert_to_tensor(self.l2, dtype) * variable
         m = self._momentums[self._get_variable_index(variable)]
         v = self._velocities[self._get_variable_index(variable)]
-        self.assign(m, m * self.beta_1 + gradient * (1 - self.beta_1))
-        self.assign(v, v * self.beta_2 + ops.square(gradient) * (1 - self.beta_2))
-        denominator = ops.sqrt(v) / ops.sqrt(bias_correction2) + self.epsilon
-        self.assign_sub(variable, m / denominator * (lr / bias_correction1))
+        # m.lerp_(g, 1 - b1) and v.mul_(b2).addcmul_(g, g, value=1 - b2)
+        self.assign(m, m + ops.convert_to_tensor(1.0 - self.beta_1, dtype) * (gradient - m))
+        self.assign(v, v * ops.convert_to_tensor(self.beta_2, dtype)
+                    + ops.convert_to_tensor(1.0 - self.beta_2, dtype) * ops.square(gradient))
+        denominator = ops.sqrt(v) / bias_correction2_sqrt + ops.convert_to_tensor(self.epsilon, dtype)
+        self.assign_sub(variable, step_size * (m / denominator))
 
     def get_config(self):
         return {**super().get_config(), "l2": self.l2}
@@ -62,7 +68,10 @@ def make_optimizer(model: keras.Model, config: TrainConfig) -> keras.optimizers.
     return optimizer
 
 
-_cross_entropy = keras.losses.SparseCategoricalCrossentropy(from_logits=True)  # mean over the batch, like F.
+def _cross_entropy(labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
+    """Mean cross-entropy over the batch, like ``F.cross_entropy``, in the logits' own dtype (a
+    ``keras.losses.Loss`` object would cast to the global floatx)."""
+    return ops.mean(keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True))
 
 
 def train_step(model: keras.Model, optimizer: keras.optimizers.Optimizer, images: tf.Tensor,

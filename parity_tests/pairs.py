@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import keras
 import numpy as np
+import tensorflow as tf
+import torch
 
+import cnnlab_tf.engine
 import cnnlab_tf.export
 import cnnlab_tf.model
 import cnnlab_tf.weights
+import cnnlab_torch.engine
 import cnnlab_torch.export
 import cnnlab_torch.model
 import cnnlab_torch.weights
+from shared.config import TrainConfig
 from shared.init import initial_weights
 from shared.registry import build_spec
 from shared.specs import ModelSpec
@@ -20,6 +27,7 @@ from shared.testing import small_image_size
 from shared.tolerances import compare
 
 PARITY_CLASSES = 5
+STEP_BATCH, STEPS = 8, 3  # train_both: a few steps on one small batch
 
 
 def parity_weights(spec: ModelSpec, seed: int = 0) -> dict[str, np.ndarray]:
@@ -88,3 +96,39 @@ def build_pair(arch: str, image_size: int | None = None) -> ModelPair:
     keras_model = cnnlab_tf.model.build_model(spec)
     cnnlab_tf.weights.set_weights(keras_model, spec, weights)
     return ModelPair(spec, torch_model, keras_model)
+
+
+@contextmanager
+def keras_float64():
+    """Keras layers and the optimizer's learning-rate variable in float64 while they are created."""
+    policy, floatx = keras.config.dtype_policy(), keras.config.floatx()
+    keras.config.set_dtype_policy("float64")
+    keras.config.set_floatx("float64")
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(policy)
+        keras.config.set_floatx(floatx)
+
+
+def train_both(arch: str, keras_optimizer=cnnlab_tf.engine.make_optimizer) -> tuple[dict, dict, dict]:
+    """(weights before, PyTorch weights after, Keras weights after) ``STEPS`` Adam steps on one batch, float64."""
+    spec = build_spec(arch, PARITY_CLASSES, small_image_size(arch))
+    before = {name: value.astype(np.float64) for name, value in parity_weights(spec).items()}
+    images = random_images(spec, STEP_BATCH, seed=5).astype(np.float64)
+    labels = np.random.default_rng(5).integers(0, spec.classes, STEP_BATCH)
+    config = TrainConfig(arch=arch)
+
+    torch_model = cnnlab_torch.model.build_model(spec).double()
+    cnnlab_torch.weights.set_weights(torch_model, spec, before)
+    torch_optimizer = cnnlab_torch.engine.make_optimizer(torch_model, config)
+    with keras_float64():
+        keras_model = cnnlab_tf.model.build_model(spec)
+        cnnlab_tf.weights.set_weights(keras_model, spec, before)
+        optimizer = keras_optimizer(keras_model, config)
+    for _ in range(STEPS):
+        cnnlab_torch.engine.train_step(torch_model, torch_optimizer, torch.from_numpy(images),
+                                       torch.from_numpy(labels))
+        cnnlab_tf.engine.train_step(keras_model, optimizer, tf.constant(images), tf.constant(labels))
+    return (before, cnnlab_torch.weights.get_weights(torch_model, spec),
+            cnnlab_tf.weights.get_weights(keras_model, spec))

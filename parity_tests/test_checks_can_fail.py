@@ -1,10 +1,11 @@
 """The parity checks catch the classic porting bugs: each test plants one and expects the check to fail."""
 
+import keras
 import pytest
 
 import cnnlab_tf.model
 import cnnlab_tf.weights
-from parity_tests.pairs import assert_layers_agree, build_pair, random_images
+from parity_tests.pairs import assert_agree, assert_layers_agree, build_pair, random_images, train_both
 from shared import layout
 
 
@@ -35,3 +36,25 @@ def test_batchnorm_statistics_swapped_is_caught(monkeypatch):
     torch_layers, keras_layers = pair.layer_outputs(random_images(pair.spec, 2, seed=4))
     with pytest.raises(AssertionError, match="layer 'bn1'"):
         assert_layers_agree(torch_layers, keras_layers, "same_weights", "swapped BatchNorm statistics")
+
+
+def _check_steps(arch: str, **bug) -> None:
+    before, torch_after, keras_after = train_both(arch, **bug)
+    for name in before:
+        assert_agree(keras_after[name], torch_after[name], "trained_steps_float64", f"{arch} {name}")
+
+
+def test_keras_own_adam_is_caught():
+    # Equal hyperparameters, Keras's update rule: epsilon is added before sqrt(v) is bias-corrected.
+    def stock_adam(model, config):
+        return keras.optimizers.Adam(config.lr, config.beta1, config.beta2, config.eps)
+
+    with pytest.raises(AssertionError, match="cifar_cnn_max"):
+        _check_steps("cifar_cnn_max", keras_optimizer=stock_adam)
+
+
+def test_keras_biased_moving_variance_is_caught(monkeypatch):
+    # Keras's BatchNormalization folds the biased batch variance into its moving variance; PyTorch the unbiased one.
+    monkeypatch.setattr(cnnlab_tf.model, "TorchBatchNormalization", keras.layers.BatchNormalization)
+    with pytest.raises(AssertionError, match="running_var"):
+        _check_steps("resnet18")

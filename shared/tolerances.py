@@ -19,10 +19,21 @@ TOLERANCES: dict[str, float] = {
     "same_weights": 1e-5,
     # A framework's model against its own ONNX export run by onnxruntime: same ops, another kernel library.
     "onnx_vs_native": 1e-5,
-    # Two frameworks trained one epoch from identical weights on identical batches with the same Adam formula.
-    # Rounding differences of ~1e-7 per step compound over the epoch's steps; measured ~7e-5 on the seed CIFAR CNN.
-    # A wrong optimizer formula (Keras's own Adam epsilon placement) gives ~0.2, so this still separates bugs.
-    "trained_one_epoch": 1e-3,
+    # A few Adam steps in float64 from identical weights on an identical batch (parity_tests/test_one_step.py).
+    # float64 rounding is 1e-16 relative; Adam's per-element normalisation can amplify a gradient's rounding by up
+    # to lr / eps = 1e5, and ResNet-18 sums over 20 layers. Measured at most 3.6e-11 (ResNet-18, three steps).
+    # Keras's own Adam (epsilon added before the bias correction) differs by ~1e-7, a float32 bias correction by
+    # ~1e-9: both fail here.
+    "trained_steps_float64": 1e-9,
+    # Two whole float32 runs of the CLIs (one epoch, 36 steps on the digits) from identical weights and batches.
+    # This is not a rounding bound and it does not test the update rule (trained_steps_float64 does). In float32,
+    # weights fed by rarely active channels have gradients that are near-cancelling sums (|g| ~ 5e-8, rounding
+    # ~2%); Adam divides each element by its own running magnitude, so such a weight takes steps of up to lr that
+    # differ between the frameworks from the first step on. Measured on the default run (cifar_cnn_max, seed 0):
+    # weights 9e-3 apart after the epoch (conv2), logits 0.149 apart with logits up to 7.9, 99.2% of predicted
+    # classes equal. The bound says the two runs end at nearly the same model (within 5% of the logit scale);
+    # the predicted classes must also agree (MIN_ARGMAX_AGREEMENT).
+    "trained_one_epoch": 5e-2,
 }
 
 # Trained models must also agree on nearly every prediction: logits closer than ``trained_one_epoch`` can still
