@@ -9,7 +9,7 @@ import keras
 from keras import ops
 
 from shared.layout import activation_to_canonical
-from shared.shapes import output_shapes
+from shared.shapes import output_shapes, parameters
 from shared.specs import (AvgPool2d, BasicBlock, BatchNorm2d, Conv2d, Flatten, GlobalAvgPool2d, Layer, Linear,
                           MaxPool2d, ModelSpec, Normalize, ReLU, Stage, block_layers)
 
@@ -151,6 +151,21 @@ def build_model(spec: ModelSpec) -> keras.Model:
     for name, layer in spec.layers:
         x = _apply(layer, name, x)
     return keras.Model(images, x, name=spec.name)
+
+
+def freeze(model: keras.Model, spec: ModelSpec, trainable_prefixes: tuple[str, ...]) -> list[str]:
+    """Only parameters whose canonical names start with one of ``trainable_prefixes`` train; returns their names.
+
+    Keras freezes whole layers: ``trainable=False`` also runs a BatchNormalization layer in inference mode, so its
+    moving statistics stay fixed, as ``cnnlab_torch.model.freeze`` keeps a frozen BatchNorm in eval mode."""
+    trainable = []
+    for param in parameters(spec):
+        layer_name = param.name.rsplit(".", 1)[0]
+        layer = model.get_layer(layer_name)
+        layer.trainable = f"{layer_name}.".startswith(trainable_prefixes)
+        if layer.trainable and not param.name.endswith(("running_mean", "running_var")):
+            trainable.append(param.name)
+    return trainable
 
 
 def count_trainable(model: keras.Model) -> int:

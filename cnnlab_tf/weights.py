@@ -58,3 +58,8 @@ def save_checkpoint(model: keras.Model, path: Path) -> None:
     ``cnnlab_tf.model`` is imported (it registers the custom layers)."""
     with atomic_path(path) as part:
         model.save(part)
+
+
+def load_checkpoint(model: keras.Model, path: Path) -> None:
+    """The native checkpoint's weights back into a model built from the same spec."""
+    model.set_weights(keras.models.load_model(path, compile=False).get_weights())

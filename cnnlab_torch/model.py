@@ -80,8 +80,15 @@ class SpecModel(nn.Module):
     def __init__(self, spec: ModelSpec):
         super().__init__()
         self.spec_name = spec.name
+        self.frozen_batchnorms: list[nn.Module] = []  # set by ``freeze``; they stay in eval mode
         for name, layer in spec.layers:
             self.add_module(name, to_module(layer))
+
+    def train(self, mode: bool = True) -> "SpecModel":
+        super().train(mode)
+        for module in self.frozen_batchnorms:
+            module.eval()
+        return self
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         x = images
@@ -102,6 +109,23 @@ def build_model(spec: ModelSpec) -> SpecModel:
     """The model on the selected device. Its weights are PyTorch's defaults until ``set_weights`` loads the shared
     initial weights."""
     return SpecModel(spec).to(current_device())
+
+
+def freeze(model: SpecModel, spec: ModelSpec, trainable_prefixes: tuple[str, ...]) -> list[str]:
+    """Only parameters whose names start with one of ``trainable_prefixes`` train; returns their names.
+
+    A frozen BatchNorm also keeps its running statistics: it stays in eval mode, which is what Keras does for a
+    layer with ``trainable=False``. (``requires_grad=False`` alone would still update them in ``train()`` mode,
+    and the two frameworks would drift apart after one epoch.)"""
+    trainable = []
+    for name, param in model.named_parameters():
+        param.requires_grad = name.startswith(trainable_prefixes)
+        if param.requires_grad:
+            trainable.append(name)
+    model.frozen_batchnorms = [module for name, module in model.named_modules()
+                               if isinstance(module, nn.BatchNorm2d) and not f"{name}.".startswith(trainable_prefixes)]
+    model.train(model.training)
+    return trainable
 
 
 def count_trainable(model: nn.Module) -> int:

@@ -40,3 +40,8 @@ def save_checkpoint(model: nn.Module, path: Path) -> None:
     """The native checkpoint: a plain ``state_dict``, loadable with ``torch.load(path, weights_only=True)``."""
     with atomic_path(path) as part:
         torch.save(model.state_dict(), part)
+
+
+def load_checkpoint(model: nn.Module, path: Path) -> None:
+    """The native checkpoint back into a model built from the same spec."""
+    model.load_state_dict(torch.load(path, map_location=next(model.parameters()).device, weights_only=True))

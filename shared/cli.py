@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 from shared.config import TrainConfig
-from shared.data import DATASETS
 from shared.registry import ARCHITECTURES
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -54,24 +53,48 @@ def _fraction(text: str) -> float:
     return value
 
 
+def _class_list(text: str) -> tuple[str, ...]:
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    if not names:
+        raise argparse.ArgumentTypeError(f"expected comma-separated class names, got {text!r}")
+    return names
+
+
 def build_parser(prog: str) -> argparse.ArgumentParser:
+    from shared.experiments import EXPERIMENTS  # here, not at the top: shared.experiments imports this module
+
     defaults = TrainConfig()
+    experiments = "; ".join(f"{name}: {experiment.description}" for name, experiment in EXPERIMENTS.items())
     parser = _OneLineParser(prog=prog, description="Train a cnnlab model, then save its checkpoint, neutral weights, "
-                            "ONNX export, metrics and curves into a new run directory.")
-    parser.add_argument("--arch", type=_one_of(sorted(ARCHITECTURES)), default=defaults.arch,
-                        help=f"architecture from the spec registry: {', '.join(sorted(ARCHITECTURES))} "
-                             f"(default: %(default)s)")
-    parser.add_argument("--dataset", type=_one_of(sorted(DATASETS)), default=defaults.dataset,
-                        help="dataset; 'digits' is scikit-learn's embedded handwritten digits at 32x32x3, "
-                             "no download needed (default: %(default)s)")
-    parser.add_argument("--epochs", type=_number_above_zero(int, "whole number"), default=defaults.epochs,
-                        help="passes over the training split (default: %(default)s)")
+                            "ONNX export, metrics, curves and reports into a new run directory.")
+    parser.add_argument("--experiment", type=_one_of(list(EXPERIMENTS)), default="digits",
+                        help=f"the lab to run. {experiments} (default: %(default)s)")
+    parser.add_argument("--arch", type=_one_of(sorted(ARCHITECTURES)), default=None,
+                        help=f"architecture for --experiment digits: {', '.join(sorted(ARCHITECTURES))} "
+                             f"(default: {defaults.arch}); the other experiments fix their own")
+    parser.add_argument("--data", type=Path, default=None,
+                        help="the data: an image folder with one subfolder per class (flowers experiments) or "
+                             "cifar-100-python.tar.gz (cifar100-pooling); default: under $CNNLAB_HOME "
+                             "(~/.cache/cnnlab)")
+    parser.add_argument("--download", action="store_true",
+                        help="fetch the experiment's data (and ImageNet weights) when they are not there yet")
+    parser.add_argument("--image-size", type=_number_above_zero(int, "whole number"), default=None,
+                        help="side in pixels that images are resized to (flowers experiments; default: 224)")
+    parser.add_argument("--classes", type=_class_list, default=None,
+                        help="comma-separated CIFAR-100 fine-label names for cifar100-pooling "
+                             "(default: apple,orange,pear)")
+    parser.add_argument("--weights", type=Path, default=None,
+                        help="starting weights for flowers-resnet18: torchvision's resnet18-f37072fd.pth or a "
+                             "cnnlab resnet18 .npz (default: the ImageNet checkpoint, found in the cache)")
+    parser.add_argument("--epochs", type=_number_above_zero(int, "whole number"), default=None,
+                        help="passes over the training split (default: the experiment's, 10 for digits)")
     parser.add_argument("--batch-size", type=_number_above_zero(int, "whole number"), default=defaults.batch_size,
                         help="images per optimizer step (default: %(default)s)")
     parser.add_argument("--lr", type=_number_above_zero(float, "number"), default=defaults.lr,
                         help="Adam learning rate (default: %(default)s)")
     parser.add_argument("--val-fraction", type=_fraction, default=defaults.val_fraction,
-                        help="share of each class held out for validation (default: %(default)s)")
+                        help="share of each class held out for validation (digits; image folders smaller than "
+                             "2000 images; larger ones hold out 1000 images as the lab does) (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=defaults.seed,
                         help="seed of the split, the initial weights and the batch order; the same seed gives both "
                              "backends the same run (default: %(default)s)")
@@ -79,10 +102,5 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
                         help="auto picks CUDA when the framework sees a GPU, else the CPU (default: %(default)s)")
     parser.add_argument("--out", type=Path, default=None,
                         help="new run directory to create; refused if it exists "
-                             "(default: runs/<framework>-<arch>-<date>-<time>)")
+                             "(default: runs/<framework>-<experiment>-<date>-<time>)")
     return parser
-
-
-def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    return TrainConfig(arch=args.arch, dataset=args.dataset, epochs=args.epochs, batch_size=args.batch_size,
-                       lr=args.lr, val_fraction=args.val_fraction, seed=args.seed)

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 @dataclass(frozen=True)
 class TrainConfig:
     arch: str = "cifar_cnn_max"  # a name from shared.registry.ARCHITECTURES
-    dataset: str = "digits"  # a name from shared.data.DATASETS
+    experiment: str = "digits"  # a name from shared.experiments.EXPERIMENTS
     epochs: int = 10  # full passes over the training split
     batch_size: int = 32  # images per optimizer step (the seed labs' value)
     lr: float = 1e-3  # Adam learning rate (the seed labs' value)

@@ -20,6 +20,7 @@ class Dataset:
     images: np.ndarray  # (N, H, W, 3) uint8, 0-255
     labels: np.ndarray  # (N,) int64 class indices
     class_names: tuple[str, ...]
+    skipped: tuple[str, ...] = ()  # source files that could not be read (shared.image_folder)
 
     def __post_init__(self):
         assert self.images.dtype == np.uint8 and self.images.ndim == 4 and self.images.shape[-1] == 3, \
@@ -31,7 +32,7 @@ class Dataset:
         return self.images.shape[1]
 
     def subset(self, indices: np.ndarray) -> "Dataset":
-        return Dataset(self.name, self.images[indices], self.labels[indices], self.class_names)
+        return Dataset(self.name, self.images[indices], self.labels[indices], self.class_names, self.skipped)
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
+
+from shared.atomic import atomic_path  # noqa: E402
 
 
 def plot_history(history: list[dict], path: Path, title: str) -> Path:
@@ -28,5 +31,25 @@ def plot_history(history: list[dict], path: Path, title: str) -> Path:
     figure.suptitle(title)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return Path(path)
+
+
+def plot_predictions(images: np.ndarray, labels: np.ndarray, predicted: np.ndarray, class_names: tuple[str, ...],
+                     path: Path, title: str) -> Path:
+    """A 3x3 grid of validation images titled "label / predicted"; a wrong prediction's title is red."""
+    figure, axes = plt.subplots(3, 3, figsize=(8, 8.6))
+    for index, axis in enumerate(axes.flat):
+        axis.axis("off")
+        if index >= len(images):
+            continue
+        axis.imshow(images[index])
+        right = labels[index] == predicted[index]
+        axis.set_title(f"{class_names[labels[index]]} / {class_names[predicted[index]]}",
+                       color="black" if right else "red", fontsize=10)
+    figure.suptitle(f"{title}\nlabel / predicted")
+    figure.tight_layout()
+    with atomic_path(path) as part:
+        figure.savefig(part, dpi=90, format="png")
     plt.close(figure)
     return Path(path)

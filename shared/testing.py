@@ -80,3 +80,81 @@ def check_model_follows_spec(model_module, weights_module, arch: str) -> None:
     weights_module.set_weights(model, spec, weights)
     read_back = weights_module.get_weights(model, spec)
     assert all(np.array_equal(read_back[name], weights[name]) for name in weights)
+
+
+# The 100 fine labels of CIFAR-100, in the order of the official ``meta`` pickle.
+CIFAR100_FINE_LABELS = (
+    "apple", "aquarium_fish", "baby", "bear", "beaver", "bed", "bee", "beetle", "bicycle", "bottle", "bowl", "boy",
+    "bridge", "bus", "butterfly", "camel", "can", "castle", "caterpillar", "cattle", "chair", "chimpanzee", "clock",
+    "cloud", "cockroach", "couch", "crab", "crocodile", "cup", "dinosaur", "dolphin", "elephant", "flatfish",
+    "forest", "fox", "girl", "hamster", "house", "kangaroo", "keyboard", "lamp", "lawn_mower", "leopard", "lion",
+    "lizard", "lobster", "man", "maple_tree", "motorcycle", "mountain", "mouse", "mushroom", "oak_tree", "orange",
+    "orchid", "otter", "palm_tree", "pear", "pickup_truck", "pine_tree", "plain", "plate", "poppy", "porcupine",
+    "possum", "rabbit", "raccoon", "ray", "road", "rocket", "rose", "sea", "seal", "shark", "shrew", "skunk",
+    "skyscraper", "snail", "snake", "spider", "squirrel", "streetcar", "sunflower", "sweet_pepper", "table", "tank",
+    "telephone", "television", "tiger", "tractor", "train", "trout", "tulip", "turtle", "wardrobe", "whale",
+    "willow_tree", "wolf", "woman", "worm")
+
+
+def write_cifar100_archive(path: Path, train_per_class: int = 6, test_per_class: int = 2, seed: int = 0) -> Path:
+    """A small ``cifar-100-python.tar.gz`` in the official layout: a ``cifar-100-python/`` folder holding the
+    ``train``, ``test`` and ``meta`` pickles with the byte-string keys the real (Python 2) pickles have.
+
+    Each class's images are noise around its own colour, so a few epochs can tell the classes apart."""
+    import io
+    import pickle
+    import tarfile
+
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    colours = rng.integers(0, 256, (100, 3))
+
+    def part(per_class: int, name: str) -> dict:
+        labels = np.repeat(np.arange(100), per_class)
+        planes = colours[labels][:, :, None] + rng.normal(0, 30, (len(labels), 3, 1024))
+        data = np.clip(planes, 0, 255).astype(np.uint8).reshape(len(labels), 3072)  # R, G, B planes per row
+        return {b"filenames": [f"{name}_{index}.png".encode() for index in range(len(labels))],
+                b"batch_label": f"{name} batch".encode(), b"fine_labels": labels.tolist(),
+                b"coarse_labels": (labels // 5).tolist(), b"data": data}
+
+    meta = {b"fine_label_names": [name.encode() for name in CIFAR100_FINE_LABELS],
+            b"coarse_label_names": [f"superclass_{index}".encode() for index in range(20)]}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(path, "w:gz") as tar:
+        for name, content in (("train", part(train_per_class, "train")), ("test", part(test_per_class, "test")),
+                              ("meta", meta)):
+            payload = pickle.dumps(content, protocol=2)
+            info = tarfile.TarInfo(f"cifar-100-python/{name}")
+            info.size = len(payload)
+            tar.addfile(info, io.BytesIO(payload))
+    return path
+
+
+def write_image_folder(root: Path, classes: tuple[str, ...] = ("daisy", "rose", "tulip"), per_class: int = 8,
+                       seed: int = 0) -> Path:
+    """An ImageFolder-style tree of JPEGs and PNGs at mixed sizes and modes (RGB, greyscale, RGBA), with the
+    debris real folders carry: ``.ipynb_checkpoints`` (holding an image) and a hidden file."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    for label, name in enumerate(classes):
+        folder = root / name
+        folder.mkdir(parents=True, exist_ok=True)
+        colour = np.array([(label * 97) % 256, (label * 57 + 80) % 256, (label * 23 + 160) % 256])
+        for index in range(per_class):
+            height, width = rng.integers(20, 90, 2)
+            pixels = np.clip(colour + rng.normal(0, 25, (height, width, 3)), 0, 255).astype(np.uint8)
+            image = Image.fromarray(pixels)
+            if index % 4 == 1:
+                image.convert("L").save(folder / f"{name}_{index}.png")
+            elif index % 4 == 2:
+                image.convert("RGBA").save(folder / f"{name}_{index}.PNG")
+            else:
+                image.save(folder / f"{name}_{index}.jpg", quality=90)
+    checkpoints = root / ".ipynb_checkpoints"
+    checkpoints.mkdir(exist_ok=True)
+    Image.new("RGB", (30, 30)).save(checkpoints / "stray-checkpoint.jpg")
+    (root / classes[0] / ".DS_Store").write_bytes(b"\x00\x01")
+    return root

@@ -1,0 +1,73 @@
+"""What ``python -m cnnlab_<backend>.evaluate RUN_DIR`` does, written once for both backends: reload a finished run
+in a fresh process and recompute its validation accuracy.
+
+A run of the same framework is reloaded from its native checkpoint; a run of the other framework (or any run, with
+``--neutral``) from its neutral ``weights.npz``. The data is loaded again from the options the run recorded, through
+the same cache, so the validation images are the ones it was measured on. A study directory (cifar100-pooling)
+evaluates its ``best/`` variant.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from shared.cli import UsageError, _OneLineParser
+from shared.experiments import DataOptions, prepare_data
+from shared.metrics import accuracy
+from shared.registry import build_spec
+from shared.weights_io import WeightsError, load_weights
+
+# Same framework, same weights, same images, same code: the accuracy must come back exactly. Across frameworks the
+# logits differ by float32 rounding (shared/tolerances.py), which can flip an image whose top two logits tie.
+MAX_CROSS_FRAMEWORK_ACC_DIFFERENCE = 0.01
+
+
+def find_run(path: Path) -> Path:
+    if (path / "best" / "metrics.json").is_file():
+        return path / "best"
+    if not (path / "metrics.json").is_file():
+        raise UsageError(f"{path} is not a cnnlab run directory (no metrics.json); pass the --out of a train run")
+    return path
+
+
+def main(framework: str, load_backend: Callable, argv: list[str] | None = None) -> int:
+    prog = f"cnnlab_{framework}.evaluate"
+    parser = _OneLineParser(prog=prog, description="Reload a finished run in this framework and recompute its "
+                            "validation accuracy.")
+    parser.add_argument("run_dir", type=Path, help="a run directory written by cnnlab_torch.train or "
+                        "cnnlab_tf.train (a cifar100-pooling study directory evaluates its best variant)")
+    parser.add_argument("--neutral", action="store_true", help="load weights.npz even when the run's native "
+                        "checkpoint is from this framework")
+    args = parser.parse_args(argv)
+    try:
+        run_dir = find_run(args.run_dir)
+        metrics = json.loads((run_dir / "metrics.json").read_text())
+        if metrics.get("status") != "complete":
+            raise UsageError(f"{run_dir} is {metrics.get('status')}, not complete; evaluate a finished run")
+        data = prepare_data(DataOptions.from_json(metrics["data"]))
+        spec = build_spec(metrics["arch"], len(metrics["classes"]), metrics["image_size"])
+        backend = load_backend()
+        model = backend.build_model(spec)
+        native = metrics["framework"] == framework and not args.neutral
+        if native:
+            backend.load_checkpoint(model, run_dir / backend.checkpoint_name)
+            source = backend.checkpoint_name
+        else:
+            backend.set_weights(model, spec, load_weights(run_dir / "weights.npz", spec))
+            source = f"weights.npz (trained in {metrics['framework']})"
+    except (UsageError, WeightsError) as error:
+        print(f"{prog}: error: {error}", file=sys.stderr)
+        return 2
+    logits = backend.predict_logits(model, data.val.images, 64)
+    measured = accuracy(logits, data.val.labels)
+    recorded = metrics["history"][-1]["val_acc"]
+    same = measured == recorded if native else abs(measured - recorded) <= MAX_CROSS_FRAMEWORK_ACC_DIFFERENCE
+    print(f"{run_dir}: {spec.name} from {source}, {len(data.val.labels)} validation images: accuracy "
+          f"{100 * measured:.2f}% (the run recorded {100 * recorded:.2f}%): "
+          f"{'reproduced' if same else 'NOT reproduced'}")
+    return 0 if same else 1
