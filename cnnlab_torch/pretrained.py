@@ -36,7 +36,7 @@ def port_checkpoint(checkpoint: Path, neutral: Path) -> None:
         raise UsageError(f"{checkpoint} is not a resnet18 checkpoint: {error}") from None
 
 
-def main(argv: list[str]) -> int:
+def _command(argv: list[str]) -> int:
     try:
         port_checkpoint(Path(argv[0]), Path(argv[1]))
     except UsageError as error:
@@ -46,4 +46,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(_command(sys.argv[1:]))

@@ -8,6 +8,7 @@ put the file by hand.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import shutil
 import urllib.error
@@ -52,14 +53,18 @@ def download(url: str, destination: Path, algorithm: str | None = None, expected
             reason = getattr(error, "reason", error)
             raise DownloadError(f"cannot download {url} ({reason}); without a network, download it elsewhere and "
                                 f"put it at {destination}") from None
-        with response, open(part, "wb") as handle:
-            length = response.headers.get("Content-Length")
-            expected_size = int(length) if length else None
-            with tqdm(total=expected_size, unit="B", unit_scale=True, desc=f"downloading {destination.name}",
-                      leave=False) as bar:
+        length = response.headers.get("Content-Length")
+        expected_size = int(length) if length else None
+        try:
+            with response, open(part, "wb") as handle, tqdm(total=expected_size, unit="B", unit_scale=True,
+                                                            desc=f"downloading {destination.name}",
+                                                            leave=False) as bar:
                 for chunk in iter(lambda: response.read(CHUNK), b""):
                     handle.write(chunk)
                     bar.update(len(chunk))
+        except (http.client.IncompleteRead, OSError) as error:
+            raise DownloadError(f"download of {url} broke off ({type(error).__name__}); run again to retry") \
+                from None
         received = part.stat().st_size
         if expected_size is not None and received != expected_size:
             raise DownloadError(f"download of {url} stopped after {received:,} of {expected_size:,} bytes; "

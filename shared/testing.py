@@ -158,3 +158,67 @@ def write_image_folder(root: Path, classes: tuple[str, ...] = ("daisy", "rose", 
     Image.new("RGB", (30, 30)).save(checkpoints / "stray-checkpoint.jpg")
     (root / classes[0] / ".DS_Store").write_bytes(b"\x00\x01")
     return root
+
+
+_WRITE_TORCHVISION_CHECKPOINT = """
+import sys, torch, torchvision
+torch.manual_seed(int(sys.argv[2]))
+model = torchvision.models.resnet18()
+with torch.no_grad():  # trained-looking BatchNorm statistics, so a wrong mapping of them shows
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.1, 0.1)
+            module.running_var.uniform_(0.8, 1.25)
+            module.weight.uniform_(0.8, 1.25)
+            module.bias.uniform_(-0.1, 0.1)
+torch.save(model.state_dict(), sys.argv[1])
+"""
+
+
+def write_torchvision_checkpoint(path: Path, seed: int = 0) -> Path:
+    """A ResNet-18 checkpoint in torchvision's own format (``torch.save`` of ``resnet18().state_dict()``, 1000
+    classes), written by torchvision in a child process so that any test, of either backend, can make one."""
+    import subprocess
+    import sys
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run([sys.executable, "-c", _WRITE_TORCHVISION_CHECKPOINT, str(path), str(seed)], check=True)
+    return path
+
+
+def check_lab_artefacts(run_dir: Path) -> None:
+    """The lab outputs a student would otherwise make by hand."""
+    for name in ("summary.txt", "classification_report.txt", "classification_report.json", "predictions.png"):
+        assert (run_dir / name).is_file(), f"{run_dir} lacks {name}"
+    report = (run_dir / "classification_report.txt").read_text()
+    assert "train (" in report and "validation (" in report and "precision" in report
+    assert (run_dir / "predictions.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def run_every_experiment(framework: str, backend, tmp_path: Path, monkeypatch) -> dict:
+    """Each lab end to end at small sizes through ``shared.runner.main``; returns metrics per experiment.
+    ``CNNLAB_HOME`` points into ``tmp_path``, so nothing is read from or written to the user's cache."""
+    import json
+
+    from shared.runner import main
+
+    monkeypatch.setenv("CNNLAB_HOME", str(tmp_path / "home"))
+    folder = write_image_folder(tmp_path / "flowers", per_class=6)
+    archive = write_cifar100_archive(tmp_path / "cifar-100-python.tar.gz", 6, 2)
+    checkpoint = write_torchvision_checkpoint(tmp_path / "resnet18-test.pth")
+    runs = {
+        "flowers": ["--data", str(folder), "--image-size", "16", "--epochs", "2"],
+        "flowers-resnet18": ["--data", str(folder), "--image-size", "32", "--epochs", "1", "--weights",
+                             str(checkpoint)],
+        "cifar100-pooling": ["--data", str(archive), "--epochs", "2"],
+    }
+    results = {}
+    for experiment, flags in runs.items():
+        out = tmp_path / "runs" / experiment
+        assert main(framework, lambda: backend, ["--experiment", experiment, *flags, "--out", str(out)]) == 0
+        results[experiment] = out
+    results["metrics"] = {experiment: json.loads((out / "best" / "metrics.json" if (out / "best").exists()
+                                                  else out / "metrics.json").read_text())
+                          for experiment, out in list(results.items())}
+    results["checkpoint"] = checkpoint
+    return results

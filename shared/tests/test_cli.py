@@ -46,6 +46,6 @@ def test_existing_run_directory_is_never_overwritten(module, tmp_path):
 def test_help_documents_every_flag(module):
     result = run_cli(module, "--help")
     assert result.returncode == 0
-    for flag in ["--arch", "--dataset", "--epochs", "--batch-size", "--lr", "--val-fraction", "--seed", "--device",
+    for flag in ["--experiment", "--arch", "--data", "--download", "--image-size", "--classes", "--weights", "--epochs", "--batch-size", "--lr", "--val-fraction", "--seed", "--device",
                  "--out"]:
         assert flag in result.stdout
