@@ -1,0 +1,59 @@
+"""The pooling study in both frameworks, and ``shared.compare`` setting the two side by side: same data, same
+settings, near-identical models, and a report that shows it."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from shared.compare import main as compare
+from shared.testing import write_cifar100_archive
+from shared.tolerances import MIN_ARGMAX_AGREEMENT, tolerance
+
+
+@pytest.fixture(scope="module")
+def studies(tmp_path_factory):
+    root = tmp_path_factory.mktemp("studies")
+    archive = write_cifar100_archive(root / "cifar-100-python.tar.gz", 20, 10)
+    environment = {**os.environ, "CNNLAB_HOME": str(root / "home")}
+    for framework in ("torch", "tf"):
+        result = subprocess.run([sys.executable, "-m", f"cnnlab_{framework}.train", "--experiment",
+                                 "cifar100-pooling", "--data", str(archive), "--epochs", "2", "--out",
+                                 str(root / framework)], capture_output=True, text=True, timeout=600,
+                                env=environment)
+        assert result.returncode == 0, result.stderr[-3000:]
+    return root, environment
+
+
+def test_compare_reports_every_variant_of_both_frameworks(studies, monkeypatch, capsys):
+    root, environment = studies
+    monkeypatch.setenv("CNNLAB_HOME", environment["CNNLAB_HOME"])
+    assert compare([str(root / "torch"), str(root / "tf"), "--out", str(root / "compare")]) == 0
+    report = (root / "compare" / "compare.md").read_text()
+    for text in ("cifar_cnn_stride", "cifar_cnn_max", "cifar_cnn_avg", "torch 2.", "tf 2.", "seconds per epoch",
+                 "training images per second", "trainable parameters", "ONNX exports on the 30 validation images"):
+        assert text in report, f"{text!r} missing from compare.md"
+    assert (root / "compare" / "compare.png").read_bytes()[:4] == b"\x89PNG"
+    result = json.loads((root / "compare" / "compare.json").read_text())
+    for variant, entry in result.items():
+        runs = entry["runs"]
+        assert runs["a"]["params_trainable"] == runs["b"]["params_trainable"] == 21_699
+        onnx = entry["onnx"]
+        assert onnx["argmax_agreement"] >= MIN_ARGMAX_AGREEMENT, f"{variant}: {onnx}"
+        # The same rule as the one-epoch digits check: trained_one_epoch, scaled by the largest logit.
+        bound = tolerance("trained_one_epoch") * max(1.0, onnx["max_abs_logit"])
+        assert onnx["max_abs_logit_diff"] <= bound, f"{variant}: ONNX logits differ by {onnx}, bound {bound:.3g}"
+
+
+def test_compare_refuses_runs_of_different_data(studies, tmp_path, capsys):
+    root, _ = studies
+    other = tmp_path / "other"
+    other.mkdir()
+    metrics = json.loads((root / "tf" / "best" / "metrics.json").read_text())
+    metrics["data"]["classes"] = ["apple", "pear"]
+    (other / "metrics.json").write_text(json.dumps(metrics))
+    assert compare([str(root / "torch" / "best"), str(other), "--out", str(tmp_path / "out")]) == 2
+    assert "did not train the same model on the same data" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
