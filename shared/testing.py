@@ -222,3 +222,55 @@ def run_every_experiment(framework: str, backend, tmp_path: Path, monkeypatch) -
                           for experiment, out in list(results.items())}
     results["checkpoint"] = checkpoint
     return results
+
+
+def check_flowers_run(runs: dict, framework: str, checkpoint_name: str) -> None:
+    check_run_directory(runs["flowers"], framework, checkpoint_name, epochs=2)
+    check_lab_artefacts(runs["flowers"])
+    assert runs["metrics"]["flowers"]["classes"] == ["daisy", "rose", "tulip"]
+
+
+def check_fine_tuning_run(runs: dict, framework: str, checkpoint_name: str) -> None:
+    """Only the head trained, and it started from the checkpoint: the frozen backbone, BatchNorm statistics
+    included, still holds the checkpoint's values after training."""
+    import numpy as np
+
+    from shared.registry import build_spec
+    from shared.weights_io import load_weights
+
+    run = runs["flowers-resnet18"]
+    metrics = check_run_directory(run, framework, checkpoint_name, epochs=1)
+    check_lab_artefacts(run)
+    assert metrics["trainable"] == ["fc.weight", "fc.bias"]
+    assert metrics["params_trainable"] == 512 * 3 + 3, "a 3-class head on 512 features, by hand"
+    ported = next((run.parent.parent / "home" / "weights").glob("resnet18-test-*.npz"))
+    start = load_weights(ported, build_spec("resnet18", 1000, 224))
+    trained = np.load(run / "weights.npz")
+    for name in ("conv1.weight", "layer4.1.bn2.running_var", "layer2.0.downsample.1.running_mean"):
+        assert np.array_equal(trained[name], start[name]), f"{name} changed in a frozen backbone"
+    assert read_meta(run / "weights.npz")["classes"] == 3
+
+
+def check_pooling_study(runs: dict, framework: str, checkpoint_name: str) -> None:
+    import json
+
+    study = runs["cifar100-pooling"]
+    for variant in ("cifar_cnn_stride", "cifar_cnn_max", "cifar_cnn_avg"):
+        metrics = check_run_directory(study / variant, framework, checkpoint_name, epochs=2)
+        assert metrics["params_trainable"] == 21_699, "3 classes: 2432 + 18496 + 771, as the lab states"
+    table = (study / "comparison.md").read_text()
+    assert "**(best)**" in table and "chosen by" in table
+    best = json.loads((study / "comparison.json").read_text())["best"]
+    assert read_meta(study / "best" / "weights.npz")["arch"] == best
+    assert (study / "best" / "model.onnx").is_file() and (study / "best" / checkpoint_name).is_file()
+
+
+def check_fresh_loads_reproduce(runs: dict, framework: str, backend, monkeypatch, capsys) -> None:
+    """``evaluate`` in a fresh model, from the native checkpoint and from the neutral weights."""
+    from shared.evaluate import main as evaluate
+
+    monkeypatch.setenv("CNNLAB_HOME", str(runs["flowers"].parent.parent / "home"))
+    for experiment in ("cifar100-pooling", "flowers-resnet18"):
+        assert evaluate(framework, lambda: backend, [str(runs[experiment])]) == 0
+        assert evaluate(framework, lambda: backend, [str(runs[experiment]), "--neutral"]) == 0
+    assert capsys.readouterr().out.count(": reproduced") == 4
