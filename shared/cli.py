@@ -17,7 +17,7 @@ class UsageError(Exception):
     """A mistake the user can fix: printed as one line, exit status 2, no traceback."""
 
 
-class _OneLineParser(argparse.ArgumentParser):
+class OneLineParser(argparse.ArgumentParser):
     def error(self, message: str):  # argparse prints usage + message; the user needs only the message
         sys.stderr.write(f"{self.prog}: error: {message} (see --help)\n")
         raise SystemExit(2)
@@ -65,7 +65,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
 
     defaults = TrainConfig()
     experiments = "; ".join(f"{name}: {experiment.description}" for name, experiment in EXPERIMENTS.items())
-    parser = _OneLineParser(prog=prog, description="Train a cnnlab model, then save its checkpoint, neutral weights, "
+    parser = OneLineParser(prog=prog, description="Train a cnnlab model, then save its checkpoint, neutral weights, "
                             "ONNX export, metrics, curves and reports into a new run directory.")
     parser.add_argument("--experiment", type=_one_of(list(EXPERIMENTS)), default="digits",
                         help=f"the lab to run. {experiments} (default: %(default)s)")

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from shared import rundir
-from shared.cli import UsageError, _OneLineParser
+from shared.cli import UsageError, OneLineParser
 from shared.experiments import validation_images
 from shared.onnx_check import onnx_logits
 from shared.reports import write_text
@@ -69,7 +69,7 @@ def compare(run_a: Path, run_b: Path) -> dict:
 
 
 def markdown(result: dict, run_a: Path, run_b: Path) -> str:
-    lines = [f"# Framework comparison", "", f"A: `{run_a}`  ", f"B: `{run_b}`", ""]
+    lines = ["# Framework comparison", "", f"A: `{run_a}`  ", f"B: `{run_b}`", ""]
     for label, entry in result.items():
         a, b = entry["runs"]["a"], entry["runs"]["b"]
         onnx = entry["onnx"]
@@ -109,7 +109,7 @@ def plot(result: dict, path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = _OneLineParser(prog="shared.compare", description="Compare a PyTorch run and a TensorFlow run of the "
+    parser = OneLineParser(prog="shared.compare", description="Compare a PyTorch run and a TensorFlow run of the "
                             "same experiment: accuracy, time, parameters and ONNX agreement.")
     parser.add_argument("run_a", type=Path, help="a run directory (e.g. from cnnlab_torch.train)")
     parser.add_argument("run_b", type=Path, help="a run directory of the same experiment (e.g. from cnnlab_tf.train)")
@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     text = markdown(result, args.run_a, args.run_b)
     plot(result, out / "compare.png")
     write_text(out / "compare.md", text)
-    (out / "compare.json").write_text(json.dumps(result, indent=2) + "\n")
+    rundir.write_json(out / "compare.json", result)
     print(text)
     print(f"wrote {out}")
     return 0

@@ -14,9 +14,8 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 
-from shared.cli import UsageError, _OneLineParser
+from shared.cli import UsageError, OneLineParser
 from shared.experiments import DataOptions, prepare_data
 from shared.metrics import accuracy
 from shared.registry import build_spec
@@ -37,7 +36,7 @@ def find_run(path: Path) -> Path:
 
 def main(framework: str, load_backend: Callable, argv: list[str] | None = None) -> int:
     prog = f"cnnlab_{framework}.evaluate"
-    parser = _OneLineParser(prog=prog, description="Reload a finished run in this framework and recompute its "
+    parser = OneLineParser(prog=prog, description="Reload a finished run in this framework and recompute its "
                             "validation accuracy.")
     parser.add_argument("run_dir", type=Path, help="a run directory written by cnnlab_torch.train or "
                         "cnnlab_tf.train (a cifar100-pooling study directory evaluates its best variant)")

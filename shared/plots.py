@@ -30,7 +30,8 @@ def plot_history(history: list[dict], path: Path, title: str) -> Path:
     axes[1].set_ylim(0, 1)
     figure.suptitle(title)
     figure.tight_layout()
-    figure.savefig(path, dpi=100)
+    with atomic_path(path) as part:  # rewritten every epoch: an interruption must not leave half a PNG
+        figure.savefig(part, dpi=100, format="png")
     plt.close(figure)
     return Path(path)
 

@@ -7,6 +7,7 @@ Both backends start from the same file: PyTorch code (``cnnlab_<backend>.pretrai
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Callable
 
@@ -24,8 +25,6 @@ IMAGENET_CLASSES = 1000
 
 def torch_hub_copy() -> Path:
     """Where torchvision itself caches the file, so a user who ran torchvision before needs no download."""
-    import os
-
     torch_home = Path(os.environ.get("TORCH_HOME") or Path.home() / ".cache" / "torch")
     return torch_home / "hub" / "checkpoints" / CHECKPOINT
 

@@ -3,7 +3,6 @@ the pooling study) the comparison of its variants. Plain text and JSON, written 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -94,8 +93,3 @@ def comparison_markdown(table: dict, title: str) -> str:
     lines += ["", f"Best variant: **{table['best']}**, chosen by: {table['rule']}.", ""]
     return "\n".join(lines)
 
-
-def write_json(path: Path, data: dict) -> Path:
-    with atomic_path(path) as part:
-        part.write_text(json.dumps(data, indent=2) + "\n")
-    return Path(path)

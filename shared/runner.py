@@ -79,7 +79,7 @@ def plan_from_args(args) -> Plan:
         if value is not None and experiment.data not in allowed:
             raise UsageError(f"{flag} does not apply to --experiment {experiment.name}")
     if args.weights is not None and not experiment.pretrained:
-        raise UsageError(f"--weights only applies to --experiment flowers-resnet18")
+        raise UsageError("--weights only applies to --experiment flowers-resnet18")
     archs = experiment.archs or (args.arch or TrainConfig().arch,)
     config = TrainConfig(arch=archs[0], experiment=experiment.name, epochs=args.epochs or experiment.epochs,
                          batch_size=args.batch_size, lr=args.lr, val_fraction=args.val_fraction, seed=args.seed)
@@ -131,7 +131,7 @@ def train_study(backend: Backend, specs: list[ModelSpec], data: PreparedData, pl
         results[spec.name] = json.loads((run_dir / spec.name / METRICS).read_text())
     table = reports.compare_variants(results)
     title = f"{plan.experiment.name}: {data.train.name}, {backend.framework}"
-    reports.write_json(run_dir / f"{COMPARISON}.json", {"framework": backend.framework, **table})
+    rundir.write_json(run_dir / f"{COMPARISON}.json", {"framework": backend.framework, **table})
     markdown = reports.comparison_markdown(table, title)
     reports.write_text(run_dir / f"{COMPARISON}.md", markdown)
     shutil.copytree(run_dir / table["best"], run_dir / BEST)
@@ -220,7 +220,7 @@ def write_reports(backend: Backend, model, train_set: Dataset, val_set: Dataset,
         {"train": (train_set.labels, logits["train"]), "validation": (val_set.labels, logits["validation"])},
         train_set.class_names, train_set.skipped)
     reports.write_text(run_dir / REPORT, text)
-    reports.write_json(run_dir / REPORT.replace(".txt", ".json"), data)
+    rundir.write_json(run_dir / REPORT.replace(".txt", ".json"), data)
     print(text)
     grid = np.random.default_rng(0).permutation(len(val_set.labels))[:9]
     plot_predictions(val_set.images[grid], val_set.labels[grid], logits["validation"][grid].argmax(axis=1),
