@@ -32,17 +32,9 @@ def run_pairs(run_a: Path, run_b: Path) -> list[tuple[str, Path, Path]]:
     return [(json.loads((run_a / "metrics.json").read_text())["arch"], run_a, run_b)]
 
 
-def load_metrics(run: Path) -> dict:
-    metrics = json.loads((run / "metrics.json").read_text())
-    if metrics.get("status") != "complete":
-        raise UsageError(f"{run} is {metrics.get('status')}, not complete; compare finished runs")
-    return metrics
-
-
-def onnx_agreement(run_a: Path, run_b: Path, metrics: dict) -> dict:
-    images, _ = validation_images(metrics)
-    logits_a = onnx_logits(run_a / "model.onnx", images.astype(np.float32))
-    logits_b = onnx_logits(run_b / "model.onnx", images.astype(np.float32))
+def onnx_agreement(run_a: Path, run_b: Path, images: np.ndarray) -> dict:
+    logits_a = onnx_logits(run_a / "model.onnx", images)
+    logits_b = onnx_logits(run_b / "model.onnx", images)
     return {"max_abs_logit_diff": float(np.abs(logits_a - logits_b).max()),
             "max_abs_logit": float(np.abs(logits_a).max()),
             "argmax_agreement": float((logits_a.argmax(1) == logits_b.argmax(1)).mean()), "images": len(images)}
@@ -50,11 +42,14 @@ def onnx_agreement(run_a: Path, run_b: Path, metrics: dict) -> dict:
 
 def compare(run_a: Path, run_b: Path) -> dict:
     result = {}
+    images = None  # every variant of a study saw the same data: load it once
     for label, a, b in run_pairs(run_a, run_b):
-        metrics = {"a": load_metrics(a), "b": load_metrics(b)}
+        metrics = {"a": rundir.read_finished_metrics(a, "compare"), "b": rundir.read_finished_metrics(b, "compare")}
         if metrics["a"]["data"] != metrics["b"]["data"] or metrics["a"]["arch"] != metrics["b"]["arch"]:
             raise UsageError(f"{a} and {b} did not train the same model on the same data; compare two runs of one "
                              f"experiment with the same flags")
+        if images is None:
+            images = validation_images(metrics["a"])[0].astype(np.float32)
         result[label] = {"runs": {side: {"framework": m["framework"], "framework_version": m["framework_version"],
                                          "device": m["device"], "final_val_acc": m["history"][-1]["val_acc"],
                                          "final_train_acc": m["history"][-1]["train_acc"],
@@ -64,7 +59,7 @@ def compare(run_a: Path, run_b: Path) -> dict:
                                          "val_acc": [r["val_acc"] for r in m["history"]],
                                          "train_acc": [r["train_acc"] for r in m["history"]]}
                                   for side, m in metrics.items()},
-                         "onnx": onnx_agreement(a, b, metrics["a"])}
+                         "onnx": onnx_agreement(a, b, images)}
     return result
 
 

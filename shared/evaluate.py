@@ -9,12 +9,12 @@ evaluates its ``best/`` variant.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Callable
 
 
+from shared import rundir
 from shared.cli import UsageError, OneLineParser
 from shared.experiments import DataOptions, prepare_data
 from shared.metrics import accuracy
@@ -45,9 +45,7 @@ def main(framework: str, load_backend: Callable, argv: list[str] | None = None) 
     args = parser.parse_args(argv)
     try:
         run_dir = find_run(args.run_dir)
-        metrics = json.loads((run_dir / "metrics.json").read_text())
-        if metrics.get("status") != "complete":
-            raise UsageError(f"{run_dir} is {metrics.get('status')}, not complete; evaluate a finished run")
+        metrics = rundir.read_finished_metrics(run_dir, "evaluate")
         data = prepare_data(DataOptions.from_json(metrics["data"]))
         spec = build_spec(metrics["arch"], len(metrics["classes"]), metrics["image_size"])
         backend = load_backend()

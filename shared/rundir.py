@@ -38,3 +38,11 @@ def write_json(path: Path, data: dict) -> None:
     """Replace ``path`` atomically, so a reader (or a crash) never sees half a file."""
     with atomic_path(path) as part:
         part.write_text(json.dumps(data, indent=2) + "\n")
+
+
+def read_finished_metrics(run_dir: Path, purpose: str) -> dict:
+    """A completed run's metrics.json; an unfinished or interrupted run is a usage error for ``purpose``."""
+    metrics = json.loads((Path(run_dir) / "metrics.json").read_text())
+    if metrics.get("status") != "complete":
+        raise UsageError(f"{run_dir} is {metrics.get('status')}, not complete; {purpose} a finished run")
+    return metrics
