@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from shared.cli import UsageError
+from shared.errors import UsageError
 
 
 def select_device(name: str) -> str:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -16,41 +19,52 @@ from shared.specs import BatchNorm2d, Conv2d, Linear, ModelSpec, leaf_layers
 _BATCHNORM_KINDS = ("weight", "bias", "running_mean", "running_var")
 
 
-def _parameterised_layers(spec: ModelSpec):
-    """(leaf name, layer, (C, H, W) flattened into it or None) for every layer that holds weights."""
+def _same(array: np.ndarray) -> np.ndarray:
+    return array
+
+
+@dataclass(frozen=True)
+class CanonicalVariable:
+    """A Keras variable under its canonical name, with the conversions of a value of its shape (a weight, or an
+    optimizer moment of that weight) to and from the canonical layout."""
+
+    variable: keras.Variable
+    to_canonical: Callable[[np.ndarray], np.ndarray]
+    from_canonical: Callable[[np.ndarray], np.ndarray]
+
+
+def canonical_variables(model: keras.Model, spec: ModelSpec) -> dict[str, CanonicalVariable]:
+    """Canonical parameter name -> the Keras variable that holds it, for every parameter of the spec."""
     flattened = flatten_input_shapes(spec)
+    variables = {}
     for name, layer in leaf_layers(spec):
-        if isinstance(layer, (Conv2d, Linear, BatchNorm2d)):
-            yield name, layer, flattened.get(name)
+        if not isinstance(layer, (Conv2d, Linear, BatchNorm2d)):
+            continue
+        weights = model.get_layer(name).weights
+        if isinstance(layer, BatchNorm2d):
+            kinds = dict(zip(_BATCHNORM_KINDS, [(weight, _same, _same) for weight in weights]))
+        elif isinstance(layer, Conv2d):
+            kinds = {"weight": (weights[0], conv_kernel_from_hwio, conv_kernel_to_hwio)}
+        else:
+            chw = flattened.get(name)
+            kinds = {"weight": (weights[0], partial(dense_from_keras, flattened_chw=chw),
+                                partial(dense_to_keras, flattened_chw=chw))}
+        if not isinstance(layer, BatchNorm2d) and layer.bias:
+            kinds["bias"] = (weights[1], _same, _same)
+        variables.update({f"{name}.{kind}": CanonicalVariable(*entry) for kind, entry in kinds.items()})
+    return variables
 
 
 def set_weights(model: keras.Model, spec: ModelSpec, weights: dict[str, np.ndarray]) -> None:
-    for name, layer, flattened_chw in _parameterised_layers(spec):
-        if isinstance(layer, Conv2d):
-            values = [conv_kernel_to_hwio(weights[f"{name}.weight"])]
-        elif isinstance(layer, Linear):
-            values = [dense_to_keras(weights[f"{name}.weight"], flattened_chw)]
-        else:
-            values = [weights[f"{name}.{kind}"] for kind in _BATCHNORM_KINDS]
-        if not isinstance(layer, BatchNorm2d) and layer.bias:
-            values.append(weights[f"{name}.bias"])
-        model.get_layer(name).set_weights(values)
+    for name, entry in canonical_variables(model, spec).items():
+        value = entry.from_canonical(np.asarray(weights[name]))
+        assert tuple(entry.variable.shape) == value.shape, f"{name}: model {entry.variable.shape}, got {value.shape}"
+        entry.variable.assign(value.astype(entry.variable.dtype))
 
 
 def get_weights(model: keras.Model, spec: ModelSpec) -> dict[str, np.ndarray]:
-    weights = {}
-    for name, layer, flattened_chw in _parameterised_layers(spec):
-        values = [np.asarray(value) for value in model.get_layer(name).get_weights()]
-        if isinstance(layer, BatchNorm2d):
-            weights.update({f"{name}.{kind}": value for kind, value in zip(_BATCHNORM_KINDS, values)})
-            continue
-        if isinstance(layer, Conv2d):
-            weights[f"{name}.weight"] = conv_kernel_from_hwio(values[0])
-        else:
-            weights[f"{name}.weight"] = dense_from_keras(values[0], flattened_chw)
-        if layer.bias:
-            weights[f"{name}.bias"] = values[1]
-    return weights
+    return {name: entry.to_canonical(np.asarray(entry.variable.numpy()))
+            for name, entry in canonical_variables(model, spec).items()}
 
 
 def save_checkpoint(model: keras.Model, path: Path) -> None:

@@ -1,4 +1,4 @@
-"""The PyTorch backend as the runner sees it."""
+"""The PyTorch backend as the runner sees it (the contract is ``shared.backend.Backend``)."""
 
 import torch
 
@@ -6,12 +6,17 @@ from cnnlab_torch.device import select_device
 from cnnlab_torch.engine import fit
 from cnnlab_torch.export import export_onnx
 from cnnlab_torch.model import build_model, count_trainable, freeze, predict_logits
+from cnnlab_torch.optimizer import (get_optimizer_state, load_optimizer, make_optimizer, save_optimizer,
+                                   set_optimizer_state)
 from cnnlab_torch.pretrained import port_checkpoint
 from cnnlab_torch.weights import get_weights, load_checkpoint, save_checkpoint, set_weights
-from shared.runner import Backend
+from shared.backend import Backend
 
-BACKEND = Backend(framework="torch", version=torch.__version__, checkpoint_name="model.pt",
+BACKEND = Backend(framework="torch", version=torch.__version__, checkpoint_name="model.pt", optimizer_name="optimizer.pt",
                   select_device=select_device, build_model=build_model, set_weights=set_weights,
-                  get_weights=get_weights, count_trainable=count_trainable, fit=fit, predict_logits=predict_logits,
-                  save_checkpoint=save_checkpoint, export_onnx=export_onnx, freeze=freeze,
-                  port_checkpoint=port_checkpoint, load_checkpoint=load_checkpoint)
+                  get_weights=get_weights, count_trainable=count_trainable, freeze=freeze,
+                  make_optimizer=make_optimizer, get_optimizer_state=get_optimizer_state,
+                  set_optimizer_state=set_optimizer_state, save_optimizer=save_optimizer,
+                  load_optimizer=load_optimizer, fit=fit, predict_logits=predict_logits,
+                  save_checkpoint=save_checkpoint, load_checkpoint=load_checkpoint, export_onnx=export_onnx,
+                  port_checkpoint=port_checkpoint)

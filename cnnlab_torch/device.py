@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from shared.cli import UsageError
+from shared.errors import UsageError
 
 _current = torch.device("cpu")
 

@@ -17,16 +17,10 @@ from shared.loop import run_epochs
 from shared.metrics import accuracy, cross_entropy
 
 
-def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-    """Adam with every hyperparameter from the config (PyTorch's formula is the reference one)."""
-    trainable = [param for param in model.parameters() if param.requires_grad]
-    return torch.optim.Adam(trainable, lr=config.lr, betas=(config.beta1, config.beta2), eps=config.eps,
-                            weight_decay=config.weight_decay)
-
-
 def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, images: torch.Tensor,
-               labels: torch.Tensor) -> tuple[float, int]:
-    """One optimizer step on a batch of float NHWC images; returns the batch's mean loss and correct count."""
+               labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimizer step on a batch of float NHWC images; returns the batch's mean loss and correct count as
+    0-d tensors, left on the device (reading them is a sync, which the caller does once per batch)."""
     model.train()
     # Forward
     logits = model(images)
@@ -37,7 +31,7 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, images: torch
     optimizer.step()
     # Statistics of the batch, on the logits before the update
     correct = (logits.argmax(dim=1) == labels).sum()
-    return loss.item(), int(correct)
+    return loss.detach(), correct
 
 
 def evaluate(model: nn.Module, data: Dataset, batch_size: int) -> tuple[float, float]:
@@ -46,18 +40,18 @@ def evaluate(model: nn.Module, data: Dataset, batch_size: int) -> tuple[float, f
     return cross_entropy(logits, data.labels), accuracy(logits, data.labels)
 
 
-def fit(model: nn.Module, train: Dataset, val: Dataset, config: TrainConfig,
-        on_epoch_end: Callable[[dict], None] = lambda record: None) -> list[dict]:
-    """Train for ``config.epochs`` with the shared batch order, validating after every epoch."""
+def fit(model: nn.Module, optimizer: torch.optim.Optimizer, train: Dataset, val: Dataset, config: TrainConfig,
+        on_epoch_end: Callable[[dict], None] = lambda record: None, first_epoch: int = 1) -> list[dict]:
+    """Epochs ``first_epoch``..``config.epochs`` with the shared batch order, validating after every epoch."""
     device = next(model.parameters()).device
-    optimizer = make_optimizer(model, config)
     # The uint8 training set lives on the device once; each step gathers its batch there.
     images = torch.from_numpy(train.images).to(device)
     labels = torch.from_numpy(train.labels).to(device)
 
     def step(indices: np.ndarray) -> tuple[float, int]:
         index = torch.from_numpy(indices).to(device)
-        return train_step(model, optimizer, images[index].float(), labels[index])
+        loss, correct = train_step(model, optimizer, images[index].float(), labels[index])
+        return float(loss), int(correct)
 
     return run_epochs(step, lambda: evaluate(model, val, config.batch_size), len(train.labels), config,
-                      on_epoch_end)
+                      on_epoch_end, first_epoch)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from shared.cli import UsageError
+from shared.errors import UsageError
 from shared.pretrained import IMAGENET_CLASSES
 from shared.registry import build_spec
 from shared.weights_io import save_weights

@@ -14,17 +14,19 @@ import torch
 import cnnlab_tf.engine
 import cnnlab_tf.export
 import cnnlab_tf.model
+import cnnlab_tf.optimizer
 import cnnlab_tf.weights
 import cnnlab_torch.engine
 import cnnlab_torch.export
 import cnnlab_torch.model
+import cnnlab_torch.optimizer
 import cnnlab_torch.weights
 from shared.config import TrainConfig
 from shared.init import initial_weights
 from shared.registry import build_spec
 from shared.specs import ModelSpec
-from shared.testing import small_image_size
 from shared.tolerances import compare
+from tests.helpers import small_image_size
 
 PARITY_CLASSES = 5
 STEP_BATCH, STEPS = 8, 3  # train_both: a few steps on one small batch
@@ -111,7 +113,7 @@ def keras_float64():
         keras.config.set_floatx(floatx)
 
 
-def train_both(arch: str, keras_optimizer=cnnlab_tf.engine.make_optimizer) -> tuple[dict, dict, dict]:
+def train_both(arch: str, keras_optimizer=cnnlab_tf.optimizer.make_optimizer) -> tuple[dict, dict, dict]:
     """(weights before, PyTorch weights after, Keras weights after) ``STEPS`` Adam steps on one batch, float64."""
     spec = build_spec(arch, PARITY_CLASSES, small_image_size(arch))
     before = {name: value.astype(np.float64) for name, value in parity_weights(spec).items()}
@@ -121,7 +123,7 @@ def train_both(arch: str, keras_optimizer=cnnlab_tf.engine.make_optimizer) -> tu
 
     torch_model = cnnlab_torch.model.build_model(spec).double()
     cnnlab_torch.weights.set_weights(torch_model, spec, before)
-    torch_optimizer = cnnlab_torch.engine.make_optimizer(torch_model, config)
+    torch_optimizer = cnnlab_torch.optimizer.make_optimizer(torch_model, config)
     with keras_float64():
         keras_model = cnnlab_tf.model.build_model(spec)
         cnnlab_tf.weights.set_weights(keras_model, spec, before)

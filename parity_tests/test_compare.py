@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from shared.compare import main as compare
-from shared.testing import write_cifar100_archive
+from tests.helpers import write_cifar100_archive
 from shared.tolerances import MIN_ARGMAX_AGREEMENT, tolerance
 
 

@@ -21,8 +21,9 @@ def public_functions(module) -> dict[str, list[str]]:
 
 
 # Layer translation helpers only one framework needs: PyTorch modules already follow the spec's conventions, while
-# Keras needs padding, BatchNorm and tap-name translation; TensorFlow selects devices globally.
-BACKEND_SPECIFIC = {"current_device", "to_module", "conv_padding", "batchnorm_arguments", "output_layer_name"}
+# Keras needs padding, BatchNorm, tap-name and per-variable layout translation; TensorFlow selects devices globally.
+BACKEND_SPECIFIC = {"current_device", "to_module", "conv_padding", "batchnorm_arguments", "output_layer_name",
+                    "canonical_variables"}
 
 
 def test_same_module_names():

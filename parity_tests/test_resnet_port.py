@@ -12,7 +12,7 @@ import cnnlab_tf.weights
 from cnnlab_torch.pretrained import port_checkpoint
 from parity_tests.pairs import assert_agree, random_images
 from shared.registry import IMAGENET_MEAN, IMAGENET_STD, build_spec
-from shared.testing import write_torchvision_checkpoint
+from tests.helpers import write_torchvision_checkpoint
 from shared.weights_io import load_weights
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from shared.cli import UsageError
+from shared.errors import UsageError
 from shared.data import Dataset
 
 URL = "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz"

@@ -8,13 +8,10 @@ import sys
 from pathlib import Path
 
 from shared.config import TrainConfig
+from shared.experiments import EXPERIMENTS
 from shared.registry import ARCHITECTURES
 
 DEVICES = ("auto", "cpu", "cuda")
-
-
-class UsageError(Exception):
-    """A mistake the user can fix: printed as one line, exit status 2, no traceback."""
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -29,7 +26,7 @@ def _number_above_zero(convert, kind: str):
             value = convert(text)
         except ValueError:
             value = None
-        if value is None or not value > 0:
+        if value is None or not 0 < value < float("inf"):  # also refuses nan and inf
             raise argparse.ArgumentTypeError(f"must be a positive {kind}, got {text!r}")
         return value
     return parse
@@ -41,6 +38,16 @@ def _one_of(allowed):
             raise argparse.ArgumentTypeError(f"{text!r} is not one of: {', '.join(allowed)}")
         return text
     return parse
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or not 0 <= value < 2**63:  # NumPy's generators take non-negative seeds
+        raise argparse.ArgumentTypeError(f"must be a whole number from 0 to 2**63 - 1, got {text!r}")
+    return value
 
 
 def _fraction(text: str) -> float:
@@ -61,11 +68,9 @@ def _class_list(text: str) -> tuple[str, ...]:
 
 
 def build_parser(prog: str) -> argparse.ArgumentParser:
-    from shared.experiments import EXPERIMENTS  # here, not at the top: shared.experiments imports this module
-
     defaults = TrainConfig()
     experiments = "; ".join(f"{name}: {experiment.description}" for name, experiment in EXPERIMENTS.items())
-    parser = OneLineParser(prog=prog, description="Train a cnnlab model, then save its checkpoint, neutral weights, "
+    parser = OneLineParser(prog=prog, allow_abbrev=False, description="Train a cnnlab model, then save its checkpoint, neutral weights, "
                             "ONNX export, metrics, curves and reports into a new run directory.")
     parser.add_argument("--experiment", type=_one_of(list(EXPERIMENTS)), default="digits",
                         help=f"the lab to run. {experiments} (default: %(default)s)")
@@ -95,7 +100,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     parser.add_argument("--val-fraction", type=_fraction, default=defaults.val_fraction,
                         help="share of each class held out for validation (digits; image folders smaller than "
                              "2000 images; larger ones hold out 1000 images as the lab does) (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=defaults.seed,
+    parser.add_argument("--seed", type=_seed, default=defaults.seed,
                         help="seed of the split, the initial weights and the batch order; the same seed gives both "
                              "backends the same run (default: %(default)s)")
     parser.add_argument("--device", type=_one_of(DEVICES), default="auto",
@@ -103,4 +108,8 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, default=None,
                         help="new run directory to create; refused if it exists "
                              "(default: runs/<framework>-<experiment>-<date>-<time>)")
+    parser.add_argument("--resume", type=Path, default=None, metavar="RUN_DIR",
+                        help="continue RUN_DIR from its last finished epoch with its own settings: in place, or "
+                             "with --out into a new directory (also a run of the other framework); --epochs N "
+                             "extends it to N epochs in all")
     return parser

@@ -8,14 +8,14 @@ validation set. For two cifar100-pooling studies every variant is compared. This
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
 from shared import rundir
-from shared.cli import UsageError, OneLineParser
+from shared.cli import OneLineParser
+from shared.errors import UsageError
 from shared.experiments import validation_images
 from shared.onnx_check import onnx_logits
 from shared.reports import write_text
@@ -23,18 +23,25 @@ from shared.reports import write_text
 
 def run_pairs(run_a: Path, run_b: Path) -> list[tuple[str, Path, Path]]:
     """(label, run of A, run of B) for each model both runs trained."""
+    study_table = f"{rundir.COMPARISON}.json"
     for run in (run_a, run_b):
-        if not (run / "metrics.json").is_file() and not (run / "comparison.json").is_file():
-            raise UsageError(f"{run} is not a cnnlab run directory (no metrics.json); pass two train --out folders")
-    if (run_a / "comparison.json").is_file() and (run_b / "comparison.json").is_file():
-        variants = json.loads((run_a / "comparison.json").read_text())["variants"]
+        if not (run / rundir.METRICS).is_file() and not (run / study_table).is_file():
+            raise UsageError(f"{run} is not a finished cnnlab run directory (no {rundir.METRICS} or {study_table}); "
+                             f"pass two train --out folders")
+    studies = [(run / study_table).is_file() for run in (run_a, run_b)]
+    if studies[0] != studies[1]:
+        study, single = (run_a, run_b) if studies[0] else (run_b, run_a)
+        raise UsageError(f"{study} is a study of several variants and {single} a single run; compare two studies, "
+                         f"or a single run with one variant's folder ({study}/<variant>)")
+    if studies[0]:
+        variants = rundir.read_json(run_a / study_table, "study table")["variants"]
         return [(variant, run_a / variant, run_b / variant) for variant in variants]
-    return [(json.loads((run_a / "metrics.json").read_text())["arch"], run_a, run_b)]
+    return [(rundir.read_json(run_a / rundir.METRICS, "run's metrics")["arch"], run_a, run_b)]
 
 
 def onnx_agreement(run_a: Path, run_b: Path, images: np.ndarray) -> dict:
-    logits_a = onnx_logits(run_a / "model.onnx", images)
-    logits_b = onnx_logits(run_b / "model.onnx", images)
+    logits_a = onnx_logits(run_a / rundir.ONNX, images)
+    logits_b = onnx_logits(run_b / rundir.ONNX, images)
     return {"max_abs_logit_diff": float(np.abs(logits_a - logits_b).max()),
             "max_abs_logit": float(np.abs(logits_a).max()),
             "argmax_agreement": float((logits_a.argmax(1) == logits_b.argmax(1)).mean()), "images": len(images)}

@@ -17,11 +17,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from shared.errors import DownloadError
+
 CHUNK = 1 << 20
-
-
-class DownloadError(Exception):
-    """A download that could not be completed; the message says what to do instead."""
 
 
 def file_digest(path: Path, algorithm: str) -> str:

@@ -15,11 +15,12 @@ from typing import Callable
 
 
 from shared import rundir
-from shared.cli import UsageError, OneLineParser
+from shared.cli import OneLineParser
+from shared.errors import UsageError
 from shared.experiments import DataOptions, prepare_data
 from shared.metrics import accuracy
 from shared.registry import build_spec
-from shared.weights_io import WeightsError, load_weights
+from shared.weights_io import load_weights
 
 # Same framework, same weights, same images, same code: the accuracy must come back exactly. Across frameworks the
 # logits differ by float32 rounding (shared/tolerances.py), which can flip an image whose top two logits tie.
@@ -27,10 +28,11 @@ MAX_CROSS_FRAMEWORK_ACC_DIFFERENCE = 0.01
 
 
 def find_run(path: Path) -> Path:
-    if (path / "best" / "metrics.json").is_file():
-        return path / "best"
-    if not (path / "metrics.json").is_file():
-        raise UsageError(f"{path} is not a cnnlab run directory (no metrics.json); pass the --out of a train run")
+    if (path / rundir.BEST / rundir.METRICS).is_file():
+        return path / rundir.BEST
+    if not (path / rundir.METRICS).is_file():
+        raise UsageError(f"{path} is not a finished cnnlab run directory (no {rundir.METRICS}); pass the --out of a "
+                         f"train run")
     return path
 
 
@@ -51,13 +53,17 @@ def main(framework: str, load_backend: Callable, argv: list[str] | None = None) 
         backend = load_backend()
         model = backend.build_model(spec)
         native = metrics["framework"] == framework and not args.neutral
+        if native and not (run_dir / backend.checkpoint_name).is_file():
+            print(f"{prog}: note: {run_dir / backend.checkpoint_name} is missing; loading the neutral "
+                  f"{rundir.WEIGHTS} instead", file=sys.stderr)
+            native = False
         if native:
             backend.load_checkpoint(model, run_dir / backend.checkpoint_name)
             source = backend.checkpoint_name
         else:
-            backend.set_weights(model, spec, load_weights(run_dir / "weights.npz", spec))
-            source = f"weights.npz (trained in {metrics['framework']})"
-    except (UsageError, WeightsError) as error:
+            backend.set_weights(model, spec, load_weights(run_dir / rundir.WEIGHTS, spec))
+            source = f"{rundir.WEIGHTS} (trained in {metrics['framework']})"
+    except UsageError as error:
         print(f"{prog}: error: {error}", file=sys.stderr)
         return 2
     logits = backend.predict_logits(model, data.val.images, 64)

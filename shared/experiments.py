@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from shared import cifar100, flowers
-from shared.cli import UsageError
+from shared.errors import UsageError
 from shared.data import DATASETS, Dataset, Split, stratified_split
 from shared.image_folder import load_image_folder
 

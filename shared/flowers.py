@@ -11,7 +11,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from shared.cli import UsageError
+from shared.errors import UsageError
 from shared.download import DownloadError, download, move_into_place
 
 URL = "https://www.dropbox.com/s/qmfzqc056oiwy8c/flowers.zip?dl=1"

@@ -20,7 +20,7 @@ import numpy as np
 from tqdm import tqdm
 
 from shared.atomic import atomic_path
-from shared.cli import UsageError
+from shared.errors import UsageError
 from shared.data import Dataset
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")  # torchvision's IMG_EXTENSIONS

@@ -1,8 +1,14 @@
 """The epoch loop both backends run. A backend supplies two closures over its own tensors: ``step`` (one optimizer
-step on a batch of indices) and ``validate``; batching, meters, progress and logging are the same code for both."""
+step on a batch of indices) and ``validate``; batching, meters, progress, logging and the divergence guard are the
+same code for both.
+
+A resumed run starts at ``first_epoch``: the batch order of every epoch is drawn from (seed, epoch), so epoch k
+sees the same batches whether or not the run stopped before it.
+"""
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Callable
 
@@ -11,6 +17,7 @@ from tqdm import tqdm
 
 from shared.config import TrainConfig
 from shared.data import batch_indices, steps_per_epoch
+from shared.errors import Diverged
 from shared.metrics import BatchMeter
 
 Step = Callable[[np.ndarray], tuple[float, int]]  # batch indices -> (mean loss, correct predictions)
@@ -25,19 +32,26 @@ def format_epoch(record: dict, epochs: int) -> str:
 
 
 def run_epochs(step: Step, validate: Validate, train_count: int, config: TrainConfig,
-               on_epoch_end: Callable[[dict], None] = lambda record: None) -> list[dict]:
+               on_epoch_end: Callable[[dict], None] = lambda record: None, first_epoch: int = 1) -> list[dict]:
+    """Epochs ``first_epoch``..``config.epochs``; returns their records. Raises ``Diverged`` at the first loss that
+    is not a finite number, before the epoch is saved, so the last saved epoch is the last healthy one."""
     history = []
-    for epoch in range(1, config.epochs + 1):
+    batches_per_epoch = steps_per_epoch(train_count, config.batch_size)
+    for epoch in range(first_epoch, config.epochs + 1):
         started = time.perf_counter()
         meter = BatchMeter()
         batches = batch_indices(train_count, config.batch_size, config.seed, epoch)
-        with tqdm(batches, total=steps_per_epoch(train_count, config.batch_size), unit="batch", leave=False,
-                  desc=f"epoch {epoch}/{config.epochs}", dynamic_ncols=True) as bar:
-            for indices in bar:
+        with tqdm(batches, total=batches_per_epoch, unit="batch", leave=False, desc=f"epoch {epoch}/{config.epochs}",
+                  dynamic_ncols=True) as bar:
+            for batch, indices in enumerate(bar, start=1):
                 loss, correct = step(indices)  # the float() inside step is a device sync, once per batch
+                if not math.isfinite(loss):
+                    raise Diverged(epoch, batch, batches_per_epoch, loss)
                 meter.add(loss, correct, len(indices))
                 bar.set_postfix(loss=f"{meter.loss:.4f}", acc=f"{100 * meter.accuracy:.1f}%", refresh=False)
         val_loss, val_acc = validate()
+        if not math.isfinite(val_loss):
+            raise Diverged(epoch, 0, batches_per_epoch, val_loss)
         percentiles = meter.percentiles()
         record = {
             "epoch": epoch,

@@ -13,7 +13,7 @@ from typing import Callable
 
 import numpy as np
 
-from shared.cli import UsageError
+from shared.errors import UsageError
 from shared.download import DownloadError, download, file_digest
 from shared.weights_io import WeightsError, load_weights, read_meta
 

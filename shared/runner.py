@@ -1,159 +1,156 @@
 """What ``python -m cnnlab_<backend>.train`` does, written once for both backends.
 
-The backend is loaded only after the flags are checked, so a bad flag answers before TensorFlow or PyTorch import.
-The run directory is written as training goes (metrics, checkpoint and neutral weights after every epoch), so an
-interrupted run keeps its last finished epoch.
+Start-up checks everything a user can get wrong, cheapest first, before the run directory exists and before the
+framework is imported; a refused run leaves nothing behind. Training then writes the run directory as it goes: after
+every epoch a complete checkpoint (``shared.checkpoints``), so a run stopped in any way keeps its last finished
+epoch and ``--resume`` continues it (``shared.resume``).
 """
 
 from __future__ import annotations
 
-import json
 import platform
 import shutil
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 
-from shared import pretrained, reports, rundir
-from shared.cli import UsageError, build_parser
-from shared.config import TrainConfig
+from shared import checkpoints, pretrained, reports, rundir, signals
+from shared.backend import Backend
+from shared.cli import build_parser
 from shared.data import Dataset
-from shared.experiments import EXPERIMENTS, DataOptions, Experiment, PreparedData, cnnlab_home, prepare_data
+from shared.errors import EXIT_DIVERGED, EXIT_USAGE, Diverged, UsageError
+from shared.experiments import PreparedData, cnnlab_home, prepare_data
 from shared.init import initial_weights
+from shared.optimizer_state import load_optimizer_state, save_optimizer_state
+from shared.plan import Job, Plan, model_dir, new_job
 from shared.plots import plot_history, plot_predictions
 from shared.registry import build_spec
+from shared.resume import plan_resume
+from shared.shapes import parameters
 from shared.specs import ModelSpec
-from shared.weights_io import save_weights
-
-# File names inside a run directory.
-METRICS, SPLIT, WEIGHTS, ONNX, CURVES = "metrics.json", "split.json", "weights.npz", "model.onnx", "curves.png"
-SUMMARY, REPORT, PREDICTIONS = "summary.txt", "classification_report.txt", "predictions.png"
-COMPARISON, BEST = "comparison", "best"  # the pooling study's table (.md, .json) and its best variant's folder
-
-
-@dataclass(frozen=True)
-class Backend:
-    """The functions a backend provides; ``cnnlab_torch.backend`` and ``cnnlab_tf.backend`` fill it the same way."""
-
-    framework: str  # "torch" or "tf"
-    version: str  # the framework's version string
-    checkpoint_name: str  # native checkpoint file name in a run directory
-    select_device: Callable[[str], str]  # "auto" | "cpu" | "cuda" -> description; UsageError if unavailable
-    build_model: Callable[[ModelSpec], Any]
-    set_weights: Callable[[Any, ModelSpec, dict], None]  # canonical weights -> model
-    get_weights: Callable[[Any, ModelSpec], dict]  # model -> canonical weights
-    count_trainable: Callable[[Any], int]
-    fit: Callable[[Any, Dataset, Dataset, TrainConfig, Callable[[dict], None]], list[dict]]
-    predict_logits: Callable[[Any, np.ndarray, int], np.ndarray]
-    save_checkpoint: Callable[[Any, Path], None]
-    export_onnx: Callable[[Any, ModelSpec, Path, np.ndarray], dict]  # -> self-check report
-    freeze: Callable[[Any, ModelSpec, tuple[str, ...]], list[str]]  # trainable prefixes -> trainable names
-    port_checkpoint: Callable[[Path, Path], None]  # torchvision .pth -> neutral .npz
-    load_checkpoint: Callable[[Any, Path], None]  # native checkpoint -> model
-
-
-@dataclass(frozen=True)
-class Plan:
-    """What the flags ask for, checked: the experiment, its architectures, the settings and the data."""
-
-    experiment: Experiment
-    archs: tuple[str, ...]
-    config: TrainConfig
-    data: DataOptions
-    weights: Path | None
-    download: bool
-
-
-def plan_from_args(args) -> Plan:
-    experiment = EXPERIMENTS[args.experiment]
-    if experiment.archs is not None and args.arch is not None:
-        raise UsageError(f"--arch: --experiment {experiment.name} trains {', '.join(experiment.archs)}; "
-                         f"--arch only applies to --experiment digits")
-    for flag, value, allowed in (("--data", args.data, ("image_folder", "cifar100")),
-                                 ("--image-size", args.image_size, ("image_folder",)),
-                                 ("--classes", args.classes, ("cifar100",))):
-        if value is not None and experiment.data not in allowed:
-            raise UsageError(f"{flag} does not apply to --experiment {experiment.name}")
-    if args.weights is not None and not experiment.pretrained:
-        raise UsageError("--weights only applies to --experiment flowers-resnet18")
-    archs = experiment.archs or (args.arch or TrainConfig().arch,)
-    config = TrainConfig(arch=archs[0], experiment=experiment.name, epochs=args.epochs or experiment.epochs,
-                         batch_size=args.batch_size, lr=args.lr, val_fraction=args.val_fraction, seed=args.seed)
-    data = DataOptions(experiment.name, str(args.data) if args.data else None,
-                       args.image_size or experiment.image_size, args.classes, args.val_fraction, args.seed)
-    return Plan(experiment, archs, config, data, args.weights, args.download)
+from shared.weights_io import load_weights, save_weights
 
 
 def main(framework: str, load_backend: Callable[[], Backend], argv: list[str] | None = None) -> int:
     prog = f"cnnlab_{framework}.train"
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser(prog).parse_args(argv)
-    try:
-        # Every check a user can fail comes before the run directory exists, so a refused run leaves nothing.
-        plan = plan_from_args(args)
-        out = args.out or rundir.default_run_dir(framework, plan.experiment.name if plan.experiment.archs
-                                                 else plan.config.arch)
-        rundir.check_new(out)
-        data = prepare_data(plan.data, plan.download)
+    with signals.stop_requests():
         try:
-            specs = [build_spec(arch, len(data.train.class_names), data.train.image_size) for arch in plan.archs]
+            job, backend, device, data, specs, backbone = start_up(framework, load_backend, args, argv)
+        except UsageError as error:
+            print(f"{prog}: error: {error}", file=sys.stderr)
+            return EXIT_USAGE
+        except KeyboardInterrupt as stop:
+            print(f"\n{prog}: stopped during start-up, before training began; nothing was written", file=sys.stderr)
+            return signals.exit_status(stop)
+        if len(specs) == 1:
+            return train(backend, specs[0], data, job, device, job.run_dir, backbone)
+        return train_study(backend, specs, data, job, device, backbone)
+
+
+def start_up(framework: str, load_backend: Callable[[], Backend], args, argv: list[str]):
+    """Every check a user can fail, cheapest first; the run directory is created last."""
+    job = plan_resume(args, argv, framework) if args.resume is not None else new_job(args, framework)
+    plan = job.plan
+    for arch in plan.archs:  # an image size the architecture cannot take, before any image is decoded
+        try:
+            build_spec(arch, 2, plan.data.image_size or 32)
         except ValueError as error:
-            raise UsageError(str(error)) from None
-        checkpoint = (pretrained.locate(cnnlab_home(), plan.weights, plan.download) if plan.experiment.pretrained
-                      else None)
-        backend = load_backend()
-        device = backend.select_device(args.device)
-        backbone = None
-        if checkpoint is not None:
-            backbone = pretrained.backbone_weights(checkpoint, specs[0], backend.port_checkpoint, cnnlab_home())
-        run_dir = rundir.create(out)
-    except UsageError as error:
-        print(f"{prog}: error: {error}", file=sys.stderr)
-        return 2
-    if len(specs) == 1:
-        return train(backend, specs[0], data, plan, device, run_dir, backbone)
-    return train_study(backend, specs, data, plan, device, run_dir)
+            raise UsageError(f"--image-size: {error}") from None
+    if not job.in_place:
+        rundir.check_new(job.run_dir)
+    data = prepare_data(plan.data, plan.download)
+    if job.in_place:
+        job.check_same_data(data.split)
+    try:
+        specs = [build_spec(arch, len(data.train.class_names), data.train.image_size) for arch in plan.archs]
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    needs_backbone = plan.experiment.pretrained and any(job.starts.get(arch) is None for arch in plan.archs)
+    checkpoint = pretrained.locate(cnnlab_home(), plan.weights, plan.download) if needs_backbone else None
+    backend = load_backend()
+    device = backend.select_device(args.device)
+    backbone = None
+    if checkpoint is not None:
+        backbone = pretrained.backbone_weights(checkpoint, specs[0], backend.port_checkpoint, cnnlab_home())
+    if not job.in_place:
+        rundir.create(job.run_dir)
+    rundir.write_json(job.run_dir / rundir.RUN, plan.to_json(job.framework_started))
+    return job, backend, device, data, specs, backbone
 
 
-def train_study(backend: Backend, specs: list[ModelSpec], data: PreparedData, plan: Plan, device: str,
-                run_dir: Path) -> int:
+def train_study(backend: Backend, specs: list[ModelSpec], data: PreparedData, job: Job, device: str,
+                backbone: dict | None) -> int:
     """Each variant trains on the same data with the same settings into its own folder; then the comparison table,
     and a copy of the best variant (checkpoint, neutral weights, ONNX, metrics) in ``best/``."""
     results = {}
     for spec in specs:
-        print(f"\n=== {spec.name} ===")
-        status = train(backend, spec, data, plan, device, rundir.create(run_dir / spec.name))
-        if status != 0:
-            return status
-        results[spec.name] = json.loads((run_dir / spec.name / METRICS).read_text())
+        folder = model_dir(job.run_dir, job.plan, spec.name)
+        if spec.name in job.done:
+            print(f"\n=== {spec.name}: complete, kept ===")
+        else:
+            print(f"\n=== {spec.name} ===")
+            folder.mkdir(exist_ok=True)
+            status = train(backend, spec, data, job, device, folder, backbone)
+            if status != 0:
+                return status
+        results[spec.name] = rundir.read_json(folder / rundir.METRICS)
     table = reports.compare_variants(results)
-    title = f"{plan.experiment.name}: {data.train.name}, {backend.framework}"
-    rundir.write_json(run_dir / f"{COMPARISON}.json", {"framework": backend.framework, **table})
+    title = f"{job.plan.experiment.name}: {data.train.name}, {backend.framework}"
+    rundir.write_json(job.run_dir / f"{rundir.COMPARISON}.json", {"framework": backend.framework, **table})
     markdown = reports.comparison_markdown(table, title)
-    reports.write_text(run_dir / f"{COMPARISON}.md", markdown)
-    shutil.copytree(run_dir / table["best"], run_dir / BEST)
-    print(f"\n{markdown}\nbest variant copied to {run_dir / BEST}")
+    reports.write_text(job.run_dir / f"{rundir.COMPARISON}.md", markdown)
+    best = job.run_dir / rundir.BEST
+    shutil.rmtree(best, ignore_errors=True)  # an extended study may pick another variant
+    shutil.copytree(job.run_dir / table["best"], best, ignore=shutil.ignore_patterns(rundir.CHECKPOINTS))
+    print(f"\n{markdown}\nbest variant copied to {best}")
     return 0
 
 
-def train(backend: Backend, spec: ModelSpec, data: PreparedData, plan: Plan, device: str, run_dir: Path,
+def restore(backend: Backend, model, spec: ModelSpec, optimizer, start: checkpoints.Checkpoint,
+            trainable: list[str]) -> str:
+    """Load a finished epoch's weights and Adam state: the native files when this framework wrote them, else the
+    neutral ones. Returns what was loaded, for the log."""
+    if start.framework == backend.framework:
+        backend.load_checkpoint(model, start.path(backend.checkpoint_name))
+        backend.load_optimizer(optimizer, start.path(backend.optimizer_name))
+        return f"{backend.checkpoint_name} and {backend.optimizer_name}"
+    backend.set_weights(model, spec, load_weights(start.path(rundir.WEIGHTS), spec))
+    backend.set_optimizer_state(model, spec, optimizer,
+                                load_optimizer_state(start.path(rundir.OPTIMIZER), spec, trainable))
+    return f"the neutral {rundir.WEIGHTS} and {rundir.OPTIMIZER} written by {start.framework}"
+
+
+def train(backend: Backend, spec: ModelSpec, data: PreparedData, job: Job, device: str, folder: Path,
           backbone: dict | None = None) -> int:
+    plan = job.plan
     config = replace(plan.config, arch=spec.name)
-    rundir.write_json(run_dir / SPLIT, data.split)
+    start = job.starts.get(spec.name)
+    rundir.write_json(folder / rundir.SPLIT, data.split)
     train_set, val_set = data.train, data.val
 
+    # Model and optimizer: fresh from the seed (and the ImageNet backbone), or from a finished epoch.
     model = backend.build_model(spec)
-    weights = initial_weights(spec, config.seed)
-    if backbone is not None:
-        weights.update(backbone)  # ImageNet backbone; the new head keeps its seeded initial weights
-    backend.set_weights(model, spec, weights)
-    trainable = (backend.freeze(model, spec, plan.experiment.trainable) if plan.experiment.trainable else None)
-    summary = reports.model_summary(spec, trainable)
-    reports.write_text(run_dir / SUMMARY, summary)
+    frozen = plan.experiment.trainable is not None
+    trainable = (backend.freeze(model, spec, plan.experiment.trainable) if frozen else
+                 [param.name for param in parameters(spec) if not param.name.endswith(("running_mean", "running_var"))])
+    if start is None:
+        weights = initial_weights(spec, config.seed)
+        if backbone is not None:
+            weights.update(backbone)  # ImageNet backbone; the new head keeps its seeded initial weights
+        backend.set_weights(model, spec, weights)
+    optimizer = backend.make_optimizer(model, config)
+    loaded = restore(backend, model, spec, optimizer, start, trainable) if start is not None else None
+
+    summary = reports.model_summary(spec, trainable if frozen else None)
+    reports.write_text(folder / rundir.SUMMARY, summary)
     print(summary)
+    history = list(start.history) if start else []
     metrics = {
         "framework": backend.framework, "framework_version": backend.version, "python": platform.python_version(),
         "experiment": plan.experiment.name, "arch": spec.name, "dataset": train_set.name,
@@ -161,54 +158,98 @@ def train(backend: Backend, spec: ModelSpec, data: PreparedData, plan: Plan, dev
         "params_trainable": backend.count_trainable(model), "device": device, "config": config.to_json(),
         "data": {**plan.data.to_json(), "image_size": spec.image_size, "classes": list(train_set.class_names)},
         "data_source": data.source, "skipped_images": list(train_set.skipped),
-        "pretrained": backbone is not None, "trainable": trainable,
+        "pretrained": plan.experiment.pretrained, "trainable": trainable if frozen else None,
         "train_images": len(train_set.labels), "val_images": len(val_set.labels),
-        "status": "running", "seconds": 0.0, "history": [],
+        "status": rundir.RUNNING, "process": rundir.running_marker(), "seconds": start.seconds if start else 0.0,
+        "resumes": job.previous_resumes(folder), "history": history,
     }
+    if job.resumed_from is not None:
+        metrics["resumed_from"] = {**job.resumed_from, "epoch": start.epoch if start else 0}
+    if start is not None:
+        metrics["resumes"].append({"from_epoch": start.epoch, "framework": backend.framework,
+                                   "loaded": loaded, "time": time.strftime("%Y-%m-%d %H:%M:%S")})
     print(f"{backend.framework} {backend.version} on {device}: {spec.name}, "
           f"{metrics['params_trainable']:,} trainable parameters; {train_set.name}: "
           f"{len(train_set.labels)} train / {len(val_set.labels)} val images, {spec.classes} classes; "
-          f"run dir {run_dir}")
+          f"run dir {folder}")
+    if start is not None:
+        print(f"resuming at epoch {start.epoch + 1} of {config.epochs} from {loaded}")
     if train_set.skipped:
         print(f"warning: {len(train_set.skipped)} unreadable image(s) skipped (listed in the classification report)",
               file=sys.stderr)
-    rundir.write_json(run_dir / METRICS, metrics)
+    rundir.write_json(folder / rundir.METRICS, metrics)
 
-    started = time.perf_counter()
+    started, seconds_before = time.perf_counter(), metrics["seconds"]
+
+    def write_checkpoint_files(target: Path) -> None:
+        backend.save_checkpoint(model, target / backend.checkpoint_name)
+        backend.save_optimizer(optimizer, target / backend.optimizer_name)
+        save_weights(target / rundir.WEIGHTS, spec, backend.get_weights(model, spec))
+        save_optimizer_state(target / rundir.OPTIMIZER, spec, backend.get_optimizer_state(model, spec, optimizer),
+                             {"lr": config.lr, "betas": [config.beta1, config.beta2], "eps": config.eps,
+                              "weight_decay": config.weight_decay})
 
     def save_epoch(record: dict) -> None:
-        # Everything a finished epoch produced goes to disk now, so an interruption loses at most one epoch.
-        metrics["history"].append(record)
-        metrics["seconds"] = time.perf_counter() - started
-        backend.save_checkpoint(model, run_dir / backend.checkpoint_name)
-        save_weights(run_dir / WEIGHTS, spec, backend.get_weights(model, spec))
-        plot_history(metrics["history"], run_dir / CURVES, f"{spec.name} on {train_set.name} ({backend.framework})")
-        rundir.write_json(run_dir / METRICS, metrics)
+        # Everything a finished epoch produced goes to disk now, so an interruption loses at most one epoch. A stop
+        # requested while the checkpoint is written waits until it is complete.
+        history.append(record)
+        metrics["seconds"] = seconds_before + time.perf_counter() - started
+        with signals.deferred():
+            saved = checkpoints.commit(folder, record["epoch"], backend.framework, history, metrics["seconds"],
+                                       write_checkpoint_files)
+            checkpoints.publish(saved, folder, (backend.checkpoint_name, rundir.WEIGHTS))
+            rundir.write_json(folder / rundir.METRICS, metrics)
+        plot_history(history, folder / rundir.CURVES, f"{spec.name} on {train_set.name} ({backend.framework})")
 
     try:
-        backend.fit(model, train_set, val_set, config, save_epoch)
-    except KeyboardInterrupt:
-        metrics["status"] = "interrupted"
-        rundir.write_json(run_dir / METRICS, metrics)
-        print(f"\ninterrupted: {run_dir} keeps the {len(metrics['history'])} finished epoch(s)", file=sys.stderr)
-        return 130
+        backend.fit(model, optimizer, train_set, val_set, config, save_epoch, start.epoch + 1 if start else 1)
+    except KeyboardInterrupt as stop:
+        return stopped(metrics, folder, rundir.INTERRUPTED, interrupted_message(folder, job.run_dir, history),
+                       signals.exit_status(stop))
+    except Diverged as diverged:
+        return stopped(metrics, folder, rundir.DIVERGED, diverged_message(diverged, history, config.lr),
+                       EXIT_DIVERGED)
 
     check_images = val_set.images[:8].astype(np.float32)
-    metrics["onnx"] = backend.export_onnx(model, spec, run_dir / ONNX, check_images)
-    write_reports(backend, model, train_set, val_set, config.batch_size, run_dir,
+    metrics["onnx"] = backend.export_onnx(model, spec, folder / rundir.ONNX, check_images)
+    write_reports(backend, model, train_set, val_set, config.batch_size, folder,
                   f"{spec.name} ({backend.framework})")
     # The first epoch also traces/compiles (tf.function) and warms caches; from the second on it is steady state.
-    seconds = [record["seconds"] for record in metrics["history"]]
+    seconds = [record["seconds"] for record in history]
     metrics["first_epoch_seconds"] = seconds[0]
     metrics["seconds_per_epoch"] = float(np.mean(seconds[1:] if len(seconds) > 1 else seconds))
     metrics["images_per_second"] = len(train_set.labels) / metrics["seconds_per_epoch"]
-    metrics["status"] = "complete"
-    rundir.write_json(run_dir / METRICS, metrics)
-    final = metrics["history"][-1]
+    metrics["status"] = rundir.COMPLETE
+    metrics.pop("process")
+    rundir.write_json(folder / rundir.METRICS, metrics)
+    final = history[-1]
     print(f"done in {metrics['seconds']:.1f}s ({metrics['seconds_per_epoch']:.2f}s/epoch): "
           f"val acc {100 * final['val_acc']:.2f}%; ONNX matches the native model to "
-          f"{metrics['onnx']['max_abs_diff']:.1e}; wrote {run_dir}")
+          f"{metrics['onnx']['max_abs_diff']:.1e}; wrote {folder}")
     return 0
+
+
+def stopped(metrics: dict, folder: Path, status: str, message: str, exit_status: int) -> int:
+    """A run that ends early: marked, its finished epochs kept, no export, one message."""
+    metrics["status"] = status
+    metrics.pop("process", None)
+    rundir.write_json(folder / rundir.METRICS, metrics)
+    print(f"\n{message}", file=sys.stderr)
+    return exit_status
+
+
+def interrupted_message(folder: Path, run_dir: Path, history: list[dict]) -> str:
+    latest = checkpoints.latest(folder)
+    if latest is None:
+        return (f"interrupted during epoch {len(history) + 1}, before any epoch finished: {folder} holds no trained "
+                f"weights yet; --resume {run_dir} starts it from the beginning")
+    return f"interrupted: {folder} keeps the {latest.epoch} finished epoch(s); continue with --resume {run_dir}"
+
+
+def diverged_message(diverged: Diverged, history: list[dict], lr: float) -> str:
+    kept = f"the run keeps epoch {len(history)}, the last finished one" if history else "no epoch had finished"
+    return (f"diverged: {diverged}; {kept}, and exports nothing. Start a new run with a lower --lr "
+            f"(this one used {lr:g})")
 
 
 def write_reports(backend: Backend, model, train_set: Dataset, val_set: Dataset, batch_size: int, run_dir: Path,
@@ -219,9 +260,9 @@ def write_reports(backend: Backend, model, train_set: Dataset, val_set: Dataset,
     text, data = reports.classification_reports(
         {"train": (train_set.labels, logits["train"]), "validation": (val_set.labels, logits["validation"])},
         train_set.class_names, train_set.skipped)
-    reports.write_text(run_dir / REPORT, text)
-    rundir.write_json(run_dir / REPORT.replace(".txt", ".json"), data)
+    reports.write_text(run_dir / rundir.REPORT, text)
+    rundir.write_json(run_dir / rundir.REPORT.replace(".txt", ".json"), data)
     print(text)
     grid = np.random.default_rng(0).permutation(len(val_set.labels))[:9]
     plot_predictions(val_set.images[grid], val_set.labels[grid], logits["validation"][grid].argmax(axis=1),
-                     val_set.class_names, run_dir / PREDICTIONS, title)
+                     val_set.class_names, run_dir / rundir.PREDICTIONS, title)

@@ -16,15 +16,12 @@ from pathlib import Path
 import numpy as np
 
 from shared.atomic import atomic_path
+from shared.errors import WeightsError
 from shared.shapes import parameters
 from shared.specs import ModelSpec
 
 FORMAT_VERSION = 1
 META_KEY = "__cnnlab__"
-
-
-class WeightsError(ValueError):
-    """A weights file that cannot be used for the requested model. The message says what to do."""
 
 
 def save_weights(path: Path, spec: ModelSpec, weights: dict[str, np.ndarray]) -> Path:

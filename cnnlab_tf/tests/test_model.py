@@ -9,7 +9,7 @@ import keras
 from cnnlab_tf.model import build_model, predict_logits
 from shared import shapes
 from shared.registry import ARCHITECTURES, build_spec
-from shared.testing import check_model_follows_spec, small_image_size
+from tests.helpers import check_model_follows_spec, small_image_size
 
 
 def small_spec(arch: str, classes: int = 5):

@@ -9,7 +9,7 @@ import cnnlab_torch.model
 import cnnlab_torch.weights
 from cnnlab_torch.model import SpecModel, build_model, predict_logits
 from shared.registry import ARCHITECTURES, IMAGENET_MEAN, IMAGENET_STD, build_spec
-from shared.testing import check_model_follows_spec
+from tests.helpers import check_model_follows_spec
 from shared.tolerances import compare
 
 

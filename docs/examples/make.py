@@ -22,7 +22,7 @@ def run(*args: str, cwd: Path = ROOT, **environment: str) -> None:
 
 def main() -> None:
     sys.path.insert(0, str(ROOT))
-    from shared.testing import write_cifar100_archive
+    from tests.helpers import write_cifar100_archive
 
     with tempfile.TemporaryDirectory() as temp:
         temp = Path(temp)

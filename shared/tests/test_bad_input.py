@@ -8,7 +8,7 @@ import pytest
 
 from shared.init import initial_weights
 from shared.registry import build_spec
-from shared.testing import write_cifar100_archive, write_image_folder
+from tests.helpers import write_cifar100_archive, write_image_folder
 from shared.weights_io import save_weights
 
 ENTRY_POINTS = ["cnnlab_torch.train", "cnnlab_tf.train"]

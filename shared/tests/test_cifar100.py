@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from shared.cifar100 import DEFAULT_CLASSES, load_cifar100
-from shared.cli import UsageError
-from shared.testing import CIFAR100_FINE_LABELS, write_cifar100_archive
+from shared.errors import UsageError
+from tests.helpers import CIFAR100_FINE_LABELS, write_cifar100_archive
 
 
 @pytest.fixture(scope="module")

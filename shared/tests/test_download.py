@@ -10,9 +10,9 @@ import zipfile
 import pytest
 
 from shared import cifar100, flowers
-from shared.cli import UsageError
+from shared.errors import UsageError
 from shared.download import DownloadError, download
-from shared.testing import write_cifar100_archive, write_image_folder
+from tests.helpers import write_cifar100_archive, write_image_folder
 
 
 def leftovers(folder):

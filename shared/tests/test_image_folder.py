@@ -6,9 +6,9 @@ import pytest
 from PIL import Image
 
 from shared import image_folder
-from shared.cli import UsageError
+from shared.errors import UsageError
 from shared.image_folder import list_image_folder, load_image_folder
-from shared.testing import write_image_folder
+from tests.helpers import write_image_folder
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
-"""Helpers the backends' test suites share: what a finished run directory must hold, and the small input sizes
-that keep per-spec tests fast."""
+"""Helpers the test suites share: what a finished run directory must hold, the small input sizes that keep
+per-spec tests fast, and small data files in the real formats (CIFAR-100 archive, image folder, torchvision
+checkpoint). They live outside the installed packages; the root conftest.py has pytest rewrite their asserts."""
 
 from __future__ import annotations
 
@@ -37,17 +38,18 @@ def check_run_directory(run_dir: Path, framework: str, checkpoint_name: str, epo
     return metrics
 
 
-def interrupting_backend(backend):
-    """The backend with ``fit`` raising KeyboardInterrupt right after the first epoch was saved, as if Ctrl-C
-    arrived during the second epoch."""
+def interrupting_backend(backend, after_epoch: int = 1):
+    """The backend with ``fit`` raising KeyboardInterrupt right after epoch ``after_epoch`` was saved, as if Ctrl-C
+    arrived at the start of the next epoch."""
     import dataclasses
 
-    def fit_then_interrupt(model, train, val, config, on_epoch_end):
+    def fit_then_interrupt(model, optimizer, train, val, config, on_epoch_end, first_epoch=1):
         def save_then_stop(record):
             on_epoch_end(record)
-            raise KeyboardInterrupt
+            if record["epoch"] == after_epoch:
+                raise KeyboardInterrupt
 
-        return backend.fit(model, train, val, config, save_then_stop)
+        return backend.fit(model, optimizer, train, val, config, save_then_stop, first_epoch)
 
     return dataclasses.replace(backend, fit=fit_then_interrupt)
 
@@ -58,7 +60,7 @@ def check_interrupted_run(run_dir: Path, checkpoint_name: str, stderr: str) -> N
     assert metrics["status"] == "interrupted" and len(metrics["history"]) == 1
     assert (run_dir / checkpoint_name).is_file() and (run_dir / "weights.npz").is_file()
     assert not (run_dir / "model.onnx").exists(), "no export of an unfinished run"
-    assert "keeps the 1 finished epoch" in stderr
+    assert "keeps the 1 finished epoch" in stderr and "--resume" in stderr
 
 
 def check_model_follows_spec(model_module, weights_module, arch: str) -> None:

@@ -1,0 +1,45 @@
+"""The contract between the runner and a backend: the functions ``cnnlab_torch.backend`` and ``cnnlab_tf.backend``
+provide, with the same meaning in both. A backend imports this module, never the runner, so loading a backend does
+not pull in the experiments, the plots or the command line."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from shared.config import TrainConfig
+from shared.data import Dataset
+from shared.optimizer_state import OptimizerState
+from shared.specs import ModelSpec
+
+# on_epoch_end(record): called after every finished epoch, before the next one starts.
+EpochCallback = Callable[[dict], None]
+
+
+@dataclass(frozen=True)
+class Backend:
+    framework: str  # "torch" or "tf"
+    version: str  # the framework's version string
+    checkpoint_name: str  # the native model checkpoint's file name in a run directory
+    optimizer_name: str  # the native optimizer state's file name in a checkpoint
+    select_device: Callable[[str], str]  # "auto" | "cpu" | "cuda" -> description; UsageError if unavailable
+    build_model: Callable[[ModelSpec], Any]
+    set_weights: Callable[[Any, ModelSpec, dict], None]  # canonical weights -> model
+    get_weights: Callable[[Any, ModelSpec], dict]  # model -> canonical weights
+    count_trainable: Callable[[Any], int]
+    freeze: Callable[[Any, ModelSpec, tuple[str, ...]], list[str]]  # trainable prefixes -> trainable names
+    make_optimizer: Callable[[Any, TrainConfig], Any]  # Adam with PyTorch's rule over the trainable parameters
+    get_optimizer_state: Callable[[Any, ModelSpec, Any], OptimizerState]  # -> canonical names and layout
+    set_optimizer_state: Callable[[Any, ModelSpec, Any, OptimizerState], None]
+    save_optimizer: Callable[[Any, Path], None]  # the native optimizer state
+    load_optimizer: Callable[[Any, Path], None]
+    # fit(model, optimizer, train, val, config, on_epoch_end, first_epoch): epochs first_epoch..config.epochs
+    fit: Callable[[Any, Any, Dataset, Dataset, TrainConfig, EpochCallback, int], list[dict]]
+    predict_logits: Callable[[Any, np.ndarray, int], np.ndarray]
+    save_checkpoint: Callable[[Any, Path], None]
+    load_checkpoint: Callable[[Any, Path], None]  # native checkpoint -> model
+    export_onnx: Callable[[Any, ModelSpec, Path, np.ndarray], dict]  # -> self-check report
+    port_checkpoint: Callable[[Path, Path], None]  # torchvision .pth -> neutral .npz

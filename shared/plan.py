@@ -1,0 +1,101 @@
+"""What a train command is asked to do, checked: the plan (experiment, architectures, settings, data), and the job
+that carries it out (where, and from which finished epochs). A plan is stored as ``run.json`` in the run directory,
+so ``--resume`` can continue the run with its own settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from shared import rundir
+from shared.checkpoints import Checkpoint
+from shared.config import TrainConfig
+from shared.errors import UsageError
+from shared.experiments import EXPERIMENTS, DataOptions, Experiment
+
+
+@dataclass(frozen=True)
+class Plan:
+    experiment: Experiment
+    archs: tuple[str, ...]
+    config: TrainConfig
+    data: DataOptions
+    weights: Path | None
+    download: bool
+
+    @property
+    def is_study(self) -> bool:
+        return len(self.archs) > 1
+
+    def with_epochs(self, epochs: int) -> "Plan":
+        return replace(self, config=replace(self.config, epochs=epochs))
+
+    def to_json(self, framework: str) -> dict:
+        return {"framework": framework, "experiment": self.experiment.name, "archs": list(self.archs),
+                "config": self.config.to_json(), "data": self.data.to_json(),
+                "weights": str(self.weights) if self.weights else None}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Plan":
+        weights = Path(data["weights"]) if data.get("weights") else None
+        return cls(EXPERIMENTS[data["experiment"]], tuple(data["archs"]), TrainConfig(**data["config"]),
+                   DataOptions.from_json(data["data"]), weights, download=False)
+
+
+def model_dir(run_dir: Path, plan: Plan, arch: str) -> Path:
+    """A single model trains in the run directory itself; each variant of a study in its own folder."""
+    return Path(run_dir) / arch if plan.is_study else Path(run_dir)
+
+
+@dataclass
+class Job:
+    plan: Plan
+    run_dir: Path
+    framework_started: str  # the framework that created the run directory
+    in_place: bool = False  # continuing an existing run directory
+    starts: dict[str, Checkpoint | None] = field(default_factory=dict)  # arch -> the finished epoch to continue
+    done: set[str] = field(default_factory=set)  # archs already complete at the planned epochs (kept as they are)
+    resumed_from: dict | None = None  # {"run", "framework"}: the run this one continues in a new directory
+    recorded_split: dict | None = None  # split.json of the run being continued in place
+
+    def check_same_data(self, split: dict) -> None:
+        """Continuing in place on other data would mix two datasets in one run."""
+        if self.recorded_split is not None and self.recorded_split != split:
+            raise UsageError(f"the data of {self.run_dir} changed since the run started (its train/validation "
+                             f"split differs from split.json); put the original data back, or start a new run")
+
+    def previous_resumes(self, folder: Path) -> list[dict]:
+        """The resume log of a model continued in place."""
+        if not self.in_place or not (folder / rundir.METRICS).is_file():
+            return []
+        try:
+            return list(rundir.read_json(folder / rundir.METRICS).get("resumes", []))
+        except UsageError:
+            return []
+
+
+def plan_from_args(args) -> Plan:
+    experiment = EXPERIMENTS[args.experiment]
+    if experiment.archs is not None and args.arch is not None:
+        raise UsageError(f"--arch: --experiment {experiment.name} trains {', '.join(experiment.archs)}; "
+                         f"--arch only applies to --experiment digits")
+    for flag, value, allowed in (("--data", args.data, ("image_folder", "cifar100")),
+                                 ("--image-size", args.image_size, ("image_folder",)),
+                                 ("--classes", args.classes, ("cifar100",))):
+        if value is not None and experiment.data not in allowed:
+            raise UsageError(f"{flag} does not apply to --experiment {experiment.name}")
+    if args.weights is not None and not experiment.pretrained:
+        raise UsageError("--weights only applies to --experiment flowers-resnet18")
+    archs = experiment.archs or (args.arch or TrainConfig().arch,)
+    config = TrainConfig(arch=archs[0], experiment=experiment.name, epochs=args.epochs or experiment.epochs,
+                         batch_size=args.batch_size, lr=args.lr, val_fraction=args.val_fraction, seed=args.seed)
+    data = DataOptions(experiment.name, str(Path(args.data).absolute()) if args.data else None,
+                       args.image_size or experiment.image_size, args.classes, args.val_fraction, args.seed)
+    return Plan(experiment, archs, config, data, args.weights, args.download)
+
+
+def new_job(args, framework: str) -> Job:
+    plan = plan_from_args(args)
+    out = args.out or rundir.default_run_dir(framework, plan.experiment.name if plan.experiment.archs
+                                             else plan.config.arch)
+    return Job(plan, Path(out), framework)

@@ -1,0 +1,28 @@
+"""Every lab end to end in each backend at small sizes, from files in the real formats: an image folder of JPEGs
+and PNGs, the CIFAR-100 python archive, a torchvision ResNet-18 checkpoint."""
+
+import pytest
+
+from tests import helpers
+
+
+@pytest.fixture(scope="module")
+def runs(backend, tmp_path_factory):
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        yield helpers.run_every_experiment(backend.framework, backend, tmp_path_factory.mktemp("labs"), monkeypatch)
+
+
+def test_flowers_baseline_trains_and_reports(backend, runs):
+    helpers.check_flowers_run(runs, backend.framework, backend.checkpoint_name)
+
+
+def test_resnet18_fine_tuning_trains_only_the_head_from_the_checkpoint(backend, runs):
+    helpers.check_fine_tuning_run(runs, backend.framework, backend.checkpoint_name)
+
+
+def test_pooling_study_compares_three_variants_and_keeps_the_best(backend, runs):
+    helpers.check_pooling_study(runs, backend.framework, backend.checkpoint_name)
+
+
+def test_a_fresh_load_reproduces_the_validation_accuracy(backend, runs, monkeypatch, capsys):
+    helpers.check_fresh_loads_reproduce(runs, backend.framework, backend, monkeypatch, capsys)

@@ -1,0 +1,39 @@
+"""The train command end to end on the embedded digits, in each backend, and what an interrupted run keeps."""
+
+import numpy as np
+
+from shared.data import load_digits_rgb, read_split
+from shared.onnx_check import onnx_logits
+from shared.registry import build_spec
+from shared.runner import main
+from shared.tolerances import compare
+from shared.weights_io import load_weights
+from tests.helpers import check_interrupted_run, check_run_directory, interrupting_backend
+
+
+def test_one_epoch_run_writes_a_complete_run_directory(backend, tmp_path):
+    run_dir = tmp_path / "run"
+    assert main(backend.framework, lambda: backend, ["--epochs", "1", "--out", str(run_dir)]) == 0
+    metrics = check_run_directory(run_dir, backend.framework, backend.checkpoint_name, epochs=1)
+    assert metrics["params_trainable"] == 23_498, "cifar_cnn_max with 10 digit classes, by hand: 2432+18496+2570"
+    assert metrics["history"][0]["val_acc"] > 0.5, "one epoch on the digits learns well past chance (10%)"
+
+    # The native checkpoint, the neutral weights and the ONNX export are the same model.
+    spec = build_spec("cifar_cnn_max", 10, 32)
+    val_images = load_digits_rgb().images[read_split(run_dir / "split.json").val][:16]
+    from_checkpoint = backend.build_model(spec)
+    backend.load_checkpoint(from_checkpoint, run_dir / backend.checkpoint_name)
+    from_neutral = backend.build_model(spec)
+    backend.set_weights(from_neutral, spec, load_weights(run_dir / "weights.npz", spec))
+    logits = backend.predict_logits(from_checkpoint, val_images, 16)
+    assert np.array_equal(logits, backend.predict_logits(from_neutral, val_images, 16))
+    within, difference, bound = compare(onnx_logits(run_dir / "model.onnx", val_images.astype(np.float32)),
+                                        logits, "onnx_vs_native")
+    assert within, f"ONNX differs from the checkpoint by {difference:.3g} (bound {bound:.3g})"
+
+
+def test_interrupted_run_keeps_its_finished_epochs(backend, tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    assert main(backend.framework, lambda: interrupting_backend(backend), ["--epochs", "3", "--out",
+                                                                          str(run_dir)]) == 130
+    check_interrupted_run(run_dir, backend.checkpoint_name, capsys.readouterr().err)
