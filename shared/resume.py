@@ -38,8 +38,11 @@ def plan_resume(args, argv: list[str], framework: str) -> Job:
         raise RunDirError(f"--resume {source}: not a cnnlab run directory (it has no {rundir.RUN}); pass the folder "
                           f"a train run created, not one of its variants or files")
     recorded = rundir.read_json(source / rundir.RUN, "run's settings")
-    plan = Plan.from_json(recorded)
-    started_in = recorded["framework"]
+    try:
+        plan, started_in = Plan.from_json(recorded), recorded["framework"]
+    except (KeyError, TypeError, ValueError) as error:
+        raise RunDirError(f"--resume {source}: {rundir.RUN} is not a cnnlab run's settings ({type(error).__name__}: "
+                          f"{error}); pass the folder a train run created") from None
     if args.epochs is not None:
         plan = plan.with_epochs(args.epochs)
     in_place = args.out is None

@@ -19,7 +19,12 @@ def run_cli(module: str, *args: str) -> subprocess.CompletedProcess:
     (["--epochs", "0"], ["--epochs", "'0'", "positive"]),
     (["--batch-size", "-3"], ["--batch-size", "'-3'", "positive"]),
     (["--device", "tpu"], ["'tpu'", "auto, cpu, cuda"]),
-], ids=["unknown-arch", "zero-epochs", "negative-batch", "unknown-device"])
+    (["--lr", "inf"], ["--lr", "'inf'", "positive"]),
+    (["--lr", "nan"], ["--lr", "'nan'", "positive"]),
+    (["--seed", "-1"], ["--seed", "'-1'", "from 0"]),
+    (["--resume", "/nowhere/run"], ["--resume /nowhere/run", "no such run directory"]),
+], ids=["unknown-arch", "zero-epochs", "negative-batch", "unknown-device", "infinite-lr", "nan-lr", "negative-seed",
+        "resume-nothing"])
 def test_bad_flag_gets_one_line(module, args, names):
     result = run_cli(module, *args)
     assert result.returncode == 2, result.stderr
@@ -47,5 +52,43 @@ def test_help_documents_every_flag(module):
     result = run_cli(module, "--help")
     assert result.returncode == 0
     for flag in ["--experiment", "--arch", "--data", "--download", "--image-size", "--classes", "--weights", "--epochs", "--batch-size", "--lr", "--val-fraction", "--seed", "--device",
-                 "--out"]:
+                 "--out", "--resume"]:
         assert flag in result.stdout
+
+
+@pytest.mark.parametrize("module", ENTRY_POINTS)
+def test_out_inside_a_file_is_refused_before_any_work(module, tmp_path):
+    (tmp_path / "file").write_text("not a folder")
+    result = run_cli(module, "--out", str(tmp_path / "file" / "run"))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"{tmp_path / 'file'} is a file, not a folder" in result.stderr
+
+
+def test_resume_refuses_flags_that_would_change_the_run(tmp_path):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "run.json").write_text("{}")
+    result = run_cli("cnnlab_torch.train", "--resume", str(run_dir), "--lr=0.1")
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert "--lr: a resumed run keeps its own settings" in result.stderr
+
+
+def test_a_damaged_run_json_is_one_line(tmp_path):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "run.json").write_text('{"framework": "torch", "experi')
+    result = run_cli("cnnlab_torch.train", "--resume", str(run_dir))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"{run_dir / 'run.json'} is damaged" in result.stderr
+
+
+def test_ctrl_c_during_start_up_is_one_line_and_writes_nothing(tmp_path, capsys):
+    from shared.runner import main
+
+    def interrupted_import():
+        raise KeyboardInterrupt  # as if Ctrl-C arrived while the framework was loading
+
+    assert main("torch", interrupted_import, ["--out", str(tmp_path / "run")]) == 130
+    err = capsys.readouterr().err
+    assert "stopped during start-up" in err and "Traceback" not in err
+    assert not (tmp_path / "run").exists()
