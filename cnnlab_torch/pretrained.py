@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from shared.errors import UsageError
+from shared.errors import UsageError, WeightsError
 from shared.pretrained import IMAGENET_CLASSES
 from shared.registry import build_spec
 from shared.weights_io import save_weights
@@ -26,10 +26,12 @@ def port_checkpoint(checkpoint: Path, neutral: Path) -> None:
                          f"expected torchvision's resnet18 state dict") from None
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(value, torch.Tensor) for value in state.values()):
+        held = type(state).__name__ if not isinstance(state, dict) else "dict with values that are not tensors"
+        raise WeightsError(f"{checkpoint} holds a {held}, not a state dict; expected torchvision's resnet18 state "
+                           f"dict (torch.save(model.state_dict(), PATH))")
     weights = {name: value.numpy() for name, value in state.items() if not name.endswith(_TORCH_ONLY_SUFFIX)}
     classes = int(weights["fc.weight"].shape[0]) if "fc.weight" in weights else IMAGENET_CLASSES
-    from shared.weights_io import WeightsError
-
     try:
         save_weights(neutral, build_spec("resnet18", classes, 224), weights)
     except WeightsError as error:

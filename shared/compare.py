@@ -16,7 +16,7 @@ import numpy as np
 from shared import rundir
 from shared.cli import OneLineParser
 from shared.errors import UsageError
-from shared.experiments import validation_images
+from shared.experiments import recorded_validation
 from shared.onnx_check import onnx_logits
 from shared.reports import write_text
 
@@ -56,7 +56,8 @@ def compare(run_a: Path, run_b: Path) -> dict:
             raise UsageError(f"{a} and {b} did not train the same model on the same data; compare two runs of one "
                              f"experiment with the same flags")
         if images is None:
-            images = validation_images(metrics["a"])[0].astype(np.float32)
+            images = recorded_validation(metrics["a"], rundir.read_json(a / rundir.SPLIT, "run's split"))[0]
+            images = images.astype(np.float32)
         result[label] = {"runs": {side: {"framework": m["framework"], "framework_version": m["framework_version"],
                                          "device": m["device"], "final_val_acc": m["history"][-1]["val_acc"],
                                          "final_train_acc": m["history"][-1]["train_acc"],

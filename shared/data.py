@@ -7,11 +7,14 @@ difference between their runs is a difference between the frameworks, never betw
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import numpy as np
+
+from shared.errors import UsageError
 
 
 @dataclass(frozen=True)
@@ -21,18 +24,21 @@ class Dataset:
     labels: np.ndarray  # (N,) int64 class indices
     class_names: tuple[str, ...]
     skipped: tuple[str, ...] = ()  # source files that could not be read (shared.image_folder)
+    files: tuple[str, ...] = ()  # each image's source file, relative to the data folder (posix); () if none
 
     def __post_init__(self):
         assert self.images.dtype == np.uint8 and self.images.ndim == 4 and self.images.shape[-1] == 3, \
             f"images must be (N, H, W, 3) uint8, got {self.images.shape} {self.images.dtype}"
         assert len(self.images) == len(self.labels), "one label per image"
+        assert not self.files or len(self.files) == len(self.labels), "one file name per image, or none"
 
     @property
     def image_size(self) -> int:
         return self.images.shape[1]
 
     def subset(self, indices: np.ndarray) -> "Dataset":
-        return Dataset(self.name, self.images[indices], self.labels[indices], self.class_names, self.skipped)
+        files = tuple(self.files[index] for index in indices) if self.files else ()
+        return Dataset(self.name, self.images[indices], self.labels[indices], self.class_names, self.skipped, files)
 
 
 @dataclass(frozen=True)
@@ -68,19 +74,61 @@ def load_digits_rgb() -> Dataset:
 DATASETS = {"digits": load_digits_rgb}
 
 
-def stratified_split(labels: np.ndarray, val_fraction: float, seed: int) -> Split:
-    """Seeded split keeping each class's share: ``round(val_fraction * n_c)`` of class ``c`` go to validation."""
+def stratified_split(labels: np.ndarray, val_fraction: float, seed: int,
+                     class_names: Sequence[str] | None = None) -> Split:
+    """Seeded split keeping each class's share: ``round(val_fraction * n_c)`` of class ``c`` go to validation.
+
+    A split that leaves a class with nothing to train on, or validation with nothing at all, is refused."""
     if not 0.0 < val_fraction < 1.0:
         raise ValueError(f"val_fraction must be between 0 and 1, got {val_fraction}")
+    name = (lambda label: class_names[label]) if class_names is not None else str
     rng = np.random.default_rng(seed)
     val = []
     for label in np.unique(labels):
         members = np.flatnonzero(labels == label)
         count = int(round(val_fraction * len(members)))
+        if count == len(members):
+            enough = _fewest(0.5 / (1 - val_fraction), lambda n: round(val_fraction * n) < n)
+            raise UsageError(f"--val-fraction {val_fraction} puts all {len(members)} image"
+                             f"{'s' * (len(members) != 1)} of class {name(label)!r} in validation, leaving none to "
+                             f"train on; {_what_works(labels, name(label), enough)}")
         val.append(rng.permutation(members)[:count])
+    largest = np.bincount(labels).argmax()
+    members = np.flatnonzero(labels == largest)
+    if not sum(len(part) for part in val) and round(val_fraction * len(labels)) >= 1 and len(members) >= 2:
+        # A small folder: every class rounds its share down to none, yet the fraction asks for an image in all.
+        val.append(rng.permutation(members)[:1])
     val_indices = np.sort(np.concatenate(val))
+    if len(val_indices) == 0:
+        total = _fewest(0.5 / val_fraction, lambda n: round(val_fraction * n) >= 1)
+        enough = max(2, total - (len(labels) - len(members)))
+        raise UsageError(f"--val-fraction {val_fraction} leaves the validation set empty: the largest class "
+                         f"{name(largest)!r} has {len(members)} of the {len(labels)} images; "
+                         f"{_what_works(labels, name(largest), enough)}")
     train_indices = np.setdiff1d(np.arange(len(labels)), val_indices)
     return Split(seed, train_indices, val_indices)
+
+
+def _what_works(labels: np.ndarray, name: str, enough: int) -> str:
+    """Class c keeps a training image while round(f * n_c) < n_c, i.e. f < (n_c - 0.5) / n_c; validation gets an
+    image once f * N > 0.5 (N images in all) and a class has two."""
+    sizes = np.bincount(labels)
+    sizes = sizes[sizes > 0]
+    low, high = (0.5 / len(labels) if sizes.max() >= 2 else 0.5), (sizes.min() - 0.5) / sizes.min()
+    more = f"give {name!r} at least {enough} images"
+    if low >= high:
+        return f"with 1 image per class no --val-fraction works: {more}"
+    # Rounded inwards, so the quoted bounds are themselves safe.
+    low, high = math.ceil(low * 1000) / 1000, math.floor(high * 1000) / 1000
+    return f"use a --val-fraction above {low} and below {high}, or {more}"
+
+
+def _fewest(estimate: float, works) -> int:
+    """The smallest image count n with works(n), searched up from an estimate that float error may put one low."""
+    count = max(1, math.floor(estimate))
+    while not works(count):
+        count += 1
+    return count
 
 
 def write_split(path: Path, split: Split) -> None:

@@ -17,7 +17,7 @@ from typing import Callable
 from shared import rundir
 from shared.cli import OneLineParser
 from shared.errors import UsageError
-from shared.experiments import DataOptions, prepare_data
+from shared.experiments import recorded_validation
 from shared.metrics import accuracy
 from shared.registry import build_spec
 from shared.weights_io import load_weights
@@ -48,7 +48,8 @@ def main(framework: str, load_backend: Callable, argv: list[str] | None = None) 
     try:
         run_dir = find_run(args.run_dir)
         metrics = rundir.read_finished_metrics(run_dir, "evaluate")
-        data = prepare_data(DataOptions.from_json(metrics["data"]))
+        split = rundir.read_json(run_dir / rundir.SPLIT, "run's split") if (run_dir / rundir.SPLIT).is_file() else {}
+        images, labels, data_note = recorded_validation(metrics, split)
         spec = build_spec(metrics["arch"], len(metrics["classes"]), metrics["image_size"])
         backend = load_backend()
         model = backend.build_model(spec)
@@ -66,11 +67,13 @@ def main(framework: str, load_backend: Callable, argv: list[str] | None = None) 
     except UsageError as error:
         print(f"{prog}: error: {error}", file=sys.stderr)
         return 2
-    logits = backend.predict_logits(model, data.val.images, 64)
-    measured = accuracy(logits, data.val.labels)
+    if data_note:
+        print(f"{prog}: note: {data_note}", file=sys.stderr)
+    logits = backend.predict_logits(model, images, 64)
+    measured = accuracy(logits, labels)
     recorded = metrics["history"][-1]["val_acc"]
     same = measured == recorded if native else abs(measured - recorded) <= MAX_CROSS_FRAMEWORK_ACC_DIFFERENCE
-    print(f"{run_dir}: {spec.name} from {source}, {len(data.val.labels)} validation images: accuracy "
+    print(f"{run_dir}: {spec.name} from {source}, {len(labels)} validation images: accuracy "
           f"{100 * measured:.2f}% (the run recorded {100 * recorded:.2f}%): "
           f"{'reproduced' if same else 'NOT reproduced'}")
     return 0 if same else 1

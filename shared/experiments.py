@@ -6,16 +6,19 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import sys
+import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from shared import cifar100, flowers
-from shared.errors import UsageError
+from shared.errors import DataError, UsageError
 from shared.data import DATASETS, Dataset, Split, stratified_split
-from shared.image_folder import load_image_folder
+from shared.image_folder import list_image_folder, load_image_folder
 
 
 @dataclass(frozen=True)
@@ -48,7 +51,13 @@ FLOWERS_VAL_IMAGES = 1000  # the lab holds out 1000 of its 4242 images
 
 def cnnlab_home() -> Path:
     """Where downloads, ported weights and decoded-image caches live: $CNNLAB_HOME, else ~/.cache/cnnlab."""
-    return Path(os.environ.get("CNNLAB_HOME") or Path.home() / ".cache" / "cnnlab")
+    home = Path(os.environ.get("CNNLAB_HOME") or Path.home() / ".cache" / "cnnlab")
+    if home.is_file():
+        if os.environ.get("CNNLAB_HOME"):
+            raise UsageError(f"CNNLAB_HOME={home} is a file; point it at a folder (or unset it)")
+        raise UsageError(f"{home} is a file, but cnnlab keeps its cache there; move the file away, or set "
+                         f"CNNLAB_HOME to a folder")
+    return home
 
 
 @dataclass(frozen=True)
@@ -85,35 +94,88 @@ def prepare_data(options: DataOptions, download: bool = False) -> PreparedData:
     if experiment.data == "digits":
         return _split_in_place(DATASETS["digits"](), options.val_fraction, options.seed, "scikit-learn load_digits")
     if experiment.data == "image_folder":
-        root = Path(options.source) if options.source else flowers.default_folder(cnnlab_home())
-        if download and not options.source:
-            flowers.fetch(root)
-        elif not root.exists() and not options.source:
-            raise UsageError(f"no flowers data at {root}: pass --download to fetch the lab's archive "
-                             f"({flowers.URL}), or --data FOLDER with one subfolder of images per class")
-        dataset = load_image_folder(root, options.image_size, cnnlab_home() / "decoded", name=f"images in {root}")
+        dataset, root = _image_folder(options, download)
         fraction = options.val_fraction
         if len(dataset.labels) >= 2 * FLOWERS_VAL_IMAGES:
             fraction = FLOWERS_VAL_IMAGES / len(dataset.labels)
-        return _split_in_place(dataset, fraction, options.seed, str(root))
-    archive = Path(options.source) if options.source else cnnlab_home() / cifar100.ARCHIVE
+        fingerprint = list_image_folder(root).fingerprint(options.image_size)
+        return _split_in_place(dataset, fraction, options.seed, options.source or str(root), fingerprint)
     if download and not options.source:
-        cifar100.fetch(archive)
-    elif not archive.is_file():
-        raise UsageError(f"no CIFAR-100 archive at {archive}: pass --download to fetch it from {cifar100.URL}, "
-                         f"or --data PATH/{cifar100.ARCHIVE}")
-    train, test = cifar100.load_cifar100(archive, options.classes or cifar100.DEFAULT_CLASSES)
+        cifar100.fetch(cnnlab_home() / cifar100.ARCHIVE)
+    source = cifar100.locate(Path(options.source) if options.source else None, cnnlab_home())
+    train, test = cifar100.load_cifar100(source, options.classes or cifar100.DEFAULT_CLASSES)
     split = {"seed": options.seed, "official": "CIFAR-100 train / test", "train_images": len(train.labels),
              "val_images": len(test.labels)}
-    return PreparedData(train, test, split, str(archive))
+    return PreparedData(train, test, split, str(source))
 
 
-def _split_in_place(dataset: Dataset, val_fraction: float, seed: int, source: str) -> PreparedData:
-    split: Split = stratified_split(dataset.labels, val_fraction, seed)
-    return PreparedData(dataset.subset(split.train), dataset.subset(split.val), split.to_json(), source)
+def _image_folder(options: DataOptions, download: bool = False) -> tuple[Dataset, Path]:
+    """The whole decoded folder (not yet split), and the folder it was read from."""
+    if options.source:
+        root = Path(options.source)
+        if root.is_file():
+            if root.suffix.lower() != ".zip" and not zipfile.is_zipfile(root):
+                raise DataError(f"--data {root} is a file, not a folder of class subfolders or a .zip")
+            root = _unpacked(root)
+    else:
+        root = flowers.default_folder(cnnlab_home())
+        if download:
+            flowers.fetch(root)
+        elif not root.exists():
+            raise UsageError(f"no flowers data at {root}: pass --download to fetch the lab's archive "
+                             f"({flowers.URL}), or --data FOLDER with one subfolder of images per class")
+    dataset = load_image_folder(root, options.image_size, cnnlab_home() / "decoded",
+                                name=f"images in {options.source or root}")
+    return dataset, root
 
 
-def validation_images(metrics: dict) -> tuple[np.ndarray, np.ndarray]:
-    """The validation images and labels of a finished run, loaded again from its recorded data options."""
-    prepared = prepare_data(DataOptions.from_json(metrics["data"]))
-    return prepared.val.images, prepared.val.labels
+def _unpacked(archive: Path) -> Path:
+    """A zip passed as --data, unpacked once into cnnlab's cache. The folder is keyed by the zip's name, size and
+    date, so a replaced zip is unpacked afresh and never mixed with the old one's files."""
+    status = archive.stat()
+    key = hashlib.sha256(f"{archive.name}|{status.st_size}|{status.st_mtime_ns}".encode()).hexdigest()[:12]
+    folder = cnnlab_home() / "unpacked" / f"{archive.stem}-{key}"
+    if not folder.is_dir():
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        print(f"unpacking {archive} to {folder}", file=sys.stderr)
+        flowers.unpack(archive, folder)
+    return folder
+
+
+def _split_in_place(dataset: Dataset, val_fraction: float, seed: int, source: str,
+                    fingerprint: str | None = None) -> PreparedData:
+    split: Split = stratified_split(dataset.labels, val_fraction, seed, dataset.class_names)
+    record = split.to_json()
+    if dataset.files:  # by path too, so evaluate finds the same images in a folder that has changed since
+        record["val_files"] = [dataset.files[index] for index in split.val]
+    if fingerprint:
+        record["fingerprint"] = fingerprint
+    return PreparedData(dataset.subset(split.train), dataset.subset(split.val), record, source)
+
+
+def recorded_validation(metrics: dict, split: dict) -> tuple[np.ndarray, np.ndarray, str]:
+    """The validation images and labels a finished run was measured on, and a note ("" if none) on how its data
+    changed since. ``split`` is the run's split.json. Where it names the validation files, exactly those are
+    loaded, in the recorded order, so images added to the folder since cannot move into the validation set."""
+    options = DataOptions.from_json(metrics["data"])
+    if not split.get("val_files"):
+        prepared = prepare_data(options)
+        return prepared.val.images, prepared.val.labels, ""
+    dataset, root = _image_folder(options)
+    position = {file: index for index, file in enumerate(dataset.files)}
+    present = [file for file in split["val_files"] if file in position]
+    if not present:
+        raise DataError(f"none of the {len(split['val_files'])} validation images recorded in split.json is in "
+                        f"{root} any more; put the run's data back to evaluate it")
+    chosen = dataset.subset(np.array([position[file] for file in present]))
+    # Labels are indices into the classes the run trained on: a class folder added since shifts the folder's own.
+    trained = list(metrics.get("classes") or dataset.class_names)
+    labels = np.array([trained.index(dataset.class_names[label]) for label in chosen.labels], dtype=np.int64)
+    note = ""
+    if list_image_folder(root).fingerprint(options.image_size) != split.get("fingerprint"):
+        before = len(split["train"]) + len(split["val"])
+        gone = len(split["val_files"]) - len(present)
+        note = (f"the data folder changed since training ({before} images then, {len(dataset.labels)} now; "
+                f"{gone} recorded validation images gone); evaluating on the {len(present)} recorded validation "
+                f"images still present")
+    return chosen.images, labels, note

@@ -7,7 +7,9 @@ only then moves the result into place, so an interrupted fetch never leaves a ha
 
 from __future__ import annotations
 
+import os
 import tempfile
+import time
 import zipfile
 from pathlib import Path
 
@@ -22,12 +24,23 @@ def default_folder(home: Path) -> Path:
     return home / "flowers"
 
 
-def _class_root(unpacked: Path) -> Path:
+def _class_root(unpacked: Path, archive: Path) -> Path:
     """The folder holding the class folders: the archive wraps them in a top folder ("flowers/")."""
     for candidate in [unpacked, *sorted(path for path in unpacked.rglob("*") if path.is_dir())]:
         if {path.name for path in candidate.iterdir() if path.is_dir()} >= set(CLASSES):
             return candidate
-    raise DownloadError(f"the flowers archive does not hold the class folders {', '.join(CLASSES)}")
+    raise DownloadError(f"{archive} is not the flowers archive: it does not hold the class folders "
+                        f"{', '.join(CLASSES)}")
+
+
+def _keep_dates(zipped: zipfile.ZipFile, unpacked: Path) -> None:
+    """Give each file its date in the archive (``extractall`` stamps the time of unpacking), so that unpacking the
+    same archive again gives the same folder fingerprint (shared.image_folder) and reuses its decoded cache."""
+    for member in zipped.infolist():
+        path = unpacked / member.filename
+        if path.exists():
+            stamp = time.mktime(member.date_time + (0, 0, -1))
+            os.utime(path, (stamp, stamp))
 
 
 def unpack(archive: Path, destination: Path) -> Path:
@@ -39,7 +52,8 @@ def unpack(archive: Path, destination: Path) -> Path:
                 raise DownloadError(f"{archive}: member {broken} fails its CRC check; delete it and download again")
             with tempfile.TemporaryDirectory(dir=destination.parent, prefix=f".{destination.name}.part-") as temp:
                 zipped.extractall(temp)
-                move_into_place(_class_root(Path(temp)), destination)
+                _keep_dates(zipped, Path(temp))
+                move_into_place(_class_root(Path(temp), archive), destination)
     except zipfile.BadZipFile as error:
         raise DownloadError(f"{archive} is not a complete zip archive ({error}); delete it and download again") \
             from None

@@ -26,3 +26,20 @@ def test_pooling_study_compares_three_variants_and_keeps_the_best(backend, runs)
 
 def test_a_fresh_load_reproduces_the_validation_accuracy(backend, runs, monkeypatch, capsys):
     helpers.check_fresh_loads_reproduce(runs, backend.framework, backend, monkeypatch, capsys)
+
+
+def test_evaluate_uses_the_recorded_split_when_the_folder_gained_images(backend, runs, monkeypatch, capsys):
+    """Images added after training must not move into the validation set: evaluate loads the recorded validation
+    files, says the folder changed, and still reproduces the accuracy. (Last in this module: it changes the data.)"""
+    import shutil
+
+    from shared.evaluate import main as evaluate
+
+    monkeypatch.setenv("CNNLAB_HOME", str(runs["flowers"].parent.parent / "home"))
+    folder = runs["flowers"].parent.parent / "flowers"
+    for class_folder in [path for path in folder.iterdir() if path.is_dir() and not path.name.startswith(".")]:
+        for index, image in enumerate(sorted(class_folder.glob("*.jpg"))[:2]):
+            shutil.copy(image, class_folder / f"added_{index}.jpg")
+    assert evaluate(backend.framework, lambda: backend, [str(runs["flowers"])]) == 0
+    captured = capsys.readouterr()
+    assert "the data folder changed since training" in captured.err and ": reproduced" in captured.out

@@ -67,3 +67,55 @@ def test_bad_folders_get_one_clear_message_and_no_cache(tmp_path, make, message)
     with pytest.raises(UsageError, match=message):
         load_image_folder(root, 16, tmp_path / "cache")
     assert not (tmp_path / "cache").exists()
+
+
+def test_16_bit_greyscale_is_scaled_not_clipped(tmp_path):
+    # Pillow's own convert("RGB") clips these to 0, 255, 255, 255, ...: almost all white.
+    values = np.array([[0, 257, 65535], [1000, 32768, 128], [65280, 30000, 2]], dtype=np.uint16)
+    image = Image.fromarray(values)
+    assert image.mode == "I;16", "the PNG under test must be 16-bit"
+    image.save(tmp_path / "deep.png")
+    decoded = image_folder.decode_image(tmp_path / "deep.png", 3)  # its own size: no resampling
+    expected = [[0, 1, 255], [4, 128, 0], [254, 117, 0]]  # 0..65535 / 257, rounded
+    for channel in range(3):
+        assert decoded[..., channel].tolist() == expected, f"channel {channel}: {decoded[..., channel].tolist()}"
+
+
+def test_16_bit_png_in_a_folder_decodes_to_its_scaled_value(tmp_path):
+    folder = write_image_folder(tmp_path / "flowers", classes=("daisy", "rose"), per_class=1)
+    Image.fromarray(np.full((8, 8), 40000, dtype=np.uint16)).save(folder / "rose" / "deep.png")
+    dataset = load_image_folder(folder, 4, tmp_path / "cache")
+    deep = dataset.images[dataset.files.index("rose/deep.png")]
+    assert (deep == round(40000 / 257)).all(), f"expected 156 everywhere, got {np.unique(deep)}"
+
+
+@pytest.mark.parametrize("values, expected", [
+    ([[0.0, 0.5], [1.0, 0.25]], [[0, 128], [255, 64]]),  # 0..1: scaled by 255
+    ([[0.0, 100.4], [255.0, 3.6]], [[0, 100], [255, 4]]),  # 0..255: rounded
+], ids=["unit-range", "byte-range"])
+def test_float_images_in_a_known_range_are_read(tmp_path, values, expected):
+    Image.fromarray(np.array(values, dtype=np.float32)).save(tmp_path / "float.tif")
+    with Image.open(tmp_path / "float.tif") as image:
+        assert image.mode == "F"
+        assert np.asarray(image_folder._to_8_bit(image)).tolist() == expected
+
+
+def test_float_image_of_unknown_range_is_skipped_and_named(folder, tmp_path, capsys):
+    Image.fromarray(np.array([[0.0, 1000.0]], dtype=np.float32)).save(folder / "rose" / "float.tif")
+    dataset = load_image_folder(folder, 8, tmp_path / "cache")
+    assert dataset.skipped == ("rose/float.tif",)
+    assert "float image with values from 0.0 to 1000.0; expected 0..1 or 0..255" in capsys.readouterr().err
+
+
+def test_files_are_kept_in_order_and_an_old_cache_without_them_is_decoded_again(folder, tmp_path):
+    cache = tmp_path / "cache"
+    dataset = load_image_folder(folder, 8, cache)
+    assert dataset.files == tuple(path.as_posix() for path in list_image_folder(folder).files)
+    assert dataset.subset(np.array([3, 1])).files == (dataset.files[3], dataset.files[1])
+    (entry,) = cache.glob("*.npz")
+    with np.load(entry) as archive:  # the cache as written before file names were kept
+        old = {name: archive[name] for name in ("images", "labels", "meta")}
+    np.savez(entry, **old)
+    assert load_image_folder(folder, 8, cache).files == dataset.files
+    with np.load(entry) as archive:
+        assert "files" in archive, "the cache entry was rewritten with the file names"
