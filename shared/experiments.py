@@ -169,7 +169,7 @@ def recorded_validation(metrics: dict, split: dict) -> tuple[np.ndarray, np.ndar
                         f"{root} any more; put the run's data back to evaluate it")
     chosen = dataset.subset(np.array([position[file] for file in present]))
     # Labels are indices into the classes the run trained on: a class folder added since shifts the folder's own.
-    trained = list(metrics.get("classes") or dataset.class_names)
+    trained = list(options.classes or metrics.get("classes") or dataset.class_names)
     labels = np.array([trained.index(dataset.class_names[label]) for label in chosen.labels], dtype=np.int64)
     note = ""
     if list_image_folder(root).fingerprint(options.image_size) != split.get("fingerprint"):

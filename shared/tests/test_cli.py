@@ -92,3 +92,10 @@ def test_ctrl_c_during_start_up_is_one_line_and_writes_nothing(tmp_path, capsys)
     err = capsys.readouterr().err
     assert "stopped during start-up" in err and "Traceback" not in err
     assert not (tmp_path / "run").exists()
+
+
+def test_an_image_size_the_architecture_cannot_take_is_refused_before_the_data_is_read(tmp_path):
+    result = run_cli("cnnlab_torch.train", "--experiment", "flowers", "--data", str(tmp_path / "nowhere"),
+                     "--image-size", "7", "--out", str(tmp_path / "run"))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "--image-size: flowers_baseline needs an image size" in result.stderr, result.stderr
