@@ -210,10 +210,15 @@ def train(backend: Backend, spec: ModelSpec, data: PreparedData, job: Job, devic
         return stopped(metrics, folder, rundir.DIVERGED, diverged_message(diverged, history, config.lr),
                        EXIT_DIVERGED)
 
-    check_images = val_set.images[:8].astype(np.float32)
-    metrics["onnx"] = backend.export_onnx(model, spec, folder / rundir.ONNX, check_images)
-    write_reports(backend, model, train_set, val_set, config.batch_size, folder,
-                  f"{spec.name} ({backend.framework})")
+    try:
+        check_images = val_set.images[:8].astype(np.float32)
+        metrics["onnx"] = backend.export_onnx(model, spec, folder / rundir.ONNX, check_images)
+        write_reports(backend, model, train_set, val_set, config.batch_size, folder,
+                      f"{spec.name} ({backend.framework})")
+    except KeyboardInterrupt as stop:
+        return stopped(metrics, folder, rundir.INTERRUPTED, f"interrupted after training, while exporting: all "
+                       f"{len(history)} epochs are kept; --resume {job.run_dir} finishes the export",
+                       signals.exit_status(stop))
     # The first epoch also traces/compiles (tf.function) and warms caches; from the second on it is steady state.
     seconds = [record["seconds"] for record in history]
     metrics["first_epoch_seconds"] = seconds[0]

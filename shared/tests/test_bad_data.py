@@ -17,12 +17,8 @@ from shared.experiments import DataOptions, cnnlab_home, prepare_data
 from tests.helpers import write_cifar100_archive, write_image_folder
 
 
-@pytest.fixture(autouse=True)
-def homes(tmp_path, monkeypatch):
-    monkeypatch.setenv("CNNLAB_HOME", str(tmp_path / "cnnlab-home"))
-    monkeypatch.setenv("HOME", str(tmp_path / "user"))
-    monkeypatch.delenv("KERAS_HOME", raising=False)
-    return tmp_path / "cnnlab-home"
+# cnnlab's and Keras's caches inside tmp_path (the ``homes`` fixture, shared/tests/conftest.py), empty.
+pytestmark = pytest.mark.usefixtures("homes")
 
 
 @pytest.fixture(scope="module")

@@ -15,13 +15,8 @@ from shared.experiments import DataOptions, prepare_data, recorded_validation
 from tests.helpers import write_cifar100_archive, write_image_folder
 
 
-@pytest.fixture(autouse=True)
-def homes(tmp_path, monkeypatch):
-    """cnnlab's and Keras's caches inside tmp_path, empty: nothing is read from the real home."""
-    monkeypatch.setenv("CNNLAB_HOME", str(tmp_path / "cnnlab-home"))
-    monkeypatch.setenv("HOME", str(tmp_path / "user"))
-    monkeypatch.delenv("KERAS_HOME", raising=False)
-    return tmp_path / "cnnlab-home"
+# cnnlab's and Keras's caches inside tmp_path (the ``homes`` fixture, shared/tests/conftest.py), empty.
+pytestmark = pytest.mark.usefixtures("homes")
 
 
 @pytest.fixture(scope="module")
