@@ -110,9 +110,10 @@ def _read_pickles(source: Path) -> dict[str, tuple[str, object]]:
         with tarfile.open(source, "r:gz") as tar:
             members = {Path(member.name).name: member for member in tar.getmembers() if member.isfile()}
             missing = [part for part in PARTS if part not in members]
-            for part in PARTS if not missing else ():
-                where = f"{source} ({members[part].name})"
-                pickles[part] = (where, _unpickle(tar.extractfile(members[part])))
+            if not missing:
+                for part in PARTS:
+                    where = f"{source} ({members[part].name})"
+                    pickles[part] = (where, _unpickle(tar.extractfile(members[part])))
     except Exception as error:
         raise DataError(f"{where} cannot be read ({type(error).__name__}: {error}); it may be truncated: delete it "
                         f"and fetch {ARCHIVE} again from {URL}") from None
@@ -155,7 +156,11 @@ def _images_and_labels(pickles: dict, part: str, classes: int) -> tuple[np.ndarr
 
 def fine_label_names(source: Path) -> tuple[str, ...]:
     """The 100 class names, from the archive or the extracted folder."""
-    return tuple(_text(name) for name in _field(_read_pickles(source), "meta", "fine_label_names"))
+    return _names(_read_pickles(source))
+
+
+def _names(pickles: dict) -> tuple[str, ...]:
+    return tuple(_text(name) for name in _field(pickles, "meta", "fine_label_names"))
 
 
 def check_class_names(requested: tuple[str, ...], valid: tuple[str, ...]) -> None:
@@ -174,7 +179,7 @@ def load_cifar100(source: Path, classes: tuple[str, ...]) -> tuple[Dataset, Data
     """(train, test) restricted to ``classes``, relabelled 0..k-1 in the order given. ``source`` is the archive or
     the extracted ``cifar-100-python`` folder (``locate`` finds either)."""
     pickles = _read_pickles(Path(source))
-    names = tuple(_text(name) for name in _field(pickles, "meta", "fine_label_names"))
+    names = _names(pickles)
     check_class_names(classes, names)
     parts = []
     for part in ("train", "test"):

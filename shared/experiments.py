@@ -94,11 +94,10 @@ def prepare_data(options: DataOptions, download: bool = False) -> PreparedData:
     if experiment.data == "digits":
         return _split_in_place(DATASETS["digits"](), options.val_fraction, options.seed, "scikit-learn load_digits")
     if experiment.data == "image_folder":
-        dataset, root = _image_folder(options, download)
+        dataset, root, fingerprint = _image_folder(options, download)
         fraction = options.val_fraction
         if len(dataset.labels) >= 2 * FLOWERS_VAL_IMAGES:
             fraction = FLOWERS_VAL_IMAGES / len(dataset.labels)
-        fingerprint = list_image_folder(root).fingerprint(options.image_size)
         return _split_in_place(dataset, fraction, options.seed, options.source or str(root), fingerprint)
     if download and not options.source:
         cifar100.fetch(cnnlab_home() / cifar100.ARCHIVE)
@@ -109,8 +108,8 @@ def prepare_data(options: DataOptions, download: bool = False) -> PreparedData:
     return PreparedData(train, test, split, str(source))
 
 
-def _image_folder(options: DataOptions, download: bool = False) -> tuple[Dataset, Path]:
-    """The whole decoded folder (not yet split), and the folder it was read from."""
+def _image_folder(options: DataOptions, download: bool = False) -> tuple[Dataset, Path, str]:
+    """The whole decoded folder (not yet split), the folder it was read from, and that folder's fingerprint."""
     if options.source:
         root = Path(options.source)
         if root.is_file():
@@ -124,9 +123,10 @@ def _image_folder(options: DataOptions, download: bool = False) -> tuple[Dataset
         elif not root.exists():
             raise UsageError(f"no flowers data at {root}: pass --download to fetch the lab's archive "
                              f"({flowers.URL}), or --data FOLDER with one subfolder of images per class")
+    listing = list_image_folder(root)
     dataset = load_image_folder(root, options.image_size, cnnlab_home() / "decoded",
-                                name=f"images in {options.source or root}")
-    return dataset, root
+                                name=f"images in {options.source or root}", listing=listing)
+    return dataset, root, listing.fingerprint(options.image_size)
 
 
 def _unpacked(archive: Path) -> Path:
@@ -161,7 +161,7 @@ def recorded_validation(metrics: dict, split: dict) -> tuple[np.ndarray, np.ndar
     if not split.get("val_files"):
         prepared = prepare_data(options)
         return prepared.val.images, prepared.val.labels, ""
-    dataset, root = _image_folder(options)
+    dataset, root, fingerprint = _image_folder(options)
     position = {file: index for index, file in enumerate(dataset.files)}
     present = [file for file in split["val_files"] if file in position]
     if not present:
@@ -172,7 +172,7 @@ def recorded_validation(metrics: dict, split: dict) -> tuple[np.ndarray, np.ndar
     trained = list(options.classes or metrics.get("classes") or dataset.class_names)
     labels = np.array([trained.index(dataset.class_names[label]) for label in chosen.labels], dtype=np.int64)
     note = ""
-    if list_image_folder(root).fingerprint(options.image_size) != split.get("fingerprint"):
+    if fingerprint != split.get("fingerprint"):
         before = len(split["train"]) + len(split["val"])
         gone = len(split["val_files"]) - len(present)
         note = (f"the data folder changed since training ({before} images then, {len(dataset.labels)} now; "

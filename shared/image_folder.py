@@ -128,9 +128,11 @@ def check_memory(listing: FolderListing, image_size: int) -> None:
                          f"{available / 2**30:.1f} GiB is available; pass a smaller --image-size")
 
 
-def load_image_folder(root: Path, image_size: int, cache_dir: Path, name: str = "image folder") -> Dataset:
-    """The folder as a Dataset, from the cache when the folder has not changed since it was decoded."""
-    listing = list_image_folder(root)
+def load_image_folder(root: Path, image_size: int, cache_dir: Path, name: str = "image folder",
+                      listing: FolderListing | None = None) -> Dataset:
+    """The folder as a Dataset, from the cache when the folder has not changed since it was decoded. ``listing``:
+    the folder already listed by the caller (listing stats every file)."""
+    listing = listing or list_image_folder(root)
     check_memory(listing, image_size)
     cache = Path(cache_dir) / f"{Path(root).resolve().name}-{image_size}px-{listing.fingerprint(image_size)}.npz"
     if cache.is_file():

@@ -60,9 +60,11 @@ class Job:
 
     def check_same_data(self, split: dict) -> None:
         """Continuing in place on other data would mix two datasets in one run."""
+        if self.recorded_split is None:
+            return
         # The fingerprint also changes when a file is only touched; the split itself is what must not change.
-        compared = [key for key in split.keys() & (self.recorded_split or {}).keys() if key != "fingerprint"]
-        if self.recorded_split is not None and any(self.recorded_split[key] != split[key] for key in compared):
+        recorded = self.recorded_split
+        if any(recorded[key] != split[key] for key in recorded.keys() & split.keys() if key != "fingerprint"):
             raise UsageError(f"the data of {self.run_dir} changed since the run started (its train/validation "
                              f"split differs from split.json); put the original data back, or start a new run")
 

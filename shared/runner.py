@@ -26,7 +26,7 @@ from shared.errors import EXIT_DIVERGED, EXIT_USAGE, Diverged, UsageError
 from shared.experiments import PreparedData, cnnlab_home, prepare_data
 from shared.init import initial_weights
 from shared.optimizer_state import load_optimizer_state, save_optimizer_state
-from shared.plan import Job, Plan, model_dir, new_job
+from shared.plan import Job, model_dir, new_job
 from shared.plots import plot_history, plot_predictions
 from shared.registry import build_spec
 from shared.resume import plan_resume
