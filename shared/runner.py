@@ -253,7 +253,7 @@ def interrupted_message(folder: Path, run_dir: Path, history: list[dict]) -> str
 
 def diverged_message(diverged: Diverged, history: list[dict], lr: float) -> str:
     kept = f"the run keeps epoch {len(history)}, the last finished one" if history else "no epoch had finished"
-    return (f"diverged: {diverged}; {kept}, and exports nothing. Start a new run with a lower --lr "
+    return (f"diverged: {diverged}; {kept}; nothing was exported. Start a new run with a lower --lr "
             f"(this one used {lr:g})")
 
 
