@@ -3,7 +3,7 @@ autograd lines differ."""
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -12,6 +12,7 @@ import tensorflow as tf
 from keras import ops
 
 from cnnlab_tf.model import predict_logits
+from cnnlab_tf.precision import loss_scaler
 from shared.config import TrainConfig
 from shared.data import Dataset
 from shared.loop import run_epochs
@@ -24,17 +25,18 @@ def _cross_entropy(labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
     return ops.mean(keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True))
 
 
-def train_step(model: keras.Model, optimizer: keras.optimizers.Optimizer, images: tf.Tensor,
-               labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-    """One optimizer step on a batch of float NHWC images; returns the batch's mean loss and correct count as
-    0-d tensors, left on the device (reading them is a sync, which the caller does once per batch)."""
-    # Forward
+def train_step(model: keras.Model, optimizer: keras.optimizers.Optimizer, images: tf.Tensor, labels: tf.Tensor,
+               scaler: keras.optimizers.LossScaleOptimizer | None = None) -> tuple[tf.Tensor, tf.Tensor]:
+    """One optimizer step on a batch of NHWC images in the model's variable dtype; returns the batch's mean loss and
+    correct count as 0-d tensors, left on the device. ``scaler`` scales the loss (16-mixed)."""
+    # Forward, convolutions and matmuls in the layers' compute dtype; the loss in the variable dtype
     with tf.GradientTape() as tape:
         logits = model(images, training=True)
-        loss = _cross_entropy(labels, logits)
-    # Backward and update
-    gradients = tape.gradient(loss, model.trainable_variables)
-    optimizer.apply_gradients(zip(gradients, model.trainable_variables))
+        loss = _cross_entropy(labels, ops.cast(logits, images.dtype))
+        scaled = loss if scaler is None else scaler.scale_loss(loss)
+    # Backward and update; a scaler skips the update when the scaled gradients overflowed
+    gradients = tape.gradient(scaled, model.trainable_variables)
+    (optimizer if scaler is None else scaler).apply(gradients, model.trainable_variables)
     # Statistics of the batch, on the logits before the update
     correct = tf.reduce_sum(tf.cast(tf.argmax(logits, axis=1) == labels, tf.int32))
     return loss, correct
@@ -46,21 +48,35 @@ def evaluate(model: keras.Model, data: Dataset, batch_size: int) -> tuple[float,
     return cross_entropy(logits, data.labels), accuracy(logits, data.labels)
 
 
+def read_batches(pending: Sequence[tuple[tf.Tensor, tf.Tensor]]) -> tuple[np.ndarray, np.ndarray]:
+    """Losses and correct counts of several batches in one device-to-host transfer each."""
+    losses = tf.stack([tf.cast(loss, tf.float64) for loss, _ in pending]).numpy()
+    corrects = tf.stack([correct for _, correct in pending]).numpy()
+    return losses, corrects
+
+
+def _compiled(step: Callable, enabled: bool) -> Callable:
+    """The train step as a TensorFlow graph; with ``enabled``, XLA-compiled (``jit_compile``). Compiled per fit, not
+    once per process: a compiled step may only create variables on its first trace."""
+    return tf.function(step, reduce_retracing=True, jit_compile=enabled)
+
+
 def fit(model: keras.Model, optimizer: keras.optimizers.Optimizer, train: Dataset, val: Dataset,
         config: TrainConfig, on_epoch_end: Callable[[dict], None] = lambda record: None,
         first_epoch: int = 1) -> list[dict]:
     """Epochs ``first_epoch``..``config.epochs`` with the shared batch order, validating after every epoch."""
+    dtype = model.inputs[0].dtype
     # The uint8 training set lives on the device once; each step gathers its batch there.
     images = tf.constant(train.images)
     labels = tf.constant(train.labels)
-    # Compiled per fit, not once per process: a compiled step may only create variables on its first trace.
-    compiled_step = tf.function(train_step, reduce_retracing=True)
+    training_step = _compiled(train_step, config.compile)
+    # A new scaler per fit starts from its initial scale: a resumed 16-mixed run may skip a step or two more.
+    scaler = loss_scaler(config.precision, optimizer)
 
-    def step(indices: np.ndarray) -> tuple[float, int]:
+    def step(indices: np.ndarray) -> tuple[tf.Tensor, tf.Tensor]:
         index = tf.constant(indices)
-        loss, correct = compiled_step(model, optimizer, tf.cast(tf.gather(images, index), tf.float32),
-                                        tf.gather(labels, index))
-        return float(loss), int(correct)
+        return training_step(model, optimizer, tf.cast(tf.gather(images, index), dtype), tf.gather(labels, index),
+                             scaler)
 
-    return run_epochs(step, lambda: evaluate(model, val, config.batch_size), len(train.labels), config,
-                      on_epoch_end, first_epoch)
+    return run_epochs(step, read_batches, lambda: evaluate(model, val, config.batch_size), len(train.labels),
+                      config, on_epoch_end, first_epoch)

@@ -14,7 +14,7 @@ import numpy as np
 import keras
 import onnx
 
-from cnnlab_tf.model import predict_logits
+from cnnlab_tf.model import build_model, predict_logits
 from shared.atomic import atomic_path
 from shared.onnx_check import BATCH_DIM, INPUT_NAME, OUTPUT_NAME, verify_export
 from shared.specs import ModelSpec
@@ -33,9 +33,20 @@ def _rename_ends(model: onnx.ModelProto) -> None:
         value.type.tensor_type.shape.dim[0].dim_param = BATCH_DIM
 
 
+def _float32(model: keras.Model, spec: ModelSpec) -> keras.Model:
+    """The model itself when it computes in float32, else a float32 copy: the exported file is float32 whatever the
+    training precision, like the PyTorch export."""
+    if all(layer.dtype_policy.name == "float32" for layer in model.layers):
+        return model
+    copy = build_model(spec)
+    copy.set_weights([np.asarray(weight, np.float32) for weight in model.get_weights()])
+    return copy
+
+
 def export_onnx(model: keras.Model, spec: ModelSpec, path: Path, check_images: np.ndarray) -> dict:
     """Write ``path`` with input ``images`` [batch, H, W, 3] and output ``logits`` [batch, classes]; verify it."""
     path = Path(path)
+    model = _float32(model, spec)
     signature = [keras.InputSpec(shape=(None, spec.image_size, spec.image_size, 3), dtype="float32")]
     with tempfile.TemporaryDirectory() as scratch:
         raw = Path(scratch) / "model.onnx"

@@ -8,7 +8,9 @@ import numpy as np
 import keras
 from keras import ops
 
+from cnnlab_tf.precision import dtype_policy, variable_dtype
 from shared.layout import activation_to_canonical
+from shared.precision import DEFAULT_PRECISION
 from shared.shapes import output_shapes, parameters
 from shared.specs import (AvgPool2d, BasicBlock, BatchNorm2d, Conv2d, Flatten, GlobalAvgPool2d, Layer, Linear,
                           MaxPool2d, ModelSpec, Normalize, ReLU, Stage, block_layers)
@@ -60,7 +62,8 @@ class TorchBatchNormalization(keras.layers.BatchNormalization):
     def call(self, inputs, training=None, mask=None):
         if not (training and self.trainable) or mask is not None or self.renorm:
             return super().call(inputs, training=training, mask=mask)
-        inputs = ops.cast(inputs, self.compute_dtype)
+        # Statistics in float32 at least, as Keras's own layer and PyTorch's batch_norm compute them for 16-bit input
+        inputs = ops.cast(inputs, keras.backend.result_type(self.compute_dtype, "float32"))
         mean, variance = self._moments(inputs, mask)
         count = ops.cast(ops.size(inputs) // ops.shape(inputs)[self.axis], variance.dtype)
         unbiased = variance * count / ops.maximum(count - 1, 1)
@@ -68,8 +71,9 @@ class TorchBatchNormalization(keras.layers.BatchNormalization):
         self.moving_mean.assign(ops.cast(self.moving_mean, mean.dtype) * momentum + mean * (1 - momentum))
         self.moving_variance.assign(ops.cast(self.moving_variance, variance.dtype) * momentum
                                     + unbiased * (1 - momentum))
-        outputs = ops.batch_normalization(inputs, mean, variance, axis=self.axis, offset=self.beta,
-                                          scale=self.gamma, epsilon=self.epsilon)
+        outputs = ops.batch_normalization(inputs, mean, variance, axis=self.axis,
+                                          offset=ops.cast(self.beta, inputs.dtype),
+                                          scale=ops.cast(self.gamma, inputs.dtype), epsilon=self.epsilon)
         return ops.cast(outputs, self.compute_dtype)
 
 
@@ -88,8 +92,8 @@ def batchnorm_arguments(layer: BatchNorm2d) -> dict:
 
 def _apply(layer: Layer, name: str, x):
     """Apply one spec layer, named ``name``, to the Keras tensor ``x``."""
-    if isinstance(layer, Normalize):
-        return NormalizeNHWC(layer.mean, layer.std, name=name)(x)
+    if isinstance(layer, Normalize):  # in the variable dtype, as PyTorch's autocast leaves elementwise ops
+        return NormalizeNHWC(layer.mean, layer.std, name=name, dtype=x.dtype)(x)
     if isinstance(layer, Conv2d):
         padding_layers, padding = conv_padding(layer, name)
         for padding_layer in padding_layers:
@@ -144,13 +148,15 @@ def output_layer_name(name: str, layer: Layer) -> str:
     return name
 
 
-def build_model(spec: ModelSpec) -> keras.Model:
-    """The functional model. Its weights are Keras's initialisers until ``set_weights`` loads the shared ones."""
-    images = keras.Input((spec.image_size, spec.image_size, 3), dtype="float32", name="images")
-    x = images
-    for name, layer in spec.layers:
-        x = _apply(layer, name, x)
-    return keras.Model(images, x, name=spec.name)
+def build_model(spec: ModelSpec, precision: str = DEFAULT_PRECISION) -> keras.Model:
+    """The functional model, its layers under the precision's dtype policy. Its weights are Keras's initialisers
+    until ``set_weights`` loads the shared ones."""
+    with dtype_policy(precision):
+        images = keras.Input((spec.image_size, spec.image_size, 3), dtype=variable_dtype(precision), name="images")
+        x = images
+        for name, layer in spec.layers:
+            x = _apply(layer, name, x)
+        return keras.Model(images, x, name=spec.name)
 
 
 def freeze(model: keras.Model, spec: ModelSpec, trainable_prefixes: tuple[str, ...]) -> list[str]:
@@ -194,7 +200,8 @@ def layer_outputs(model: keras.Model, spec: ModelSpec, images: np.ndarray) -> di
 
 
 def predict_logits(model: keras.Model, images: np.ndarray, batch_size: int) -> np.ndarray:
-    """Logits for uint8 or float NHWC images, in inference mode, batch by batch."""
-    chunks = [np.asarray(model(images[start:start + batch_size].astype(np.float32), training=False))
+    """float32 logits for uint8 or float NHWC images, in inference mode in the model's precision, batch by batch."""
+    dtype = model.inputs[0].dtype
+    chunks = [np.asarray(model(images[start:start + batch_size].astype(dtype), training=False), np.float32)
               for start in range(0, len(images), batch_size)]
     return np.concatenate(chunks)

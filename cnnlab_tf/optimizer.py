@@ -10,6 +10,7 @@ import numpy as np
 import keras
 from keras import ops
 
+from cnnlab_tf.precision import dtype_policy
 from cnnlab_tf.weights import canonical_variables
 from shared.atomic import atomic_path
 from shared.config import TrainConfig
@@ -62,9 +63,10 @@ class TorchAdam(keras.optimizers.Adam):
 
 def make_optimizer(model: keras.Model, config: TrainConfig) -> keras.optimizers.Optimizer:
     """Adam with every hyperparameter from the config and PyTorch's update rule, over the trainable parameters."""
-    optimizer = TorchAdam(learning_rate=config.lr, beta_1=config.beta1, beta_2=config.beta2, epsilon=config.eps,
-                          l2=config.weight_decay)
-    optimizer.build(model.trainable_variables)  # its slots must exist before the compiled step first runs
+    with dtype_policy(config.precision):  # 64-true: a float64 learning rate, as PyTorch's is a Python float
+        optimizer = TorchAdam(learning_rate=config.lr, beta_1=config.beta1, beta_2=config.beta2,
+                              epsilon=config.eps, l2=config.weight_decay)
+        optimizer.build(model.trainable_variables)  # its slots must exist before the compiled step first runs
     return optimizer
 
 

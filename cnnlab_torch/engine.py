@@ -3,7 +3,8 @@ autograd lines differ."""
 
 from __future__ import annotations
 
-from typing import Callable
+import sys
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -11,24 +12,33 @@ import torch.nn.functional as F
 from torch import nn
 
 from cnnlab_torch.model import predict_logits
+from cnnlab_torch.precision import autocast, loss_scaler, variable_dtype
 from shared.config import TrainConfig
 from shared.data import Dataset
 from shared.loop import run_epochs
 from shared.metrics import accuracy, cross_entropy
+from shared.precision import DEFAULT_PRECISION
 
 
-def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, images: torch.Tensor,
-               labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """One optimizer step on a batch of float NHWC images; returns the batch's mean loss and correct count as
-    0-d tensors, left on the device (reading them is a sync, which the caller does once per batch)."""
+def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, images: torch.Tensor, labels: torch.Tensor,
+               scaler: torch.amp.GradScaler | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimizer step on a batch of NHWC images in the model's variable dtype; returns the batch's mean loss and
+    correct count as 0-d tensors, left on the device. ``scaler`` scales the loss (16-mixed)."""
     model.train()
-    # Forward
-    logits = model(images)
-    loss = F.cross_entropy(logits, labels)
-    # Backward and update
+    precision = getattr(model, "precision", DEFAULT_PRECISION)
+    # Forward, convolutions and matmuls in the precision's compute dtype; the loss in the variable dtype
+    with autocast(precision, images.device):
+        logits = model(images)
+    loss = F.cross_entropy(logits.to(variable_dtype(precision)), labels)
+    # Backward and update; a scaler skips the update when the scaled gradients overflowed
     optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
+    if scaler is None:
+        loss.backward()
+        optimizer.step()
+    else:
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
     # Statistics of the batch, on the logits before the update
     correct = (logits.argmax(dim=1) == labels).sum()
     return loss.detach(), correct
@@ -40,18 +50,42 @@ def evaluate(model: nn.Module, data: Dataset, batch_size: int) -> tuple[float, f
     return cross_entropy(logits, data.labels), accuracy(logits, data.labels)
 
 
+def read_batches(pending: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> tuple[np.ndarray, np.ndarray]:
+    """Losses and correct counts of several batches in one device-to-host transfer each."""
+    losses = torch.stack([loss.double() for loss, _ in pending]).cpu().numpy()
+    corrects = torch.stack([correct for _, correct in pending]).cpu().numpy()
+    return losses, corrects
+
+
+def _compiled(model: nn.Module, enabled: bool) -> nn.Module:
+    """``torch.compile(model)`` when asked and Inductor can build here, else the model itself. The compiled module
+    shares the model's parameters, so the optimizer, checkpoints and export see the trained weights either way."""
+    if not enabled:
+        return model
+    try:  # Inductor compiles C++ on the first call; a machine without a compiler fails there (pytorch#92745)
+        torch.compile(lambda x: x * 2 + 1)(torch.ones(2, device=next(model.parameters()).device))
+    except Exception as error:  # noqa: BLE001 - any backend failure means: train eagerly
+        print(f"warning: --compile: torch.compile cannot build here ({type(error).__name__}: "
+              f"{str(error).splitlines()[0] if str(error) else ''}); training without it", file=sys.stderr)
+        return model
+    return torch.compile(model)
+
+
 def fit(model: nn.Module, optimizer: torch.optim.Optimizer, train: Dataset, val: Dataset, config: TrainConfig,
         on_epoch_end: Callable[[dict], None] = lambda record: None, first_epoch: int = 1) -> list[dict]:
     """Epochs ``first_epoch``..``config.epochs`` with the shared batch order, validating after every epoch."""
     device = next(model.parameters()).device
+    dtype = variable_dtype(getattr(model, "precision", DEFAULT_PRECISION))
     # The uint8 training set lives on the device once; each step gathers its batch there.
     images = torch.from_numpy(train.images).to(device)
     labels = torch.from_numpy(train.labels).to(device)
+    training_model = _compiled(model, config.compile)
+    # A new scaler per fit starts from its initial scale: a resumed 16-mixed run may skip a step or two more.
+    scaler = loss_scaler(config.precision, optimizer)
 
-    def step(indices: np.ndarray) -> tuple[float, int]:
+    def step(indices: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         index = torch.from_numpy(indices).to(device)
-        loss, correct = train_step(model, optimizer, images[index].float(), labels[index])
-        return float(loss), int(correct)
+        return train_step(training_model, optimizer, images[index].to(dtype), labels[index], scaler)
 
-    return run_epochs(step, lambda: evaluate(model, val, config.batch_size), len(train.labels), config,
-                      on_epoch_end, first_epoch)
+    return run_epochs(step, read_batches, lambda: evaluate(model, val, config.batch_size), len(train.labels),
+                      config, on_epoch_end, first_epoch)

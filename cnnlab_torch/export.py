@@ -12,6 +12,7 @@ from torch import nn
 from cnnlab_torch.model import predict_logits
 from shared.atomic import atomic_path
 from shared.onnx_check import BATCH_DIM, INPUT_NAME, OUTPUT_NAME, verify_export
+from shared.precision import DEFAULT_PRECISION
 from shared.specs import ModelSpec
 
 OPSET = 20  # the dynamo exporter's native opset; below 18 it runs the version converter that breaks (onnx#5988)
@@ -20,7 +21,10 @@ OPSET = 20  # the dynamo exporter's native opset; below 18 it runs the version c
 def export_onnx(model: nn.Module, spec: ModelSpec, path: Path, check_images: np.ndarray) -> dict:
     """Write ``path`` with input ``images`` [batch, H, W, 3] and output ``logits`` [batch, classes]; verify it."""
     path = Path(path)
-    cpu_model = copy.deepcopy(model).cpu().eval()  # a CPU graph: the file must not depend on the training device
+    # A float32 CPU graph whatever the training precision and device: one file that runs anywhere, and that both
+    # frameworks' exports can be compared on.
+    cpu_model = copy.deepcopy(model).cpu().float().eval()
+    cpu_model.precision = DEFAULT_PRECISION
     # The example batch must be at least 2: with 1 the exporter specialises the dimension ("Invalid ranges [2:1]").
     example = torch.zeros(2, spec.image_size, spec.image_size, 3)
     program = torch.onnx.export(cpu_model, (example,), dynamo=True, opset_version=OPSET,

@@ -8,6 +8,8 @@ import torch
 from torch import nn
 
 from cnnlab_torch.device import current_device
+from cnnlab_torch.precision import autocast, variable_dtype
+from shared.precision import DEFAULT_PRECISION
 from shared.specs import (AvgPool2d, BasicBlock, BatchNorm2d, Conv2d, Flatten, GlobalAvgPool2d, Layer, Linear,
                           MaxPool2d, ModelSpec, Normalize, ReLU, Stage, block_layers)
 
@@ -77,9 +79,10 @@ def to_module(layer: Layer) -> nn.Module:
 class SpecModel(nn.Module):
     """The spec's layers in order, registered under their spec names."""
 
-    def __init__(self, spec: ModelSpec):
+    def __init__(self, spec: ModelSpec, precision: str = DEFAULT_PRECISION):
         super().__init__()
         self.spec_name = spec.name
+        self.precision = precision  # a shared.precision name: the weights' dtype and the autocast of the forward
         self.frozen_batchnorms: list[nn.Module] = []  # set by ``freeze``; they stay in eval mode
         for name, layer in spec.layers:
             self.add_module(name, to_module(layer))
@@ -105,10 +108,10 @@ class SpecModel(nn.Module):
         return outputs
 
 
-def build_model(spec: ModelSpec) -> SpecModel:
-    """The model on the selected device. Its weights are PyTorch's defaults until ``set_weights`` loads the shared
-    initial weights."""
-    return SpecModel(spec).to(current_device())
+def build_model(spec: ModelSpec, precision: str = DEFAULT_PRECISION) -> SpecModel:
+    """The model on the selected device, its weights in the precision's variable dtype. Its weights are PyTorch's
+    defaults until ``set_weights`` loads the shared initial weights."""
+    return SpecModel(spec, precision).to(current_device(), variable_dtype(precision))
 
 
 def freeze(model: SpecModel, spec: ModelSpec, trainable_prefixes: tuple[str, ...]) -> list[str]:
@@ -146,9 +149,13 @@ def layer_outputs(model: SpecModel, spec: ModelSpec, images: np.ndarray) -> dict
 
 @torch.no_grad()
 def predict_logits(model: nn.Module, images: np.ndarray, batch_size: int) -> np.ndarray:
-    """Logits for uint8 or float NHWC images, in inference mode, batch by batch."""
+    """float32 logits for uint8 or float NHWC images, in inference mode in the model's precision, batch by batch."""
     model.eval()
-    device = next(model.parameters()).device
-    chunks = [model(torch.from_numpy(images[start:start + batch_size]).to(device).float()).cpu().numpy()
-              for start in range(0, len(images), batch_size)]
+    precision = getattr(model, "precision", DEFAULT_PRECISION)
+    device, dtype = next(model.parameters()).device, variable_dtype(precision)
+    chunks = []
+    with autocast(precision, device):
+        for start in range(0, len(images), batch_size):
+            logits = model(torch.from_numpy(images[start:start + batch_size]).to(device, dtype))
+            chunks.append(logits.float().cpu().numpy())
     return np.concatenate(chunks)

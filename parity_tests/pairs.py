@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import cnnlab_tf.engine
 import cnnlab_tf.export
 import cnnlab_tf.model
 import cnnlab_tf.optimizer
+import cnnlab_tf.precision
 import cnnlab_tf.weights
 import cnnlab_torch.engine
 import cnnlab_torch.export
@@ -100,32 +100,19 @@ def build_pair(arch: str, image_size: int | None = None) -> ModelPair:
     return ModelPair(spec, torch_model, keras_model)
 
 
-@contextmanager
-def keras_float64():
-    """Keras layers and the optimizer's learning-rate variable in float64 while they are created."""
-    policy, floatx = keras.config.dtype_policy(), keras.config.floatx()
-    keras.config.set_dtype_policy("float64")
-    keras.config.set_floatx("float64")
-    try:
-        yield
-    finally:
-        keras.config.set_dtype_policy(policy)
-        keras.config.set_floatx(floatx)
-
-
 def train_both(arch: str, keras_optimizer=cnnlab_tf.optimizer.make_optimizer) -> tuple[dict, dict, dict]:
     """(weights before, PyTorch weights after, Keras weights after) ``STEPS`` Adam steps on one batch, float64."""
     spec = build_spec(arch, PARITY_CLASSES, small_image_size(arch))
     before = {name: value.astype(np.float64) for name, value in parity_weights(spec).items()}
     images = random_images(spec, STEP_BATCH, seed=5).astype(np.float64)
     labels = np.random.default_rng(5).integers(0, spec.classes, STEP_BATCH)
-    config = TrainConfig(arch=arch)
+    config = TrainConfig(arch=arch, precision="64-true")
 
-    torch_model = cnnlab_torch.model.build_model(spec).double()
+    torch_model = cnnlab_torch.model.build_model(spec, config.precision)
     cnnlab_torch.weights.set_weights(torch_model, spec, before)
     torch_optimizer = cnnlab_torch.optimizer.make_optimizer(torch_model, config)
-    with keras_float64():
-        keras_model = cnnlab_tf.model.build_model(spec)
+    with cnnlab_tf.precision.dtype_policy(config.precision):  # also for the Keras optimizers the tests plant
+        keras_model = cnnlab_tf.model.build_model(spec, config.precision)
         cnnlab_tf.weights.set_weights(keras_model, spec, before)
         optimizer = keras_optimizer(keras_model, config)
     for _ in range(STEPS):

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from shared.config import TrainConfig
 from shared.experiments import EXPERIMENTS
+from shared.precision import PRECISIONS
 from shared.registry import ARCHITECTURES
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -103,6 +104,13 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=_seed, default=defaults.seed,
                         help="seed of the split, the initial weights and the batch order; the same seed gives both "
                              "backends the same run (default: %(default)s)")
+    parser.add_argument("--precision", type=_one_of(list(PRECISIONS)), default=defaults.precision,
+                        help="; ".join(f"{name}: {mode.description}" for name, mode in PRECISIONS.items())
+                             + " (default: %(default)s)")
+    parser.add_argument("--compile", action="store_true",
+                        help="compile the training step: torch.compile in PyTorch (falls back to eager with a "
+                             "warning when no C++ compiler is found), XLA (jit_compile) in Keras; helps on GPUs, "
+                             "is measured slower on CPUs (see the README's benchmark)")
     parser.add_argument("--device", type=_one_of(DEVICES), default="auto",
                         help="auto picks CUDA when the framework sees a GPU, else the CPU (default: %(default)s)")
     parser.add_argument("--out", type=Path, default=None,

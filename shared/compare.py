@@ -18,6 +18,7 @@ from shared.cli import OneLineParser
 from shared.errors import UsageError
 from shared.experiments import recorded_validation
 from shared.onnx_check import onnx_logits
+from shared.precision import DEFAULT_PRECISION
 from shared.reports import write_text
 
 
@@ -59,7 +60,9 @@ def compare(run_a: Path, run_b: Path) -> dict:
             images = recorded_validation(metrics["a"], rundir.read_json(a / rundir.SPLIT, "run's split"))[0]
             images = images.astype(np.float32)
         result[label] = {"runs": {side: {"framework": m["framework"], "framework_version": m["framework_version"],
-                                         "device": m["device"], "final_val_acc": m["history"][-1]["val_acc"],
+                                         "device": m["device"],
+                                         "precision": m.get("precision", DEFAULT_PRECISION),
+                                         "final_val_acc": m["history"][-1]["val_acc"],
                                          "final_train_acc": m["history"][-1]["train_acc"],
                                          "seconds_per_epoch": m["seconds_per_epoch"],
                                          "images_per_second": m["images_per_second"],
@@ -78,7 +81,7 @@ def markdown(result: dict, run_a: Path, run_b: Path) -> str:
         onnx = entry["onnx"]
         lines += [f"## {label}", "", f"| | {a['framework']} {a['framework_version']} | "
                   f"{b['framework']} {b['framework_version']} |", "|---|---|---|"]
-        rows = (("device", "{device}"), ("final validation accuracy", "{final_val_acc:.2%}"),
+        rows = (("device", "{device}"), ("precision", "{precision}"), ("final validation accuracy", "{final_val_acc:.2%}"),
                 ("final train accuracy", "{final_train_acc:.2%}"), ("seconds per epoch", "{seconds_per_epoch:.2f}"),
                 ("training images per second", "{images_per_second:,.0f}"),
                 ("trainable parameters", "{params_trainable:,}"))

@@ -19,6 +19,8 @@ class TrainConfig:
     weight_decay: float = 0.0  # L2 penalty added to the gradient, as torch.optim.Adam does
     val_fraction: float = 0.2  # share of each class held out for validation
     seed: int = 0  # drives the split, the initial weights and the batch order
+    precision: str = "32-true"  # a name from shared.precision.PRECISIONS (Lightning's names)
+    compile: bool = False  # torch.compile the model (PyTorch) / XLA-compile the train step (Keras)
 
     def to_json(self) -> dict:
         return asdict(self)

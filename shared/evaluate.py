@@ -19,6 +19,7 @@ from shared.cli import OneLineParser
 from shared.errors import UsageError
 from shared.experiments import recorded_validation
 from shared.metrics import accuracy
+from shared.precision import DEFAULT_PRECISION
 from shared.registry import build_spec
 from shared.weights_io import load_weights
 
@@ -52,7 +53,7 @@ def main(framework: str, load_backend: Callable, argv: list[str] | None = None) 
         images, labels, data_note = recorded_validation(metrics, split)
         spec = build_spec(metrics["arch"], len(metrics["classes"]), metrics["image_size"])
         backend = load_backend()
-        model = backend.build_model(spec)
+        model = backend.build_model(spec, metrics["config"].get("precision", DEFAULT_PRECISION))
         native = metrics["framework"] == framework and not args.neutral
         if native and not (run_dir / backend.checkpoint_name).is_file():
             print(f"{prog}: note: {run_dir / backend.checkpoint_name} is missing; loading the neutral "

@@ -2,6 +2,11 @@
 step on a batch of indices) and ``validate``; batching, meters, progress, logging and the divergence guard are the
 same code for both.
 
+The loop never waits for the device after a batch: ``step`` returns the batch's loss and correct count as device
+scalars, and ``read`` fetches the pending ones in one transfer every ``READ_EVERY`` batches and at the end of the
+epoch. Each batch's values are still recorded (the per-batch percentiles), and the divergence guard still names the
+batch whose loss first stopped being finite.
+
 A resumed run starts at ``first_epoch``: the batch order of every epoch is drawn from (seed, epoch), so epoch k
 sees the same batches whether or not the run stopped before it.
 """
@@ -10,7 +15,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 from tqdm import tqdm
@@ -20,8 +25,14 @@ from shared.data import batch_indices, steps_per_epoch
 from shared.errors import Diverged
 from shared.metrics import BatchMeter
 
-Step = Callable[[np.ndarray], tuple[float, int]]  # batch indices -> (mean loss, correct predictions)
+Step = Callable[[np.ndarray], tuple[Any, Any]]  # batch indices -> (mean loss, correct count) as device scalars
+# [(loss, correct), ...] device scalars -> (losses, correct counts) as NumPy arrays, in one transfer
+Read = Callable[[Sequence[tuple[Any, Any]]], tuple[np.ndarray, np.ndarray]]
 Validate = Callable[[], tuple[float, float]]  # -> (mean loss, accuracy) on the validation split
+
+# Batches between two reads of the device's values. A read waits until the device has finished those batches (a
+# host-device sync); reading after every batch would keep a GPU idle while the host prepares the next one.
+READ_EVERY = 16
 
 
 def format_epoch(record: dict, epochs: int) -> str:
@@ -31,7 +42,18 @@ def format_epoch(record: dict, epochs: int) -> str:
             f"{record['seconds']:.1f}s")
 
 
-def run_epochs(step: Step, validate: Validate, train_count: int, config: TrainConfig,
+def record_batches(meter: BatchMeter, values: tuple[np.ndarray, np.ndarray], sizes: list[int], epoch: int,
+                   last_batch: int, batches_per_epoch: int) -> None:
+    """Add the batches ending at ``last_batch`` to the meter; raise ``Diverged`` at the first non-finite loss."""
+    losses, corrects = values
+    first_batch = last_batch - len(sizes) + 1
+    for offset, (loss, correct, size) in enumerate(zip(losses.tolist(), corrects.tolist(), sizes)):
+        if not math.isfinite(loss):
+            raise Diverged(epoch, first_batch + offset, batches_per_epoch, loss)
+        meter.add(loss, int(correct), size)
+
+
+def run_epochs(step: Step, read: Read, validate: Validate, train_count: int, config: TrainConfig,
                on_epoch_end: Callable[[dict], None] = lambda record: None, first_epoch: int = 1) -> list[dict]:
     """Epochs ``first_epoch``..``config.epochs``; returns their records. Raises ``Diverged`` at the first loss that
     is not a finite number, before the epoch is saved, so the last saved epoch is the last healthy one."""
@@ -43,12 +65,14 @@ def run_epochs(step: Step, validate: Validate, train_count: int, config: TrainCo
         batches = batch_indices(train_count, config.batch_size, config.seed, epoch)
         with tqdm(batches, total=batches_per_epoch, unit="batch", leave=False, desc=f"epoch {epoch}/{config.epochs}",
                   dynamic_ncols=True) as bar:
+            pending, sizes = [], []
             for batch, indices in enumerate(bar, start=1):
-                loss, correct = step(indices)  # the float() inside step is a device sync, once per batch
-                if not math.isfinite(loss):
-                    raise Diverged(epoch, batch, batches_per_epoch, loss)
-                meter.add(loss, correct, len(indices))
-                bar.set_postfix(loss=f"{meter.loss:.4f}", acc=f"{100 * meter.accuracy:.1f}%", refresh=False)
+                pending.append(step(indices))
+                sizes.append(len(indices))
+                if len(pending) == READ_EVERY or batch == batches_per_epoch:
+                    record_batches(meter, read(pending), sizes, epoch, batch, batches_per_epoch)
+                    pending, sizes = [], []
+                    bar.set_postfix(loss=f"{meter.loss:.4f}", acc=f"{100 * meter.accuracy:.1f}%", refresh=False)
         val_loss, val_acc = validate()
         if not math.isfinite(val_loss):
             raise Diverged(epoch, 0, batches_per_epoch, val_loss)

@@ -92,7 +92,8 @@ def plan_from_args(args) -> Plan:
         raise UsageError("--weights only applies to --experiment flowers-resnet18")
     archs = experiment.archs or (args.arch or TrainConfig().arch,)
     config = TrainConfig(arch=archs[0], experiment=experiment.name, epochs=args.epochs or experiment.epochs,
-                         batch_size=args.batch_size, lr=args.lr, val_fraction=args.val_fraction, seed=args.seed)
+                         batch_size=args.batch_size, lr=args.lr, val_fraction=args.val_fraction, seed=args.seed,
+                         precision=args.precision, compile=args.compile)
     data = DataOptions(experiment.name, str(Path(args.data).absolute()) if args.data else None,
                        args.image_size or experiment.image_size, args.classes, args.val_fraction, args.seed)
     return Plan(experiment, archs, config, data, args.weights, args.download)

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from shared.atomic import atomic_path
+from shared.precision import DEFAULT_PRECISION, PRECISIONS
 from shared.shapes import output_shapes, trainable_params_by_layer
 from shared.specs import ModelSpec
 
@@ -35,7 +36,7 @@ def classification_reports(parts: dict[str, tuple[np.ndarray, np.ndarray]], clas
     return "\n".join(text), data
 
 
-def model_summary(spec: ModelSpec, trainable: list[str] | None = None) -> str:
+def model_summary(spec: ModelSpec, trainable: list[str] | None = None, precision: str = DEFAULT_PRECISION) -> str:
     """Layers, output shapes (C, H, W, batch left out) and parameter counts, like torchsummary or Keras's summary.
     ``trainable``: the names of the parameters that train, when only some do."""
     counts = trainable_params_by_layer(spec)
@@ -50,7 +51,7 @@ def model_summary(spec: ModelSpec, trainable: list[str] | None = None) -> str:
     total = sum(counts.values())
     lines.append("-" * len(lines[0]))
     lines.append(f"{spec.name}: input {spec.image_size}x{spec.image_size}x3, {spec.classes} classes, "
-                 f"{total:,} parameters")
+                 f"{total:,} parameters; precision {precision} ({PRECISIONS[precision].description})")
     if trainable is not None:
         lines.append(f"training {len(trainable)} parameter tensors: {', '.join(trainable)}")
     return "\n".join(lines) + "\n"

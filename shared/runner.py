@@ -135,7 +135,7 @@ def train(backend: Backend, spec: ModelSpec, data: PreparedData, job: Job, devic
     train_set, val_set = data.train, data.val
 
     # Model and optimizer: fresh from the seed (and the ImageNet backbone), or from a finished epoch.
-    model = backend.build_model(spec)
+    model = backend.build_model(spec, config.precision)
     frozen = plan.experiment.trainable is not None
     trainable = (backend.freeze(model, spec, plan.experiment.trainable) if frozen else
                  [param.name for param in parameters(spec) if not param.name.endswith(("running_mean", "running_var"))])
@@ -147,7 +147,7 @@ def train(backend: Backend, spec: ModelSpec, data: PreparedData, job: Job, devic
     optimizer = backend.make_optimizer(model, config)
     loaded = restore(backend, model, spec, optimizer, start, trainable) if start is not None else None
 
-    summary = reports.model_summary(spec, trainable if frozen else None)
+    summary = reports.model_summary(spec, trainable if frozen else None, config.precision)
     reports.write_text(folder / rundir.SUMMARY, summary)
     print(summary)
     history = list(start.history) if start else []
@@ -155,7 +155,8 @@ def train(backend: Backend, spec: ModelSpec, data: PreparedData, job: Job, devic
         "framework": backend.framework, "framework_version": backend.version, "python": platform.python_version(),
         "experiment": plan.experiment.name, "arch": spec.name, "dataset": train_set.name,
         "classes": list(train_set.class_names), "image_size": spec.image_size,
-        "params_trainable": backend.count_trainable(model), "device": device, "config": config.to_json(),
+        "params_trainable": backend.count_trainable(model), "device": device, "precision": config.precision,
+        "compile": config.compile, "config": config.to_json(),
         "data": {**plan.data.to_json(), "image_size": spec.image_size, "classes": list(train_set.class_names)},
         "data_source": data.source, "skipped_images": list(train_set.skipped),
         "pretrained": plan.experiment.pretrained, "trainable": trainable if frozen else None,
@@ -168,7 +169,7 @@ def train(backend: Backend, spec: ModelSpec, data: PreparedData, job: Job, devic
     if start is not None:
         metrics["resumes"].append({"from_epoch": start.epoch, "framework": backend.framework,
                                    "loaded": loaded, "time": time.strftime("%Y-%m-%d %H:%M:%S")})
-    print(f"{backend.framework} {backend.version} on {device}: {spec.name}, "
+    print(f"{backend.framework} {backend.version} on {device}, {config.precision}: {spec.name}, "
           f"{metrics['params_trainable']:,} trainable parameters; {train_set.name}: "
           f"{len(train_set.labels)} train / {len(val_set.labels)} val images, {spec.classes} classes; "
           f"run dir {folder}")
