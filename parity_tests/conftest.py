@@ -1,15 +1,6 @@
-"""Both frameworks in one process. Import order matters: torch, then triton, then tensorflow. TensorFlow first (or
-triton after it) segfaults while loading libtriton, because both bundle LLVM (parity-pitfalls.md)."""
+"""Fixtures of the parity suite. Both frameworks share its process, imported in the one safe order."""
 
-import torch  # noqa: F401
-
-try:
-    import triton  # noqa: F401
-except ImportError:  # a torch build without triton has nothing to clash with
-    pass
-
-import cnnlab_tf  # noqa: F401,E402  (sets KERAS_BACKEND before keras loads)
-import tensorflow  # noqa: F401,E402
+import parity_tests.frameworks  # noqa: F401  (first: the import order of torch, triton and tensorflow)
 
 import pytest  # noqa: E402
 

@@ -55,10 +55,10 @@ def random_images(spec: ModelSpec, batch: int, seed: int) -> np.ndarray:
         np.float32)
 
 
-def assert_agree(actual: np.ndarray, expected: np.ndarray, kind: str, what: str) -> float:
-    """The parity check: max |difference| within the ``kind`` entry of the tolerance table."""
-    within, difference, bound = compare(actual, expected, kind)
-    assert within, f"{what}: max |difference| {difference:.3g} exceeds the {kind!r} bound {bound:.3g}"
+def assert_agree(actual: np.ndarray, expected: np.ndarray, kind: str, what: str, precision: str = "32-true") -> float:
+    """The parity check: max |difference| within the ``kind`` row of the tolerance table at ``precision``."""
+    within, difference, bound = compare(actual, expected, kind, precision)
+    assert within, f"{what}: max |difference| {difference:.3g} exceeds the {kind!r} {precision} bound {bound:.3g}"
     return difference
 
 

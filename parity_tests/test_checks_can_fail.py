@@ -41,7 +41,7 @@ def test_batchnorm_statistics_swapped_is_caught(monkeypatch):
 def _check_steps(arch: str, **bug) -> None:
     before, torch_after, keras_after = train_both(arch, **bug)
     for name in before:
-        assert_agree(keras_after[name], torch_after[name], "trained_steps_float64", f"{arch} {name}")
+        assert_agree(keras_after[name], torch_after[name], "trained_steps", f"{arch} {name}", "64-true")
 
 
 def test_keras_own_adam_is_caught():

@@ -45,6 +45,6 @@ def test_the_continued_run_ends_where_the_single_framework_run_ends(continued):
     alone, finished, first = continued
     images = load_digits_rgb().images[read_split(alone / rundir.SPLIT).val].astype(np.float32)
     expected, actual = onnx_logits(alone / rundir.ONNX, images), onnx_logits(finished / rundir.ONNX, images)
-    assert_agree(actual, expected, "trained_one_epoch", f"2-epoch logits: {first} alone vs {first} then {OTHER[first]}")
+    assert_agree(actual, expected, "trained_run", f"2-epoch logits: {first} alone vs {first} then {OTHER[first]}")
     agreement = float((actual.argmax(1) == expected.argmax(1)).mean())
-    assert agreement >= MIN_ARGMAX_AGREEMENT, f"predicted classes agree on {agreement:.2%} of validation images"
+    assert agreement >= MIN_ARGMAX_AGREEMENT["32-true"], f"predicted classes agree on {agreement:.2%} of validation images"

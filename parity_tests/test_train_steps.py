@@ -20,8 +20,8 @@ def test_adam_steps_give_the_same_weights(arch):
     before, torch_after, keras_after = train_both(arch)
     # Every array, BatchNorm's running statistics included: they move in training mode too.
     for name in before:
-        assert_agree(keras_after[name], torch_after[name], "trained_steps_float64", f"{arch} {name} after {STEPS} "
-                     "steps")
+        assert_agree(keras_after[name], torch_after[name], "trained_steps", f"{arch} {name} after {STEPS} steps",
+                     "64-true")
     # The steps must have moved the weights, or the comparison above proves nothing.
     moved = max(float(np.abs(torch_after[name] - before[name]).max()) for name in before)
     assert moved > TrainConfig().lr, f"{arch}: {STEPS} steps moved no weight by more than {moved:.3g}"
