@@ -55,6 +55,14 @@ def read_batches(pending: Sequence[tuple[tf.Tensor, tf.Tensor]]) -> tuple[np.nda
     return losses, corrects
 
 
+def _gathered_step(model: keras.Model, optimizer: keras.optimizers.Optimizer, images: tf.Tensor, labels: tf.Tensor,
+                   index: tf.Tensor, scaler: keras.optimizers.LossScaleOptimizer | None) -> tuple[tf.Tensor, tf.Tensor]:
+    """``train_step`` on the batch ``index`` picks out of the uint8 training set, gathered inside the graph: three
+    eager ops per step less, which small models notice."""
+    batch = tf.cast(tf.gather(images, index), model.inputs[0].dtype)
+    return train_step(model, optimizer, batch, tf.gather(labels, index), scaler)
+
+
 def _compiled(step: Callable, enabled: bool) -> Callable:
     """The train step as a TensorFlow graph; with ``enabled``, XLA-compiled (``jit_compile``). Compiled per fit, not
     once per process: a compiled step may only create variables on its first trace."""
@@ -65,18 +73,17 @@ def fit(model: keras.Model, optimizer: keras.optimizers.Optimizer, train: Datase
         config: TrainConfig, on_epoch_end: Callable[[dict], None] = lambda record: None,
         first_epoch: int = 1) -> list[dict]:
     """Epochs ``first_epoch``..``config.epochs`` with the shared batch order, validating after every epoch."""
-    dtype = model.inputs[0].dtype
     # The uint8 training set lives on the device once; each step gathers its batch there.
     images = tf.constant(train.images)
     labels = tf.constant(train.labels)
-    training_step = _compiled(train_step, config.compile)
+    # The graph closes over the model and the optimizer: only tensors cross the call, which is cheaper to dispatch.
+    training_step = _compiled(lambda index: _gathered_step(model, optimizer, images, labels, index, scaler),
+                              config.compile)
     # A new scaler per fit starts from its initial scale: a resumed 16-mixed run may skip a step or two more.
     scaler = loss_scaler(config.precision, optimizer)
 
     def step(indices: np.ndarray) -> tuple[tf.Tensor, tf.Tensor]:
-        index = tf.constant(indices)
-        return training_step(model, optimizer, tf.cast(tf.gather(images, index), dtype), tf.gather(labels, index),
-                             scaler)
+        return training_step(tf.constant(indices))
 
     return run_epochs(step, read_batches, lambda: evaluate(model, val, config.batch_size), len(train.labels),
                       config, on_epoch_end, first_epoch)
