@@ -5,6 +5,7 @@ import torch
 from cnnlab_torch.device import select_device
 from cnnlab_torch.engine import fit
 from cnnlab_torch.export import export_onnx
+from cnnlab_torch.features import backbone_features, head_model
 from cnnlab_torch.model import build_model, count_trainable, freeze, predict_logits
 from cnnlab_torch.optimizer import (get_optimizer_state, load_optimizer, make_optimizer, save_optimizer,
                                    set_optimizer_state)
@@ -19,4 +20,4 @@ BACKEND = Backend(framework="torch", version=torch.__version__, checkpoint_name=
                   set_optimizer_state=set_optimizer_state, save_optimizer=save_optimizer,
                   load_optimizer=load_optimizer, fit=fit, predict_logits=predict_logits,
                   save_checkpoint=save_checkpoint, load_checkpoint=load_checkpoint, export_onnx=export_onnx,
-                  port_checkpoint=port_checkpoint)
+                  port_checkpoint=port_checkpoint, backbone_features=backbone_features, head_model=head_model)

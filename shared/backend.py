@@ -43,3 +43,9 @@ class Backend:
     load_checkpoint: Callable[[Any, Path], None]  # native checkpoint -> model
     export_onnx: Callable[[Any, ModelSpec, Path, np.ndarray], dict]  # -> self-check report
     port_checkpoint: Callable[[Path, Path], None]  # torchvision .pth -> neutral .npz
+    # backbone_features(model, spec, first_trainable_layer, images, batch_size, on_batch): the output of the layers
+    # before first_trainable_layer, in inference mode; on_batch(count) after each batch (shared.feature_cache)
+    backbone_features: Callable[[Any, ModelSpec, str, np.ndarray, int, Callable[[int], None]], np.ndarray]
+    # head_model(model, spec, first_trainable_layer): features -> logits through the model's own layers from
+    # first_trainable_layer on, sharing their parameters, so fit(head, ...) trains the full model's head
+    head_model: Callable[[Any, ModelSpec, str], Any]

@@ -111,6 +111,9 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
                         help="compile the training step: torch.compile in PyTorch (falls back to eager with a "
                              "warning when no C++ compiler is found), XLA (jit_compile) in Keras; helps on GPUs, "
                              "is measured slower on CPUs (see the README's benchmark)")
+    parser.add_argument("--no-feature-cache", dest="feature_cache", action="store_false",
+                        help="flowers-resnet18: run the frozen backbone on every image every epoch instead of "
+                             "training the head on its features, computed once and cached in $CNNLAB_HOME/features")
     parser.add_argument("--device", type=_one_of(DEVICES), default="auto",
                         help="auto picks CUDA when the framework sees a GPU, else the CPU (default: %(default)s)")
     parser.add_argument("--out", type=Path, default=None,

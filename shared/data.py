@@ -20,15 +20,17 @@ from shared.errors import UsageError
 @dataclass(frozen=True)
 class Dataset:
     name: str
-    images: np.ndarray  # (N, H, W, 3) uint8, 0-255
+    # (N, H, W, 3) uint8, 0-255; or (N, ...) float features of a frozen backbone (shared.feature_cache)
+    images: np.ndarray
     labels: np.ndarray  # (N,) int64 class indices
     class_names: tuple[str, ...]
     skipped: tuple[str, ...] = ()  # source files that could not be read (shared.image_folder)
     files: tuple[str, ...] = ()  # each image's source file, relative to the data folder (posix); () if none
 
     def __post_init__(self):
-        assert self.images.dtype == np.uint8 and self.images.ndim == 4 and self.images.shape[-1] == 3, \
-            f"images must be (N, H, W, 3) uint8, got {self.images.shape} {self.images.dtype}"
+        pixels = self.images.dtype == np.uint8 and self.images.ndim == 4 and self.images.shape[-1] == 3
+        assert pixels or self.images.dtype.kind == "f", \
+            f"images must be (N, H, W, 3) uint8 or float features, got {self.images.shape} {self.images.dtype}"
         assert len(self.images) == len(self.labels), "one label per image"
         assert not self.files or len(self.files) == len(self.labels), "one file name per image, or none"
 

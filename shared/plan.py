@@ -90,10 +90,13 @@ def plan_from_args(args) -> Plan:
             raise UsageError(f"{flag} does not apply to --experiment {experiment.name}")
     if args.weights is not None and not experiment.pretrained:
         raise UsageError("--weights only applies to --experiment flowers-resnet18")
+    if not args.feature_cache and experiment.trainable is None:
+        raise UsageError(f"--no-feature-cache only applies to --experiment flowers-resnet18, whose frozen "
+                         f"backbone's features are cached; {experiment.name} trains every layer")
     archs = experiment.archs or (args.arch or TrainConfig().arch,)
     config = TrainConfig(arch=archs[0], experiment=experiment.name, epochs=args.epochs or experiment.epochs,
                          batch_size=args.batch_size, lr=args.lr, val_fraction=args.val_fraction, seed=args.seed,
-                         precision=args.precision, compile=args.compile)
+                         precision=args.precision, compile=args.compile, feature_cache=args.feature_cache)
     data = DataOptions(experiment.name, str(Path(args.data).absolute()) if args.data else None,
                        args.image_size or experiment.image_size, args.classes, args.val_fraction, args.seed)
     return Plan(experiment, archs, config, data, args.weights, args.download)

@@ -5,6 +5,7 @@
 - Into a new directory (``--out NEW_DIR``), in either framework: from the neutral weights and Adam state when the
   other framework wrote them. The history carries over and metrics.json records where the run came from.
 - ``--epochs N`` sets the total: a finished run is extended to N epochs.
+- ``--device`` and ``--no-feature-cache`` change only where and how fast the run trains, so they may be given.
 
 Every other training flag is refused: a resumed run that silently changed its learning rate or data would no
 longer be the run it claims to continue.
@@ -12,6 +13,7 @@ longer be the run it claims to continue.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from shared import checkpoints, rundir
@@ -19,7 +21,7 @@ from shared.errors import RunDirError, UsageError
 from shared.plan import Job, Plan, model_dir
 
 # The flags that may accompany --resume; everything else is the run's own.
-RESUME_FLAGS = ("--resume", "--epochs", "--out", "--device")
+RESUME_FLAGS = ("--resume", "--epochs", "--out", "--device", "--no-feature-cache")
 
 
 def given_flags(argv: list[str]) -> list[str]:
@@ -30,7 +32,8 @@ def plan_resume(args, argv: list[str], framework: str) -> Job:
     others = [flag for flag in given_flags(argv) if flag not in RESUME_FLAGS]
     if others:
         raise UsageError(f"{others[0]}: a resumed run keeps its own settings; with --resume give only --epochs N "
-                         f"(the new total), --out NEW_DIR (to continue into a new directory) or --device")
+                         f"(the new total), --out NEW_DIR (to continue into a new directory), --device or "
+                         f"--no-feature-cache")
     source = Path(args.resume)
     if not source.is_dir():
         raise RunDirError(f"--resume {source}: no such run directory; pass the --out of an earlier train run")
@@ -45,6 +48,8 @@ def plan_resume(args, argv: list[str], framework: str) -> Job:
                           f"{error}); pass the folder a train run created") from None
     if args.epochs is not None:
         plan = plan.with_epochs(args.epochs)
+    if not args.feature_cache:  # it changes only the speed, like --device
+        plan = replace(plan, config=replace(plan.config, feature_cache=False))
     in_place = args.out is None
     if in_place and started_in != framework:
         raise UsageError(f"--resume {source}: this run was trained with {started_in}; continue it in {framework} "

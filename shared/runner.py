@@ -14,13 +14,14 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
-from shared import checkpoints, pretrained, reports, rundir, signals
+from shared import checkpoints, feature_cache, pretrained, reports, rundir, signals
 from shared.backend import Backend
 from shared.cli import build_parser
+from shared.config import TrainConfig
 from shared.data import Dataset
 from shared.errors import EXIT_DIVERGED, EXIT_USAGE, Diverged, UsageError
 from shared.experiments import PreparedData, cnnlab_home, prepare_data
@@ -147,6 +148,10 @@ def train(backend: Backend, spec: ModelSpec, data: PreparedData, job: Job, devic
     optimizer = backend.make_optimizer(model, config)
     loaded = restore(backend, model, spec, optimizer, start, trainable) if start is not None else None
 
+    # A frozen backbone whose features the head can train on, computed once (shared.feature_cache)
+    first_trainable = feature_cache.first_trainable_layer(spec, plan.experiment.trainable)
+    cached = config.feature_cache and first_trainable is not None
+
     summary = reports.model_summary(spec, trainable if frozen else None, config.precision)
     reports.write_text(folder / rundir.SUMMARY, summary)
     print(summary)
@@ -156,7 +161,7 @@ def train(backend: Backend, spec: ModelSpec, data: PreparedData, job: Job, devic
         "experiment": plan.experiment.name, "arch": spec.name, "dataset": train_set.name,
         "classes": list(train_set.class_names), "image_size": spec.image_size,
         "params_trainable": backend.count_trainable(model), "device": device, "precision": config.precision,
-        "compile": config.compile, "config": config.to_json(),
+        "compile": config.compile, "feature_cache": cached, "config": config.to_json(),
         "data": {**plan.data.to_json(), "image_size": spec.image_size, "classes": list(train_set.class_names)},
         "data_source": data.source, "skipped_images": list(train_set.skipped),
         "pretrained": plan.experiment.pretrained, "trainable": trainable if frozen else None,
@@ -203,7 +208,11 @@ def train(backend: Backend, spec: ModelSpec, data: PreparedData, job: Job, devic
         plot_history(history, folder / rundir.CURVES, f"{spec.name} on {train_set.name} ({backend.framework})")
 
     try:
-        backend.fit(model, optimizer, train_set, val_set, config, save_epoch, start.epoch + 1 if start else 1)
+        fit_model, fit_train, fit_val = model, train_set, val_set
+        if cached:
+            fit_model, fit_train, fit_val = head_on_features(backend, model, spec, first_trainable, train_set,
+                                                             val_set, config, metrics)
+        backend.fit(fit_model, optimizer, fit_train, fit_val, config, save_epoch, start.epoch + 1 if start else 1)
     except KeyboardInterrupt as stop:
         return stopped(metrics, folder, rundir.INTERRUPTED, interrupted_message(folder, job.run_dir, history),
                        signals.exit_status(stop))
@@ -233,6 +242,19 @@ def train(backend: Backend, spec: ModelSpec, data: PreparedData, job: Job, devic
           f"val acc {100 * final['val_acc']:.2f}%; ONNX matches the native model to "
           f"{metrics['onnx']['max_abs_diff']:.1e}; wrote {folder}")
     return 0
+
+
+def head_on_features(backend: Backend, model, spec: ModelSpec, first_trainable: str, train_set: Dataset,
+                     val_set: Dataset, config: TrainConfig, metrics: dict) -> tuple[Any, Dataset, Dataset]:
+    """The head (``first_trainable`` on) and the training and validation sets as the frozen backbone's features,
+    cached or computed now. The head shares the model's parameters, so the optimizer, checkpoints, reports and
+    export see it train."""
+    features = feature_cache.feature_sets(backend, model, spec, first_trainable, train_set, val_set, config)
+    metrics["feature_cache_hit"], metrics["feature_seconds"] = features.loaded, features.seconds
+    how = "loaded from the cache" if features.loaded else "computed and cached"
+    print(f"backbone features of {len(train_set.labels)} train + {len(val_set.labels)} val images {how} in "
+          f"{features.seconds:.1f}s ({features.path}); training {first_trainable} on them")
+    return backend.head_model(model, spec, first_trainable), features.train, features.val
 
 
 def stopped(metrics: dict, folder: Path, status: str, message: str, exit_status: int) -> int:
