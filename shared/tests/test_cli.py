@@ -23,9 +23,10 @@ def run_cli(module: str, *args: str) -> subprocess.CompletedProcess:
     (["--lr", "nan"], ["--lr", "'nan'", "positive"]),
     (["--seed", "-1"], ["--seed", "'-1'", "from 0"]),
     (["--resume", "/nowhere/run"], ["--resume /nowhere/run", "no such run directory"]),
+    (["--precision", "16"], ["--precision", "'16'", "32-true, 64-true, bf16-mixed, 16-mixed"]),
     (["--no-feature-cache"], ["--no-feature-cache only applies to --experiment flowers-resnet18", "digits"]),
 ], ids=["unknown-arch", "zero-epochs", "negative-batch", "unknown-device", "infinite-lr", "nan-lr", "negative-seed",
-        "resume-nothing", "feature-cache-without-a-frozen-backbone"])
+        "resume-nothing", "unknown-precision", "feature-cache-without-a-frozen-backbone"])
 def test_bad_flag_gets_one_line(module, args, names):
     result = run_cli(module, *args)
     assert result.returncode == 2, result.stderr
@@ -53,7 +54,7 @@ def test_help_documents_every_flag(module):
     result = run_cli(module, "--help")
     assert result.returncode == 0
     for flag in ["--experiment", "--arch", "--data", "--download", "--image-size", "--classes", "--weights", "--epochs", "--batch-size", "--lr", "--val-fraction", "--seed", "--device",
-                 "--out", "--resume", "--no-feature-cache"]:
+                 "--out", "--resume", "--no-feature-cache", "--precision", "--compile"]:
         assert flag in result.stdout
 
 
