@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from shared import rundir
 from shared.data import load_digits_rgb, read_split
 from shared.onnx_check import onnx_logits
 from shared.registry import build_spec
@@ -37,3 +38,17 @@ def test_interrupted_run_keeps_its_finished_epochs(backend, tmp_path, capsys):
     assert main(backend.framework, lambda: interrupting_backend(backend), ["--epochs", "3", "--out",
                                                                           str(run_dir)]) == 130
     check_interrupted_run(run_dir, backend.checkpoint_name, capsys.readouterr().err)
+
+
+def test_compile_runs_on_the_cpu_and_trains_like_eager(backend, tmp_path):
+    """--compile (torch.compile / XLA) takes the path a GPU takes, on the CPU. Compiled kernels may round in another
+    order, so the two runs agree to the one-epoch noise floor, not bit for bit."""
+    histories = {}
+    for flags in ((), ("--compile",)):
+        run_dir = tmp_path / ("compiled" if flags else "eager")
+        assert main(backend.framework, lambda: backend, ["--epochs", "1", "--out", str(run_dir), *flags]) == 0
+        metrics = rundir.read_json(run_dir / rundir.METRICS)
+        assert metrics["compile"] is bool(flags) and metrics["config"]["compile"] is bool(flags)
+        histories[bool(flags)] = [metrics["history"][0][key] for key in ("train_loss", "val_loss", "val_acc")]
+    within, difference, bound = compare(np.array(histories[True]), np.array(histories[False]), "trained_run")
+    assert within, f"--compile changed the one-epoch losses by {difference:.3g} (bound {bound:.3g})"

@@ -1,0 +1,43 @@
+"""The shared epoch loop reads the device's values in groups (shared.loop.READ_EVERY) but still records every batch
+and names the exact batch whose loss stopped being finite."""
+
+import numpy as np
+import pytest
+
+from shared.config import TrainConfig
+from shared.errors import Diverged
+from shared.loop import READ_EVERY, run_epochs
+
+CONFIG = TrainConfig(epochs=1, batch_size=1)
+BATCHES = 2 * READ_EVERY + 3  # two full reads and a short last one
+
+
+def fake_training(bad_batch: int | None = None):
+    """A step whose loss is the batch number (nan at ``bad_batch``); the read counts the groups it fetched."""
+    calls, reads = [0], []
+
+    def step(indices):
+        calls[0] += 1
+        return (float("nan") if calls[0] == bad_batch else float(calls[0])), 1
+
+    def read(pending):
+        reads.append(len(pending))
+        return np.array([loss for loss, _ in pending]), np.array([correct for _, correct in pending])
+
+    return step, read, reads
+
+
+def test_every_batch_is_recorded_from_grouped_reads():
+    step, read, reads = fake_training()
+    record = run_epochs(step, read, lambda: (0.5, 0.5), BATCHES, CONFIG)[0]
+    assert reads == [READ_EVERY, READ_EVERY, 3]
+    assert record["train_loss"] == pytest.approx(np.mean(np.arange(1, BATCHES + 1)))
+    assert record["train_loss_p25"] == pytest.approx(np.percentile(np.arange(1, BATCHES + 1), 25))
+
+
+@pytest.mark.parametrize("bad_batch", [1, READ_EVERY + 4, BATCHES])
+def test_divergence_names_the_exact_batch(bad_batch):
+    step, read, _ = fake_training(bad_batch)
+    with pytest.raises(Diverged) as raised:
+        run_epochs(step, read, lambda: (0.5, 0.5), BATCHES, CONFIG)
+    assert (raised.value.epoch, raised.value.batch, raised.value.batches) == (1, bad_batch, BATCHES)
