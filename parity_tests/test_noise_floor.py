@@ -1,5 +1,5 @@
 """The 32-true one-epoch tolerance stands on a measured floor: the two frameworks differ after one epoch by about as
-much as one framework differs from itself when a single initial weight moves by one float32 ulp
+much as one framework differs from itself when an initial weight moves by one float32 ulp
 (parity_tests/noise_floor.py explains why training has such a floor)."""
 
 import pytest
@@ -20,7 +20,7 @@ def test_cross_framework_difference_is_of_the_order_of_the_noise_floor(floors):
     for floor in floors:
         print(floor)
         self_drift = max(floor["torch_self"], floor["tf_self"])
-        assert self_drift > 0, f"seed {floor['seed']}: a one-ulp nudge changed nothing; the measurement is broken"
+        assert self_drift > 0, f"seed {floor['seed']}: no one-ulp nudge changed anything; the measurement is broken"
         assert floor["cross"] <= SAME_ORDER * self_drift, \
             f"seed {floor['seed']}: the frameworks differ by {floor['cross']:.3g}, {SAME_ORDER}x more than a run " \
             f"differs from itself after a one-ulp nudge ({self_drift:.3g}): look for a real divergence"
