@@ -45,7 +45,7 @@ def time_reference_loop(arch: str, classes: int, image_size: int, batch_size: in
     device, zero_grad / forward / loss / backward / step, and no host sync until the epoch ends."""
     config = bench_config(arch, batch_size, repeats)
     _, model = seeded_model(BACKEND, arch, classes, image_size, config.precision)
-    optimizer = make_optimizer(model, config)  # plain torch.optim.Adam
+    optimizer = make_optimizer(model, config)  # the same torch.optim.Adam (fused) as the cnnlab loop
     train, _ = synthetic_data(image_size, classes, steps * batch_size, 0)
     device = current_device()
     batches = [(torch.from_numpy(train.images[indices]).to(device, torch.float32),
