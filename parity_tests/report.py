@@ -1,7 +1,7 @@
 """``python -m parity_tests.report``: print how far the two frameworks' ONNX exports of every registered spec are
 apart, with identical weights, on fresh random images. The parity suite asserts these; this prints the figures."""
 
-import parity_tests.conftest  # noqa: F401  (torch and triton before tensorflow)
+import parity_tests.frameworks  # noqa: F401  (first: the import order of torch, triton and tensorflow)
 
 import tempfile  # noqa: E402
 from pathlib import Path  # noqa: E402

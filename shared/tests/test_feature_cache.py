@@ -3,8 +3,6 @@ backend whose "backbone" is NumPy arithmetic (the real backbones are in tests/te
 
 from __future__ import annotations
 
-from dataclasses import replace
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
