@@ -12,10 +12,12 @@ import tensorflow as tf
 from keras import ops
 
 from cnnlab_tf.model import predict_logits
+from cnnlab_tf.optimizer import set_learning_rate
 from cnnlab_tf.precision import loss_scaler
+from shared.augment import pad
 from shared.config import TrainConfig
 from shared.data import Dataset
-from shared.loop import run_epochs
+from shared.loop import Batch, run_epochs
 from shared.metrics import accuracy, cross_entropy
 
 
@@ -55,12 +57,25 @@ def read_batches(pending: Sequence[tuple[tf.Tensor, tf.Tensor]]) -> tuple[np.nda
     return losses, corrects
 
 
+def gather_batch(images: tf.Tensor, labels: tf.Tensor, index: tf.Tensor, rows: tf.Tensor | None = None,
+                 cols: tf.Tensor | None = None) -> tuple[tf.Tensor, tf.Tensor]:
+    """The batch's uint8 images and labels, picked on the device. With crops, ``images`` is the padded training set
+    and each image is read through its crop's ``rows`` and ``cols`` (``shared.augment.apply``, as gathers)."""
+    picked = tf.gather(images, index)
+    if rows is not None:
+        picked = tf.gather(picked, rows, axis=1, batch_dims=1)  # (B, H, W + 2p, C)
+        picked = tf.gather(picked, cols, axis=2, batch_dims=1)  # (B, H, W, C)
+    return picked, tf.gather(labels, index)
+
+
 def _gathered_step(model: keras.Model, optimizer: keras.optimizers.Optimizer, images: tf.Tensor, labels: tf.Tensor,
-                   index: tf.Tensor, scaler: keras.optimizers.LossScaleOptimizer | None) -> tuple[tf.Tensor, tf.Tensor]:
-    """``train_step`` on the batch ``index`` picks out of the uint8 training set, gathered inside the graph: three
-    eager ops per step less, which small models notice."""
-    batch = tf.cast(tf.gather(images, index), model.inputs[0].dtype)
-    return train_step(model, optimizer, batch, tf.gather(labels, index), scaler)
+                   scaler: keras.optimizers.LossScaleOptimizer | None, lr: tf.Tensor, index: tf.Tensor,
+                   rows: tf.Tensor | None, cols: tf.Tensor | None) -> tuple[tf.Tensor, tf.Tensor]:
+    """``train_step`` on the batch gathered inside the graph, at the schedule's rate: a few eager ops per step
+    less, which small models notice."""
+    set_learning_rate(optimizer, lr)
+    batch_images, batch_labels = gather_batch(images, labels, index, rows, cols)
+    return train_step(model, optimizer, tf.cast(batch_images, model.inputs[0].dtype), batch_labels, scaler)
 
 
 def _compiled(step: Callable, enabled: bool) -> Callable:
@@ -73,17 +88,21 @@ def fit(model: keras.Model, optimizer: keras.optimizers.Optimizer, train: Datase
         config: TrainConfig, on_epoch_end: Callable[[dict], None] = lambda record: None,
         first_epoch: int = 1) -> list[dict]:
     """Epochs ``first_epoch``..``config.epochs`` with the shared batch order, validating after every epoch."""
-    # The uint8 training set lives on the device once; each step gathers its batch there.
-    images = tf.constant(train.images)
+    # The uint8 training set lives on the device once (padded for the crops); each step gathers its batch there.
+    images = tf.constant(pad(train.images, config.augmentation.padding))
     labels = tf.constant(train.labels)
     # The graph closes over the model and the optimizer: only tensors cross the call, which is cheaper to dispatch.
-    training_step = _compiled(lambda index: _gathered_step(model, optimizer, images, labels, index, scaler),
+    training_step = _compiled(lambda *batch: _gathered_step(model, optimizer, images, labels, scaler, *batch),
                               config.compile)
     # A new scaler per fit starts from its initial scale: a resumed 16-mixed run may skip a step or two more.
     scaler = loss_scaler(config.precision, optimizer)
 
-    def step(indices: np.ndarray) -> tuple[tf.Tensor, tf.Tensor]:
-        return training_step(tf.constant(indices))
+    def step(batch: Batch) -> tuple[tf.Tensor, tf.Tensor]:
+        index = tf.constant(batch.indices)
+        crops = [None, None]  # no augmentation
+        if batch.crops:
+            crops = [tf.constant(part) for part in (batch.crops.rows, batch.crops.cols)]
+        return training_step(tf.constant(batch.lr, tf.float64), index, *crops)
 
     return run_epochs(step, read_batches, lambda: evaluate(model, val, config.batch_size), len(train.labels),
-                      config, on_epoch_end, first_epoch)
+                      config, on_epoch_end, first_epoch, train.image_size)

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 from cnnlab_tf.precision import dtype_policy
@@ -68,6 +69,12 @@ def make_optimizer(model: keras.Model, config: TrainConfig) -> keras.optimizers.
                               epsilon=config.eps, l2=config.weight_decay)
         optimizer.build(model.trainable_variables)  # its slots must exist before the compiled step first runs
     return optimizer
+
+
+def set_learning_rate(optimizer: keras.optimizers.Optimizer, lr: tf.Tensor) -> None:
+    """The schedule's rate for the next step (``shared.schedule``), assigned to the optimizer's rate variable; a
+    float64 tensor, so a traced step takes each step's rate as an argument rather than retracing for it."""
+    optimizer.learning_rate.assign(ops.cast(lr, optimizer.learning_rate.dtype))
 
 
 def _trainable(model: keras.Model, spec: ModelSpec, optimizer: keras.optimizers.Optimizer) -> dict:

@@ -12,10 +12,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from cnnlab_torch.model import predict_logits
+from cnnlab_torch.optimizer import set_learning_rate
 from cnnlab_torch.precision import autocast, loss_scaler, variable_dtype
+from shared.augment import pad
 from shared.config import TrainConfig
 from shared.data import Dataset
-from shared.loop import run_epochs
+from shared.loop import Batch, run_epochs
 from shared.metrics import accuracy, cross_entropy
 from shared.precision import DEFAULT_PRECISION
 
@@ -57,6 +59,15 @@ def read_batches(pending: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> tuple[
     return losses, corrects
 
 
+def gather_batch(images: torch.Tensor, labels: torch.Tensor, index: torch.Tensor, rows: torch.Tensor | None = None,
+                 cols: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The batch's uint8 images and labels, picked on the device. With crops, ``images`` is the padded training set
+    and each image is read through its crop's ``rows`` and ``cols`` (``shared.augment.apply``, as one gather)."""
+    if rows is None:
+        return images[index], labels[index]
+    return images[index[:, None, None], rows[:, :, None], cols[:, None, :]], labels[index]
+
+
 def _compiled(model: nn.Module, enabled: bool) -> nn.Module:
     """``torch.compile(model)`` when asked and Inductor can build here, else the model itself. The compiled module
     shares the model's parameters, so the optimizer, checkpoints and export see the trained weights either way."""
@@ -76,16 +87,21 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, train: Dataset, val:
     """Epochs ``first_epoch``..``config.epochs`` with the shared batch order, validating after every epoch."""
     device = next(model.parameters()).device
     dtype = variable_dtype(getattr(model, "precision", DEFAULT_PRECISION))
-    # The uint8 training set lives on the device once; each step gathers its batch there.
-    images = torch.from_numpy(train.images).to(device)
+    # The uint8 training set lives on the device once (padded for the crops); each step gathers its batch there.
+    images = torch.from_numpy(pad(train.images, config.augmentation.padding)).to(device)
     labels = torch.from_numpy(train.labels).to(device)
     training_model = _compiled(model, config.compile)
     # A new scaler per fit starts from its initial scale: a resumed 16-mixed run may skip a step or two more.
     scaler = loss_scaler(config.precision, optimizer)
 
-    def step(indices: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        index = torch.from_numpy(indices).to(device)
-        return train_step(training_model, optimizer, images[index].to(dtype), labels[index], scaler)
+    def step(batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        set_learning_rate(optimizer, batch.lr)
+        index = torch.from_numpy(batch.indices).to(device)
+        crops = []  # no augmentation
+        if batch.crops:
+            crops = [torch.from_numpy(part).to(device) for part in (batch.crops.rows, batch.crops.cols)]
+        batch_images, batch_labels = gather_batch(images, labels, index, *crops)
+        return train_step(training_model, optimizer, batch_images.to(dtype), batch_labels, scaler)
 
     return run_epochs(step, read_batches, lambda: evaluate(model, val, config.batch_size), len(train.labels),
-                      config, on_epoch_end, first_epoch)
+                      config, on_epoch_end, first_epoch, train.image_size)

@@ -25,6 +25,12 @@ def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimiz
                             weight_decay=config.weight_decay, fused=True)
 
 
+def set_learning_rate(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    """The schedule's rate for the next step (``shared.schedule``); a Python float, as PyTorch's schedulers set."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+
+
 def _trainable(model: nn.Module) -> dict[str, nn.Parameter]:
     """Canonical name -> parameter, in the order ``make_optimizer`` hands them to Adam (state_dict index order).
     PyTorch's parameter names are the canonical names."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from shared.augment import Augmentation
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -17,6 +19,9 @@ class TrainConfig:
     beta2: float = 0.999  # Adam second-moment decay
     eps: float = 1e-8  # Adam epsilon, PyTorch placement: added to the bias-corrected sqrt(v)
     weight_decay: float = 0.0  # L2 penalty added to the gradient, as torch.optim.Adam does
+    lr_schedule: str = "constant"  # a name from shared.schedule.SCHEDULES: how the rate moves from --lr, per step
+    augment_padding: int = 0  # random crop from the image zero-padded by this many pixels (0: no crop)
+    augment_flip: bool = False  # random horizontal flip (shared.augment)
     val_fraction: float = 0.2  # share of each class held out for validation
     seed: int = 0  # drives the split, the initial weights and the batch order
     precision: str = "32-true"  # a name from shared.precision.PRECISIONS (Lightning's names)
@@ -24,6 +29,10 @@ class TrainConfig:
     # Train a frozen backbone's head on its features, computed once and cached (shared.feature_cache), instead of
     # running the backbone on every image every epoch; the same steps up to float rounding, only faster.
     feature_cache: bool = True
+
+    @property
+    def augmentation(self) -> Augmentation:
+        return Augmentation(self.augment_padding, self.augment_flip)
 
     def to_json(self) -> dict:
         return asdict(self)

@@ -1,31 +1,56 @@
 """The epoch loop both backends run. A backend supplies two closures over its own tensors: ``step`` (one optimizer
-step on a batch of indices) and ``validate``; batching, meters, progress, logging and the divergence guard are the
-same code for both.
+step on a ``Batch``) and ``validate``; batching, augmentation draws, the learning-rate schedule, meters, progress,
+logging and the divergence guard are the same code for both.
 
 The loop never waits for the device after a batch: ``step`` returns the batch's loss and correct count as device
 scalars, and ``read`` fetches the pending ones in one transfer every ``READ_EVERY`` batches and at the end of the
 epoch. Each batch's values are still recorded (the per-batch percentiles), and the divergence guard still names the
 batch whose loss first stopped being finite.
 
-A resumed run starts at ``first_epoch``: the batch order of every epoch is drawn from (seed, epoch), so epoch k
-sees the same batches whether or not the run stopped before it.
+A resumed run starts at ``first_epoch``: the batch order of every epoch is drawn from (seed, epoch), its crops and
+flips from (seed, epoch, batch) and its learning rates from (epoch, batch), so epoch k sees the same batches whether
+or not the run stopped before it.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from typing import Any, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 from tqdm import tqdm
 
+from shared import augment
 from shared.config import TrainConfig
 from shared.data import batch_indices, steps_per_epoch
 from shared.errors import Diverged
 from shared.metrics import BatchMeter
+from shared.schedule import learning_rate
 
-Step = Callable[[np.ndarray], tuple[Any, Any]]  # batch indices -> (mean loss, correct count) as device scalars
+
+@dataclass(frozen=True)
+class Batch:
+    """Everything one optimizer step is given, drawn here once for both backends."""
+
+    indices: np.ndarray  # (B,) int64 rows of the training set
+    lr: float  # the learning rate of this step (shared.schedule)
+    crops: augment.Crops | None  # where to read each image in the padded training set; None: no augmentation
+
+
+def epoch_batches(count: int, config: TrainConfig, epoch: int, image_size: int = 0) -> Iterator[Batch]:
+    """The batches of ``epoch``: order from (seed, epoch), crops from (seed, epoch, batch), rates from the schedule.
+    ``image_size`` is needed only when the config augments."""
+    steps = steps_per_epoch(count, config.batch_size)
+    for number, indices in enumerate(batch_indices(count, config.batch_size, config.seed, epoch), start=1):
+        crops = None
+        if config.augmentation.active:
+            crops = augment.draw(config.augmentation, config.seed, epoch, number, len(indices), image_size)
+        yield Batch(indices, learning_rate(config.lr_schedule, config.lr, config.epochs, steps, epoch, number), crops)
+
+
+Step = Callable[[Batch], tuple[Any, Any]]  # a batch -> (mean loss, correct count) as device scalars
 # [(loss, correct), ...] device scalars -> (losses, correct counts) as NumPy arrays, in one transfer
 Read = Callable[[Sequence[tuple[Any, Any]]], tuple[np.ndarray, np.ndarray]]
 Validate = Callable[[], tuple[float, float]]  # -> (mean loss, accuracy) on the validation split
@@ -54,23 +79,25 @@ def record_batches(meter: BatchMeter, values: tuple[np.ndarray, np.ndarray], siz
 
 
 def run_epochs(step: Step, read: Read, validate: Validate, train_count: int, config: TrainConfig,
-               on_epoch_end: Callable[[dict], None] = lambda record: None, first_epoch: int = 1) -> list[dict]:
+               on_epoch_end: Callable[[dict], None] = lambda record: None, first_epoch: int = 1,
+               image_size: int = 0) -> list[dict]:
     """Epochs ``first_epoch``..``config.epochs``; returns their records. Raises ``Diverged`` at the first loss that
-    is not a finite number, before the epoch is saved, so the last saved epoch is the last healthy one."""
+    is not a finite number, before the epoch is saved, so the last saved epoch is the last healthy one.
+    ``image_size``: the training images' side, for the augmentation's crops."""
     history = []
     batches_per_epoch = steps_per_epoch(train_count, config.batch_size)
     for epoch in range(first_epoch, config.epochs + 1):
         started = time.perf_counter()
         meter = BatchMeter()
-        batches = batch_indices(train_count, config.batch_size, config.seed, epoch)
+        batches = epoch_batches(train_count, config, epoch, image_size)
         with tqdm(batches, total=batches_per_epoch, unit="batch", leave=False, desc=f"epoch {epoch}/{config.epochs}",
                   dynamic_ncols=True) as bar:
             pending, sizes = [], []
-            for batch, indices in enumerate(bar, start=1):
-                pending.append(step(indices))
-                sizes.append(len(indices))
-                if len(pending) == READ_EVERY or batch == batches_per_epoch:
-                    record_batches(meter, read(pending), sizes, epoch, batch, batches_per_epoch)
+            for number, batch in enumerate(bar, start=1):
+                pending.append(step(batch))
+                sizes.append(len(batch.indices))
+                if len(pending) == READ_EVERY or number == batches_per_epoch:
+                    record_batches(meter, read(pending), sizes, epoch, number, batches_per_epoch)
                     pending, sizes = [], []
                     bar.set_postfix(loss=f"{meter.loss:.4f}", acc=f"{100 * meter.accuracy:.1f}%", refresh=False)
         val_loss, val_acc = validate()
@@ -83,6 +110,7 @@ def run_epochs(step: Step, read: Read, validate: Validate, train_count: int, con
             "train_loss_p25": percentiles["loss_p25"], "train_loss_p75": percentiles["loss_p75"],
             "train_acc_p25": percentiles["acc_p25"], "train_acc_p75": percentiles["acc_p75"],
             "val_loss": val_loss, "val_acc": val_acc,
+            "lr": batch.lr,  # the rate of the epoch's last step
             "seconds": time.perf_counter() - started,
         }
         tqdm.write(format_epoch(record, config.epochs))
