@@ -36,6 +36,24 @@ def _cifar_cnn(pooling: str, classes: int, image_size: int) -> ModelSpec:
     return ModelSpec(f"cifar_cnn_{pooling}", tuple(layers), image_size, classes)
 
 
+def _cifar_improved(classes: int, image_size: int) -> ModelSpec:
+    """The CIFAR-100 lab's improved network, as the student's report describes it: BatchNorm on the input, a
+    stride-4 3x3 conv to 64 channels, a 3x3 conv to 128, and an average over the whole 8x8 map in place of the
+    flatten (the report's ``AvgPool2d(8)``, here global so that any image size works), then the classifier."""
+    layers = [
+        ("normalize", Normalize(CIFAR100_MEAN, CIFAR100_STD)),
+        ("bn0", BatchNorm2d(3)),
+        ("conv1", Conv2d(3, 64, 3, stride=4, padding=1)),
+        ("relu1", ReLU()),
+        ("conv2", Conv2d(64, 128, 3, stride=1, padding=1)),
+        ("relu2", ReLU()),
+        ("pool", GlobalAvgPool2d()),
+        ("flatten", Flatten()),
+        ("fc", Linear(128, classes)),
+    ]
+    return ModelSpec("cifar_improved", tuple(layers), image_size, classes)
+
+
 def _flowers_baseline(classes: int, image_size: int) -> ModelSpec:
     """The seed flowers lab's from-scratch CNN: three conv-conv-pool stages and three Linear layers."""
     layers = [("normalize", Normalize(IMAGENET_MEAN, IMAGENET_STD))]
@@ -92,6 +110,8 @@ ARCHITECTURES: dict[str, ArchEntry] = {
                                "seed CIFAR-100 CNN, 4x4 max pooling after the second conv"),
     "cifar_cnn_avg": ArchEntry(lambda c, s: _cifar_cnn("avg", c, s), 16, 16,
                                "seed CIFAR-100 CNN, 4x4 average pooling after the second conv"),
+    "cifar_improved": ArchEntry(_cifar_improved, 8, 4,
+                                "the CIFAR-100 lab's improved CNN: input BatchNorm, two convs, global average pool"),
     "flowers_baseline": ArchEntry(_flowers_baseline, 8, 8, "seed flowers CNN trained from scratch"),
     "resnet18": ArchEntry(_resnet18, 32, 32, "torchvision ResNet-18 layout (ImageNet checkpoint compatible)"),
 }

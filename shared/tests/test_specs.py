@@ -7,6 +7,8 @@ from shared.shapes import count_trainable, output_shapes, parameters, trainable_
 
 # Worked out by hand from the seed labs' layer lists (weights + biases):
 #   cifar_cnn, 3 classes: conv1 3*32*5*5 + 32 = 2,432; conv2 32*64*3*3 + 64 = 18,496; fc 256*3 + 3 = 771.
+#   cifar_improved (the lab report's network), 3 classes: input BatchNorm 3 + 3 = 6; conv1 3*64*3*3 + 64 = 1,792;
+#   conv2 64*128*3*3 + 128 = 73,856; fc 128*3 + 3 = 387.
 #   flowers_baseline, 224 px, 5 classes: six convs 1,126,080; fc1 200,704*1024 + 1024 = 205,521,920;
 #   fc2 1024*512 + 512 = 524,800; fc3 512*5 + 5 = 2,565.
 # torchvision's published ResNet-18 size: 11,689,512 with the 1000-class head; a 5-class head (512*5 + 5 instead
@@ -15,6 +17,7 @@ PINNED = [
     ("cifar_cnn_stride", 3, 32, 21_699),
     ("cifar_cnn_max", 3, 32, 21_699),
     ("cifar_cnn_avg", 3, 32, 21_699),
+    ("cifar_improved", 3, 32, 76_041),
     ("flowers_baseline", 5, 224, 207_175_365),
     ("resnet18", 1000, 224, 11_689_512),
     ("resnet18", 5, 224, 11_179_077),
@@ -34,6 +37,12 @@ def test_cifar_cnn_layers_by_hand():
     shapes = dict(output_shapes(spec))
     assert shapes["conv1"] == (32, 8, 8), "5x5 stride 4 pad 2 on 32 px gives 8x8"
     assert shapes["pool"] == (64, 2, 2) and shapes["flatten"] == (256,)
+
+
+def test_cifar_improved_follows_the_lab_report():
+    shapes = dict(output_shapes(build_spec("cifar_improved", 3, 32)))
+    assert shapes["conv1"] == (64, 8, 8), "3x3 stride 4 pad 1 on 32 px gives 8x8"
+    assert shapes["conv2"] == (128, 8, 8) and shapes["pool"] == (128, 1, 1) and shapes["flatten"] == (128,)
 
 
 def test_pooling_variants_differ_only_in_how_they_shrink():
