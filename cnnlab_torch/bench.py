@@ -14,6 +14,7 @@ import torch.nn.functional as F
 
 from cnnlab_torch.backend import BACKEND
 from cnnlab_torch.device import current_device
+from cnnlab_torch.engine import gather_batch
 from cnnlab_torch.optimizer import make_optimizer
 from shared.bench_worker import (bench_config, call_seconds, run_worker, seeded_model, synthetic_data,
                                  write_jpeg_folder)
@@ -102,8 +103,8 @@ def _cnnlab_pipeline(root: Path, cache_dir: Path, image_size: int, batch_size: i
     for epoch in range(1 + repeats):
         started = time.perf_counter()
         for indices in batch_indices(len(data.labels), batch_size, 0, epoch):
-            index = torch.from_numpy(indices).to(device)
-            images[index].to(torch.float32), labels[index]  # the step's inputs, delivered and dropped
+            batch_images, _ = gather_batch(images, labels, torch.from_numpy(indices).to(device))
+            batch_images.to(torch.float32)  # the step's input, delivered and dropped
         _synchronize()
         epoch_seconds.append(time.perf_counter() - started)
     return {"decode_seconds": decode_seconds, "load_seconds": load_seconds, "epoch_seconds": epoch_seconds}

@@ -11,6 +11,7 @@ from shared.config import TrainConfig
 from shared.experiments import EXPERIMENTS
 from shared.precision import PRECISIONS
 from shared.registry import ARCHITECTURES
+from shared.schedule import SCHEDULES
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -51,6 +52,16 @@ def _seed(text: str) -> int:
     return value
 
 
+def _non_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is None or not 0.0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number 0 or above, got {text!r}")
+    return value
+
+
 def _fraction(text: str) -> float:
     try:
         value = float(text)
@@ -80,14 +91,14 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
                              f"(default: {defaults.arch}); the other experiments fix their own")
     parser.add_argument("--data", type=Path, default=None,
                         help="the data: an image folder with one subfolder per class (flowers experiments) or "
-                             "cifar-100-python.tar.gz (cifar100-pooling); default: under $CNNLAB_HOME "
+                             "cifar-100-python.tar.gz (cifar100-pooling, cifar100-improved); default: under $CNNLAB_HOME "
                              "(~/.cache/cnnlab)")
     parser.add_argument("--download", action="store_true",
                         help="fetch the experiment's data (and ImageNet weights) when they are not there yet")
     parser.add_argument("--image-size", type=_number_above_zero(int, "whole number"), default=None,
                         help="side in pixels that images are resized to (flowers experiments; default: 224)")
     parser.add_argument("--classes", type=_class_list, default=None,
-                        help="comma-separated CIFAR-100 fine-label names for cifar100-pooling "
+                        help="comma-separated CIFAR-100 fine-label names for the cifar100 experiments "
                              "(default: apple,orange,pear)")
     parser.add_argument("--weights", type=Path, default=None,
                         help="starting weights for flowers-resnet18: torchvision's resnet18-f37072fd.pth or a "
@@ -98,12 +109,21 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
                         help="images per optimizer step (default: %(default)s)")
     parser.add_argument("--lr", type=_number_above_zero(float, "number"), default=defaults.lr,
                         help="Adam learning rate (default: %(default)s)")
+    parser.add_argument("--lr-schedule", type=_one_of(list(SCHEDULES)), default=defaults.lr_schedule,
+                        help="constant: --lr throughout; cosine: from --lr down to 0 over the run's steps (a finished "
+                             "cosine run cannot be extended with --resume --epochs) (default: %(default)s)")
+    parser.add_argument("--weight-decay", type=_non_negative, default=defaults.weight_decay,
+                        help="L2 penalty added to the gradient, as torch.optim.Adam's weight_decay "
+                             "(default: %(default)s)")
     parser.add_argument("--val-fraction", type=_fraction, default=defaults.val_fraction,
                         help="share of each class held out for validation (digits; image folders smaller than "
                              "2000 images; larger ones hold out 1000 images as the lab does) (default: %(default)s)")
     parser.add_argument("--seed", type=_seed, default=defaults.seed,
                         help="seed of the split, the initial weights and the batch order; the same seed gives both "
                              "backends the same run (default: %(default)s)")
+    parser.add_argument("--repeats", type=_number_above_zero(int, "whole number"), default=None,
+                        help="studies: train each arm from this many seeds (--seed, --seed + 1, ...) and report the "
+                             "mean and std of its accuracy (default: 3 for cifar100-improved, 1 for cifar100-pooling)")
     parser.add_argument("--precision", type=_one_of(list(PRECISIONS)), default=defaults.precision,
                         help="; ".join(f"{name}: {mode.description}" for name, mode in PRECISIONS.items())
                              + " (default: %(default)s)")

@@ -3,8 +3,8 @@ in a fresh process and recompute its validation accuracy.
 
 A run of the same framework is reloaded from its native checkpoint; a run of the other framework (or any run, with
 ``--neutral``) from its neutral ``weights.npz``. The data is loaded again from the options the run recorded, through
-the same cache, so the validation images are the ones it was measured on. A study directory (cifar100-pooling)
-evaluates its ``best/`` variant.
+the same cache, so the validation images are the ones it was measured on. A study directory evaluates its best
+arm (cifar100-pooling: ``best/``).
 """
 
 from __future__ import annotations
@@ -29,8 +29,12 @@ MAX_CROSS_FRAMEWORK_ACC_DIFFERENCE = 0.01
 
 
 def find_run(path: Path) -> Path:
+    """The model folder of a run: the run itself, a pooling study's ``best/``, or a study's best arm."""
     if (path / rundir.BEST / rundir.METRICS).is_file():
         return path / rundir.BEST
+    table = path / f"{rundir.COMPARISON}.json"
+    if not (path / rundir.METRICS).is_file() and table.is_file():
+        return path / rundir.read_json(table, "study table")["best"]
     if not (path / rundir.METRICS).is_file():
         raise UsageError(f"{path} is not a finished cnnlab run directory (no {rundir.METRICS}); pass the --out of a "
                          f"train run")
@@ -42,7 +46,7 @@ def main(framework: str, load_backend: Callable, argv: list[str] | None = None) 
     parser = OneLineParser(prog=prog, description="Reload a finished run in this framework and recompute its "
                             "validation accuracy.")
     parser.add_argument("run_dir", type=Path, help="a run directory written by cnnlab_torch.train or "
-                        "cnnlab_tf.train (a cifar100-pooling study directory evaluates its best variant)")
+                        "cnnlab_tf.train (a study directory evaluates its best arm)")
     parser.add_argument("--neutral", action="store_true", help="load weights.npz even when the run's native "
                         "checkpoint is from this framework")
     args = parser.parse_args(argv)

@@ -11,7 +11,17 @@ from shared import rundir
 from shared.checkpoints import Checkpoint
 from shared.config import TrainConfig
 from shared.errors import UsageError
-from shared.experiments import EXPERIMENTS, DataOptions, Experiment
+from shared.experiments import EXPERIMENTS, Arm, DataOptions, Experiment
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One model to train: an arm of the plan from one seed, in its own folder."""
+
+    arm: Arm
+    seed: int
+    folder: str  # relative to the run directory: "" (a single model), "<arm>", or "<arm>/seed-<seed>" (repeats)
+    config: TrainConfig  # the run's settings with the arm's architecture, recipe and this seed
 
 
 @dataclass(frozen=True)
@@ -22,10 +32,31 @@ class Plan:
     data: DataOptions
     weights: Path | None
     download: bool
+    repeats: int = 1  # seeds per arm: config.seed, config.seed + 1, ...
+
+    @property
+    def arms(self) -> tuple[Arm, ...]:
+        return self.experiment.study_arms(self.archs)
 
     @property
     def is_study(self) -> bool:
-        return len(self.archs) > 1
+        return len(self.arms) > 1
+
+    @property
+    def seeds(self) -> list[int]:
+        return [self.config.seed + offset for offset in range(self.repeats)]
+
+    def units(self, arm: Arm | None = None) -> list[Unit]:
+        """Every model the plan trains (of ``arm`` only, if given), arm by arm, seed by seed."""
+        units = []
+        for each in self.arms if arm is None else (arm,):
+            for seed in self.seeds:
+                folder = each.name if self.is_study else ""
+                if self.repeats > 1:
+                    folder = f"{folder}/seed-{seed}"
+                config = replace(self.config, arch=each.arch, seed=seed, **each.recipe.settings())
+                units.append(Unit(each, seed, folder, config))
+        return units
 
     def with_epochs(self, epochs: int) -> "Plan":
         return replace(self, config=replace(self.config, epochs=epochs))
@@ -33,18 +64,19 @@ class Plan:
     def to_json(self, framework: str) -> dict:
         return {"framework": framework, "experiment": self.experiment.name, "archs": list(self.archs),
                 "config": self.config.to_json(), "data": self.data.to_json(),
-                "weights": str(self.weights) if self.weights else None}
+                "weights": str(self.weights) if self.weights else None, "repeats": self.repeats,
+                "arms": {arm.name: {"arch": arm.arch, **arm.recipe.settings()} for arm in self.arms}}
 
     @classmethod
     def from_json(cls, data: dict) -> "Plan":
         weights = Path(data["weights"]) if data.get("weights") else None
         return cls(EXPERIMENTS[data["experiment"]], tuple(data["archs"]), TrainConfig(**data["config"]),
-                   DataOptions.from_json(data["data"]), weights, download=False)
+                   DataOptions.from_json(data["data"]), weights, download=False, repeats=data.get("repeats", 1))
 
 
-def model_dir(run_dir: Path, plan: Plan, arch: str) -> Path:
-    """A single model trains in the run directory itself; each variant of a study in its own folder."""
-    return Path(run_dir) / arch if plan.is_study else Path(run_dir)
+def unit_dir(run_dir: Path, unit: Unit) -> Path:
+    """A single model trains in the run directory itself; each arm of a study, and each repeat, in its own folder."""
+    return Path(run_dir) / unit.folder if unit.folder else Path(run_dir)
 
 
 @dataclass
@@ -53,8 +85,8 @@ class Job:
     run_dir: Path
     framework_started: str  # the framework that created the run directory
     in_place: bool = False  # continuing an existing run directory
-    starts: dict[str, Checkpoint | None] = field(default_factory=dict)  # arch -> the finished epoch to continue
-    done: set[str] = field(default_factory=set)  # archs already complete at the planned epochs (kept as they are)
+    starts: dict[str, Checkpoint | None] = field(default_factory=dict)  # unit folder -> the finished epoch to continue
+    done: set[str] = field(default_factory=set)  # unit folders already complete at the planned epochs (kept)
     resumed_from: dict | None = None  # {"run", "framework"}: the run this one continues in a new directory
     recorded_split: dict | None = None  # split.json of the run being continued in place
 
@@ -93,13 +125,18 @@ def plan_from_args(args) -> Plan:
     if not args.feature_cache and experiment.trainable is None:
         raise UsageError(f"--no-feature-cache only applies to --experiment flowers-resnet18, whose frozen "
                          f"backbone's features are cached; {experiment.name} trains every layer")
+    repeats = args.repeats or experiment.repeats
+    if repeats > 1 and len(experiment.study_arms(experiment.archs or ())) < 2:
+        raise UsageError(f"--repeats applies to the studies (cifar100-pooling, cifar100-improved); "
+                         f"{experiment.name} trains one model: run it again with another --seed")
     archs = experiment.archs or (args.arch or TrainConfig().arch,)
     config = TrainConfig(arch=archs[0], experiment=experiment.name, epochs=args.epochs or experiment.epochs,
-                         batch_size=args.batch_size, lr=args.lr, val_fraction=args.val_fraction, seed=args.seed,
+                         batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
+                         lr_schedule=args.lr_schedule, val_fraction=args.val_fraction, seed=args.seed,
                          precision=args.precision, compile=args.compile, feature_cache=args.feature_cache)
     data = DataOptions(experiment.name, str(Path(args.data).absolute()) if args.data else None,
                        args.image_size or experiment.image_size, args.classes, args.val_fraction, args.seed)
-    return Plan(experiment, archs, config, data, args.weights, args.download)
+    return Plan(experiment, archs, config, data, args.weights, args.download, repeats)
 
 
 def new_job(args, framework: str) -> Job:

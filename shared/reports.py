@@ -64,33 +64,94 @@ def overfitting(history: list[dict]) -> dict:
             "val_loss_rise": val_losses[-1] - min(val_losses)}
 
 
-BEST_RULE = ("highest final validation accuracy; ties (within 0.5 percentage points) go to the smaller "
-             "train-validation accuracy gap")
+BEST_RULE = ("highest final validation accuracy (mean over the seeds); ties (within 0.5 percentage points) go to "
+             "the smaller train-validation accuracy gap")
+GAIN_RULE = ("the gain exceeds the spread when the difference of the mean final validation accuracies is larger "
+             "than the sum of the two arms' standard deviations over the seeds")
 
 
-def compare_variants(results: dict[str, dict]) -> dict:
-    """The pooling study's table: variant -> its numbers, plus the best variant by ``BEST_RULE``."""
+def _spread(values: list[float]) -> float:
+    """The sample standard deviation over the seeds (ddof=1, as a report of K runs needs); 0.0 for one run."""
+    return float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+
+
+def compare_variants(results: dict[str, list[dict]], baseline: str | None = None) -> dict:
+    """A study's table: arm -> its numbers over its seeds' runs (``results``: arm -> the runs' metrics.json), the
+    best arm by ``BEST_RULE``, and with a ``baseline`` arm the gain of the other arm over it."""
     rows = {}
-    for variant, metrics in results.items():
-        history = metrics["history"]
-        rows[variant] = {"final_val_acc": history[-1]["val_acc"],
-                         "best_val_acc": max(record["val_acc"] for record in history),
-                         "seconds": metrics["seconds"], "params_trainable": metrics["params_trainable"],
-                         **overfitting(history)}
+    for variant, runs in results.items():
+        finals = [metrics["history"][-1]["val_acc"] for metrics in runs]
+        bests = [max(record["val_acc"] for record in metrics["history"]) for metrics in runs]
+        overfit = [overfitting(metrics["history"]) for metrics in runs]
+        rows[variant] = {"arch": runs[0]["arch"],
+                         "final_val_acc": float(np.mean(finals)), "final_val_acc_std": _spread(finals),
+                         "final_val_accs": finals,
+                         "best_val_acc": float(np.mean(bests)), "best_val_acc_std": _spread(bests),
+                         "best_val_accs": bests,
+                         "seconds": float(np.mean([metrics["seconds"] for metrics in runs])),
+                         "params_trainable": runs[0]["params_trainable"],
+                         "acc_gap": float(np.mean([entry["acc_gap"] for entry in overfit])),
+                         "val_loss_rise": float(np.mean([entry["val_loss_rise"] for entry in overfit]))}
     top = max(row["final_val_acc"] for row in rows.values())
     contenders = [variant for variant, row in rows.items() if row["final_val_acc"] >= top - 0.005]
     best = min(contenders, key=lambda variant: rows[variant]["acc_gap"])
-    return {"rule": BEST_RULE, "best": best, "variants": rows}
+    table = {"rule": BEST_RULE, "best": best, "variants": rows}
+    if baseline is not None:
+        table["gain"] = gain(rows, baseline)
+    return table
+
+
+def gain(rows: dict[str, dict], baseline: str) -> dict:
+    """How much the other arm beats ``baseline``, and whether that is more than the seeds' spread (``GAIN_RULE``);
+    with one seed per arm the spread is unknown (None)."""
+    improved = next(variant for variant in rows if variant != baseline)
+    base, new = rows[baseline], rows[improved]
+    difference = new["final_val_acc"] - base["final_val_acc"]
+    spread = None
+    if len(base["final_val_accs"]) > 1:
+        spread = base["final_val_acc_std"] + new["final_val_acc_std"]
+    return {"baseline": baseline, "improved": improved, "final_val_acc": difference,
+            "best_val_acc": new["best_val_acc"] - base["best_val_acc"], "spread": spread,
+            "exceeds_spread": None if spread is None else bool(difference > spread), "rule": GAIN_RULE}
+
+
+def percent(row: dict, key: str) -> str:
+    """"61.20%", or "61.20 ± 1.30%" when the row averages several seeds."""
+    if len(row[f"{key}s"]) == 1:
+        return f"{100 * row[key]:.2f}%"
+    return f"{100 * row[key]:.2f} ± {100 * row[f'{key}_std']:.2f}%"
 
 
 def comparison_markdown(table: dict, title: str) -> str:
-    lines = [f"# {title}", "", "| variant | final val acc | best val acc | train time (s) | train-val acc gap | "
-             "val loss rise from min | trainable params |", "|---|---|---|---|---|---|---|"]
+    return "\n".join([f"# {title}", "", *comparison_lines(table)])
+
+
+def comparison_lines(table: dict) -> list[str]:
+    """The study's table in markdown, the best arm and the rule that chose it, and the gain where there is one."""
+    seeds = len(next(iter(table["variants"].values()))["final_val_accs"])
+    lines = []
+    if seeds > 1:
+        lines += [f"Mean ± sample standard deviation over {seeds} seeds; times, gaps and rises are means.", ""]
+    lines += ["| variant | final val acc | best val acc | train time (s) | train-val acc gap | "
+              "val loss rise from min | trainable params |", "|---|---|---|---|---|---|---|"]
     for variant, row in table["variants"].items():
         marker = " **(best)**" if variant == table["best"] else ""
-        lines.append(f"| {variant}{marker} | {100 * row['final_val_acc']:.2f}% | {100 * row['best_val_acc']:.2f}% | "
+        lines.append(f"| {variant}{marker} | {percent(row, 'final_val_acc')} | {percent(row, 'best_val_acc')} | "
                      f"{row['seconds']:.1f} | {100 * row['acc_gap']:+.2f} pp | {row['val_loss_rise']:.4f} | "
                      f"{row['params_trainable']:,} |")
     lines += ["", f"Best variant: **{table['best']}**, chosen by: {table['rule']}.", ""]
-    return "\n".join(lines)
+    if "gain" in table:
+        gain = table["gain"]
+        lines += [f"Gain of **{gain['improved']}** over **{gain['baseline']}**: {100 * gain['final_val_acc']:+.2f} "
+                  f"pp final validation accuracy ({100 * gain['best_val_acc']:+.2f} pp best); {gain_verdict(gain)}.",
+                  ""]
+    return lines
 
+
+def gain_verdict(gain: dict) -> str:
+    """Whether the gain stands out of the seeds' noise (``GAIN_RULE``); unknown with one seed per arm."""
+    if gain["spread"] is None:
+        return "one seed per arm, so the spread is unknown: run --repeats 3 to measure it"
+    verdict, sign = ("exceeds", ">") if gain["exceeds_spread"] else ("does not exceed", "≤")
+    return (f"it **{verdict}** the spread of the seeds ({100 * gain['final_val_acc']:+.2f} pp {sign} "
+            f"{100 * gain['spread']:.2f} pp, the sum of the two arms' standard deviations)")

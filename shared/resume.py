@@ -4,7 +4,8 @@
   variant and epoch where it stopped; finished variants are kept.
 - Into a new directory (``--out NEW_DIR``), in either framework: from the neutral weights and Adam state when the
   other framework wrote them. The history carries over and metrics.json records where the run came from.
-- ``--epochs N`` sets the total: a finished run is extended to N epochs.
+- ``--epochs N`` sets the total: a finished run is extended to N epochs, unless its learning-rate schedule depends
+  on the total (cosine): that is refused, with the reason.
 - ``--device`` and ``--no-feature-cache`` change only where and how fast the run trains, so they may be given.
 
 Every other training flag is refused: a resumed run that silently changed its learning rate or data would no
@@ -18,7 +19,8 @@ from pathlib import Path
 
 from shared import checkpoints, rundir
 from shared.errors import RunDirError, UsageError
-from shared.plan import Job, Plan, model_dir
+from shared.plan import Job, Plan, unit_dir
+from shared.schedule import extendable
 
 # The flags that may accompany --resume; everything else is the run's own.
 RESUME_FLAGS = ("--resume", "--epochs", "--out", "--device", "--no-feature-cache")
@@ -46,7 +48,13 @@ def plan_resume(args, argv: list[str], framework: str) -> Job:
     except (KeyError, TypeError, ValueError) as error:
         raise RunDirError(f"--resume {source}: {rundir.RUN} is not a cnnlab run's settings ({type(error).__name__}: "
                           f"{error}); pass the folder a train run created") from None
-    if args.epochs is not None:
+    if args.epochs is not None and args.epochs != plan.config.epochs:
+        for unit in plan.units():
+            if not extendable(unit.config.lr_schedule):
+                raise UsageError(f"--epochs {args.epochs}: {unit.arm.name} follows a {unit.config.lr_schedule} "
+                                 f"learning-rate schedule over its {plan.config.epochs} epochs; over "
+                                 f"{args.epochs} epochs every step's rate would differ, so the extended run would "
+                                 f"not be the run it continues. Start a new run with --epochs {args.epochs}")
         plan = plan.with_epochs(args.epochs)
     if not args.feature_cache:  # it changes only the speed, like --device
         plan = replace(plan, config=replace(plan.config, feature_cache=False))
@@ -55,8 +63,8 @@ def plan_resume(args, argv: list[str], framework: str) -> Job:
         raise UsageError(f"--resume {source}: this run was trained with {started_in}; continue it in {framework} "
                          f"into a new directory with --out NEW_DIR, or in place with cnnlab_{started_in}.train")
     starts, done = {}, set()
-    for arch in plan.archs:
-        folder = model_dir(source, plan, arch)
+    for unit in plan.units():
+        folder = unit_dir(source, unit)
         status = _status(folder)
         if status == rundir.RUNNING:
             raise UsageError(f"--resume {source}: {folder} is still training in another process; stop it first")
@@ -68,13 +76,13 @@ def plan_resume(args, argv: list[str], framework: str) -> Job:
             raise UsageError(f"--epochs {plan.config.epochs}: {folder} has already trained {start.epoch} epochs; "
                              f"pass a larger total to extend it")
         if in_place and status == rundir.COMPLETE and start is not None and start.epoch == plan.config.epochs:
-            done.add(arch)
-        starts[arch] = start
-    if in_place and len(done) == len(plan.archs):
+            done.add(unit.folder)
+        starts[unit.folder] = start
+    if in_place and len(done) == len(starts):
         raise UsageError(f"--resume {source}: the run is complete at {plan.config.epochs} epochs; pass --epochs N "
                          f"with N above {plan.config.epochs} to extend it")
     if in_place:
-        split_file = model_dir(source, plan, plan.archs[0]) / rundir.SPLIT
+        split_file = unit_dir(source, plan.units()[0]) / rundir.SPLIT
         recorded_split = rundir.read_json(split_file) if split_file.is_file() else None
         return Job(plan, source, started_in, in_place=True, starts=starts, done=done, recorded_split=recorded_split)
     return Job(plan, Path(args.out), framework, starts=starts,

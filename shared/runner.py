@@ -12,13 +12,13 @@ import platform
 import shutil
 import sys
 import time
-from dataclasses import replace
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
-from shared import checkpoints, feature_cache, pretrained, reports, rundir, signals
+from shared import checkpoints, feature_cache, pretrained, reports, rundir, signals, study_report
 from shared.backend import Backend
 from shared.cli import build_parser
 from shared.config import TrainConfig
@@ -27,7 +27,7 @@ from shared.errors import EXIT_DIVERGED, EXIT_USAGE, Diverged, UsageError
 from shared.experiments import PreparedData, cnnlab_home, prepare_data
 from shared.init import initial_weights
 from shared.optimizer_state import load_optimizer_state, save_optimizer_state
-from shared.plan import Job, model_dir, new_job
+from shared.plan import Job, Unit, new_job, unit_dir
 from shared.plots import plot_history, plot_predictions
 from shared.registry import build_spec
 from shared.resume import plan_resume
@@ -49,8 +49,9 @@ def main(framework: str, load_backend: Callable[[], Backend], argv: list[str] | 
         except KeyboardInterrupt as stop:
             print(f"\n{prog}: stopped during start-up, before training began; nothing was written", file=sys.stderr)
             return signals.exit_status(stop)
-        if len(specs) == 1:
-            return train(backend, specs[0], data, job, device, job.run_dir, backbone)
+        if not job.plan.is_study:
+            unit = job.plan.units()[0]
+            return train(backend, specs[unit.arm.arch], data, job, device, unit, backbone)
         return train_study(backend, specs, data, job, device, backbone)
 
 
@@ -69,48 +70,73 @@ def start_up(framework: str, load_backend: Callable[[], Backend], args, argv: li
     if job.in_place:
         job.check_same_data(data.split)
     try:
-        specs = [build_spec(arch, len(data.train.class_names), data.train.image_size) for arch in plan.archs]
+        specs = {arch: build_spec(arch, len(data.train.class_names), data.train.image_size) for arch in plan.archs}
     except ValueError as error:
         raise UsageError(str(error)) from None
-    needs_backbone = plan.experiment.pretrained and any(job.starts.get(arch) is None for arch in plan.archs)
+    needs_backbone = plan.experiment.pretrained and any(job.starts.get(unit.folder) is None for unit in plan.units())
     checkpoint = pretrained.locate(cnnlab_home(), plan.weights, plan.download) if needs_backbone else None
     backend = load_backend()
     device = backend.select_device(args.device)
     backbone = None
     if checkpoint is not None:
-        backbone = pretrained.backbone_weights(checkpoint, specs[0], backend.port_checkpoint, cnnlab_home())
+        backbone = pretrained.backbone_weights(checkpoint, specs[plan.archs[0]], backend.port_checkpoint,
+                                               cnnlab_home())
     if not job.in_place:
         rundir.create(job.run_dir)
     rundir.write_json(job.run_dir / rundir.RUN, plan.to_json(job.framework_started))
     return job, backend, device, data, specs, backbone
 
 
-def train_study(backend: Backend, specs: list[ModelSpec], data: PreparedData, job: Job, device: str,
+def train_study(backend: Backend, specs: dict[str, ModelSpec], data: PreparedData, job: Job, device: str,
                 backbone: dict | None) -> int:
-    """Each variant trains on the same data with the same settings into its own folder; then the comparison table,
-    and a copy of the best variant (checkpoint, neutral weights, ONNX, metrics) in ``best/``."""
-    results = {}
-    for spec in specs:
-        folder = model_dir(job.run_dir, job.plan, spec.name)
-        if spec.name in job.done:
-            print(f"\n=== {spec.name}: complete, kept ===")
-        else:
-            print(f"\n=== {spec.name} ===")
-            folder.mkdir(exist_ok=True)
-            status = train(backend, spec, data, job, device, folder, backbone)
-            if status != 0:
-                return status
-        results[spec.name] = rundir.read_json(folder / rundir.METRICS)
-    table = reports.compare_variants(results)
-    title = f"{job.plan.experiment.name}: {data.train.name}, {backend.framework}"
-    rundir.write_json(job.run_dir / f"{rundir.COMPARISON}.json", {"framework": backend.framework, **table})
+    """Each arm trains on the same data, from each seed, into its own folder; then the comparison table (mean and
+    std over the seeds, and the gain over the baseline arm where the experiment has one), the lab report, and for a
+    study without a baseline a copy of the best arm's model files in ``best/``."""
+    plan = job.plan
+    folders = {}
+    for arm in plan.arms:
+        folders[arm.name] = []
+        for unit in plan.units(arm):
+            folder = unit_dir(job.run_dir, unit)
+            if unit.folder in job.done:
+                print(f"\n=== {unit.folder}: complete, kept ===")
+            else:
+                print(f"\n=== {unit.folder} ===")
+                folder.mkdir(parents=True, exist_ok=True)
+                status = train(backend, specs[arm.arch], data, job, device, unit, backbone)
+                if status != 0:
+                    return status
+            folders[arm.name].append(unit.folder)
+        if plan.repeats > 1:  # the arm's folder holds a model too: its first seed's, the one a single run trains
+            copy_model_files(job.run_dir / folders[arm.name][0], job.run_dir / arm.name)
+    results = {arm: [rundir.read_json(job.run_dir / folder / rundir.METRICS) for folder in arm_folders]
+               for arm, arm_folders in folders.items()}
+    table = reports.compare_variants(results, plan.experiment.baseline)
+    for arm in plan.arms:
+        recipe = {key: getattr(plan.units(arm)[0].config, key) for key in asdict(arm.recipe)}
+        table["variants"][arm.name].update(runs=folders[arm.name], recipe=recipe)
+    title = f"{plan.experiment.name}: {data.train.name}, {backend.framework}"
+    table = {"framework": backend.framework, "experiment": plan.experiment.name, "title": title,
+             "repeats": plan.repeats, "seeds": plan.seeds, **table}
+    rundir.write_json(job.run_dir / f"{rundir.COMPARISON}.json", table)
     markdown = reports.comparison_markdown(table, title)
     reports.write_text(job.run_dir / f"{rundir.COMPARISON}.md", markdown)
-    best = job.run_dir / rundir.BEST
-    shutil.rmtree(best, ignore_errors=True)  # an extended study may pick another variant
-    shutil.copytree(job.run_dir / table["best"], best, ignore=shutil.ignore_patterns(rundir.CHECKPOINTS))
-    print(f"\n{markdown}\nbest variant copied to {best}")
+    if plan.experiment.baseline is None:
+        copy_model_files(job.run_dir / table["best"], job.run_dir / rundir.BEST, replace_old=True)
+        where = f"best variant copied to {job.run_dir / rundir.BEST}"
+    else:
+        where = f"best arm: {job.run_dir / table['best']}"
+    report = study_report.write_study_report(job.run_dir, table)
+    print(f"\n{markdown}\n{where}; lab report {report}")
     return 0
+
+
+def copy_model_files(source: Path, target: Path, replace_old: bool = False) -> None:
+    """A finished model's files (checkpoint, weights, ONNX, metrics, reports) into ``target``, without the
+    training checkpoints or the repeats' own folders. ``replace_old``: an extended study may pick another arm."""
+    if replace_old:
+        shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns(rundir.CHECKPOINTS, "seed-*"), dirs_exist_ok=True)
 
 
 def restore(backend: Backend, model, spec: ModelSpec, optimizer, start: checkpoints.Checkpoint,
@@ -127,11 +153,11 @@ def restore(backend: Backend, model, spec: ModelSpec, optimizer, start: checkpoi
     return f"the neutral {rundir.WEIGHTS} and {rundir.OPTIMIZER} written by {start.framework}"
 
 
-def train(backend: Backend, spec: ModelSpec, data: PreparedData, job: Job, device: str, folder: Path,
+def train(backend: Backend, spec: ModelSpec, data: PreparedData, job: Job, device: str, unit: Unit,
           backbone: dict | None = None) -> int:
     plan = job.plan
-    config = replace(plan.config, arch=spec.name)
-    start = job.starts.get(spec.name)
+    config, folder = unit.config, unit_dir(job.run_dir, unit)
+    start = job.starts.get(unit.folder)
     rundir.write_json(folder / rundir.SPLIT, data.split)
     train_set, val_set = data.train, data.val
 
@@ -150,7 +176,8 @@ def train(backend: Backend, spec: ModelSpec, data: PreparedData, job: Job, devic
 
     # A frozen backbone whose features the head can train on, computed once (shared.feature_cache)
     first_trainable = feature_cache.first_trainable_layer(spec, plan.experiment.trainable)
-    cached = config.feature_cache and first_trainable is not None
+    # Features of augmented images change every step: there is nothing to cache.
+    cached = config.feature_cache and first_trainable is not None and not config.augmentation.active
 
     summary = reports.model_summary(spec, trainable if frozen else None, config.precision)
     reports.write_text(folder / rundir.SUMMARY, summary)

@@ -98,11 +98,15 @@ CIFAR100_FINE_LABELS = (
     "willow_tree", "wolf", "woman", "worm")
 
 
-def write_cifar100_archive(path: Path, train_per_class: int = 6, test_per_class: int = 2, seed: int = 0) -> Path:
+def write_cifar100_archive(path: Path, train_per_class: int = 6, test_per_class: int = 2, seed: int = 0,
+                           kind: str = "colour") -> Path:
     """A small ``cifar-100-python.tar.gz`` in the official layout: a ``cifar-100-python/`` folder holding the
     ``train``, ``test`` and ``meta`` pickles with the byte-string keys the real (Python 2) pickles have.
 
-    Each class's images are noise around its own colour, so a few epochs can tell the classes apart."""
+    ``kind="colour"``: each class's images are noise around its own colour, so a few epochs can tell the classes
+    apart. ``kind="glyph"``: each class is a small shape of its own, mirror-symmetric like most objects, in a random
+    colour at a random place on a noisy background: colour says nothing, and a model must find the shape wherever
+    it is, which is what translation-invariant layers and crop-and-flip augmentation are for."""
     import io
     import pickle
     import tarfile
@@ -112,9 +116,24 @@ def write_cifar100_archive(path: Path, train_per_class: int = 6, test_per_class:
     rng = np.random.default_rng(seed)
     colours = rng.integers(0, 256, (100, 3))
 
+    half = rng.random((100, 6, 3)) < 0.5
+    cells = np.concatenate([half, half[:, :, ::-1]], axis=2)  # 6x6 cells, left half mirrored
+    glyphs = cells.repeat(2, axis=1).repeat(2, axis=2)  # 12x12 pixels: shapes coarser than single pixels
+
+    def glyph_planes(labels: np.ndarray) -> np.ndarray:
+        planes = rng.normal(128, 20, (len(labels), 3, 32, 32))
+        for plane, label in zip(planes, labels):
+            top, left = rng.integers(0, 21, 2)
+            window = plane[:, top:top + 12, left:left + 12]
+            window[:, glyphs[label]] = rng.integers(0, 256, (3, 1))
+        return planes.reshape(len(labels), 3, 1024)
+
     def part(per_class: int, name: str) -> dict:
         labels = np.repeat(np.arange(100), per_class)
-        planes = colours[labels][:, :, None] + rng.normal(0, 30, (len(labels), 3, 1024))
+        if kind == "glyph":
+            planes = glyph_planes(labels)
+        else:
+            planes = colours[labels][:, :, None] + rng.normal(0, 30, (len(labels), 3, 1024))
         data = np.clip(planes, 0, 255).astype(np.uint8).reshape(len(labels), 3072)  # R, G, B planes per row
         return {b"filenames": [f"{name}_{index}.png".encode() for index in range(len(labels))],
                 b"batch_label": f"{name} batch".encode(), b"fine_labels": labels.tolist(),
@@ -276,3 +295,25 @@ def check_fresh_loads_reproduce(runs: dict, framework: str, backend, monkeypatch
         assert evaluate(framework, lambda: backend, [str(runs[experiment])]) == 0
         assert evaluate(framework, lambda: backend, [str(runs[experiment]), "--neutral"]) == 0
     assert capsys.readouterr().out.count(": reproduced") == 4
+
+
+def final_state(model_dir: Path) -> dict:
+    """The last checkpoint's neutral weights and Adam state, as one flat dict (step included)."""
+    import numpy as np
+
+    from shared import checkpoints, rundir
+
+    latest = checkpoints.latest(model_dir)
+    arrays = {}
+    for name in (rundir.WEIGHTS, rundir.OPTIMIZER):
+        with np.load(latest.path(name), allow_pickle=False) as archive:
+            arrays.update({f"{name}:{key}": archive[key] for key in archive.files})
+    return arrays
+
+
+def differences(a: dict, b: dict) -> list[str]:
+    """The names whose arrays are not bit-identical."""
+    import numpy as np
+
+    assert a.keys() == b.keys(), sorted(a.keys() ^ b.keys())
+    return sorted(name for name in a if not np.array_equal(a[name], b[name]))

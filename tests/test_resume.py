@@ -19,28 +19,13 @@ import pytest
 from shared import checkpoints, rundir
 from shared.optimizer_state import OptimizerState
 from shared.runner import main
-from tests.helpers import interrupting_backend, write_cifar100_archive
+from tests.helpers import differences, final_state, interrupting_backend, write_cifar100_archive
 
 EPOCHS = 3
 
 
 def train(backend, argv: list[str]) -> int:
     return main(backend.framework, lambda: backend, argv)
-
-
-def final_state(model_dir: Path) -> dict[str, np.ndarray]:
-    """The last checkpoint's neutral weights and Adam state, as one flat dict (step included)."""
-    latest = checkpoints.latest(model_dir)
-    arrays = {}
-    for name in (rundir.WEIGHTS, rundir.OPTIMIZER):
-        with np.load(latest.path(name), allow_pickle=False) as archive:
-            arrays.update({f"{name}:{key}": archive[key] for key in archive.files})
-    return arrays
-
-
-def differences(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> list[str]:
-    assert a.keys() == b.keys(), sorted(a.keys() ^ b.keys())
-    return sorted(name for name in a if not np.array_equal(a[name], b[name]))
 
 
 @pytest.fixture(scope="module")

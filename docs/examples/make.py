@@ -1,8 +1,9 @@
 """Regenerate the README's example artefacts: ``python docs/examples/make.py`` (about a minute on a CPU).
 
-The curves, prediction grid, summary and report come from the default digits run. The pooling study and the
-framework comparison run on a synthetic archive in the real CIFAR-100 format (the real one needs a download), so
-their accuracies say nothing about CIFAR-100; the layout of the reports is what they show.
+The curves, prediction grid, summary and report come from the default digits run. The two CIFAR-100 studies and
+the framework comparison run on a synthetic archive in the real CIFAR-100 format (the real one needs a download):
+each class is a small shape at a random place, in a random colour (``tests.helpers.write_cifar100_archive``, kind
+"glyph"). Their accuracies say nothing about CIFAR-100; the layout of the reports is what they show.
 """
 
 import os
@@ -20,6 +21,15 @@ def run(*args: str, cwd: Path = ROOT, **environment: str) -> None:
     subprocess.run([sys.executable, "-m", *args], check=True, cwd=cwd, env={**os.environ, **environment})
 
 
+def copy_study(study: Path, target: Path) -> None:
+    """A study's reports and figures, keeping their relative places so the report's links work."""
+    shutil.rmtree(target, ignore_errors=True)
+    for path in study.rglob("*"):
+        if path.suffix in (".md", ".png") and "seed-" not in path.as_posix() and "checkpoints" not in path.parts:
+            (target / path.relative_to(study)).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(path, target / path.relative_to(study))
+
+
 def main() -> None:
     sys.path.insert(0, str(ROOT))
     from tests.helpers import write_cifar100_archive
@@ -29,11 +39,15 @@ def main() -> None:
         run("cnnlab_torch.train", "--out", str(temp / "digits"))
         for name in ("curves.png", "predictions.png", "summary.txt", "classification_report.txt"):
             shutil.copy(temp / "digits" / name, HERE / name)
-        archive = write_cifar100_archive(temp / "cifar-100-python.tar.gz", train_per_class=60, test_per_class=20)
+        archive = write_cifar100_archive(temp / "cifar-100-python.tar.gz", train_per_class=100, test_per_class=30,
+                                         kind="glyph")
         for framework in ("torch", "tf"):
             run(f"cnnlab_{framework}.train", "--experiment", "cifar100-pooling", "--data", str(archive), "--epochs",
-                "8", "--out", str(temp / framework), CNNLAB_HOME=str(temp / "home"))
-        shutil.copy(temp / "torch" / "comparison.md", HERE / "comparison.md")
+                "30", "--out", str(temp / framework), CNNLAB_HOME=str(temp / "home"))
+        copy_study(temp / "torch", HERE / "pooling")
+        run("cnnlab_torch.train", "--experiment", "cifar100-improved", "--data", str(archive), "--epochs", "40",
+            "--out", str(temp / "improved"), CNNLAB_HOME=str(temp / "home"))
+        copy_study(temp / "improved", HERE / "improved")
         # Relative run names, so the report shows "torch" and "tf" rather than a temporary path.
         run("shared.compare", "torch", "tf", "--out", "compare", cwd=temp, CNNLAB_HOME=str(temp / "home"))
         shutil.copy(temp / "compare" / "compare.md", HERE / "compare.md")
