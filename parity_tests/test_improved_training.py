@@ -22,7 +22,8 @@ EPOCHS = {"32-true": 1, "64-true": 3}
 
 @pytest.fixture(scope="module")
 def archive(tmp_path_factory):
-    return write_cifar100_archive(tmp_path_factory.mktemp("data") / "cifar-100-python.tar.gz", 20, 10)
+    # Shapes at random places: the crops and flips change what the model sees (plain colours would not)
+    return write_cifar100_archive(tmp_path_factory.mktemp("data") / "cifar-100-python.tar.gz", 100, 20, kind="glyph")
 
 
 @pytest.fixture(scope="module", params=sorted(EPOCHS))
