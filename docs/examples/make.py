@@ -22,12 +22,15 @@ def run(*args: str, cwd: Path = ROOT, **environment: str) -> None:
 
 
 def copy_study(study: Path, target: Path) -> None:
-    """A study's reports and figures, keeping their relative places so the report's links work."""
+    """A study's reports and figures in their relative places, so the report's links work; the model files
+    (checkpoints, weights, ONNX) are left out of the examples."""
     shutil.rmtree(target, ignore_errors=True)
     for path in study.rglob("*"):
-        if path.suffix in (".md", ".png") and "seed-" not in path.as_posix() and "checkpoints" not in path.parts:
-            (target / path.relative_to(study)).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(path, target / path.relative_to(study))
+        relative = path.relative_to(study)
+        wanted = path.suffix in (".md", ".png", ".txt") and "checkpoints" not in relative.parts
+        if wanted and (not any(part.startswith("seed-") for part in relative.parts) or path.name == "curves.png"):
+            (target / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(path, target / relative)
 
 
 def main() -> None:
@@ -45,7 +48,7 @@ def main() -> None:
             run(f"cnnlab_{framework}.train", "--experiment", "cifar100-pooling", "--data", str(archive), "--epochs",
                 "30", "--out", str(temp / framework), CNNLAB_HOME=str(temp / "home"))
         copy_study(temp / "torch", HERE / "pooling")
-        run("cnnlab_torch.train", "--experiment", "cifar100-improved", "--data", str(archive), "--epochs", "40",
+        run("cnnlab_torch.train", "--experiment", "cifar100-improved", "--data", str(archive), "--epochs", "60",
             "--out", str(temp / "improved"), CNNLAB_HOME=str(temp / "home"))
         copy_study(temp / "improved", HERE / "improved")
         # Relative run names, so the report shows "torch" and "tf" rather than a temporary path.
