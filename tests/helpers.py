@@ -286,7 +286,7 @@ def check_pooling_study(runs: dict, framework: str, checkpoint_name: str) -> Non
     assert (study / "best" / "model.onnx").is_file() and (study / "best" / checkpoint_name).is_file()
     report = (study / "report.md").read_text()
     assert all(variant in report for variant in ("cifar_cnn_stride", "cifar_cnn_max", "cifar_cnn_avg"))
-    assert "](study.png)" in report and "](best/predictions.png)" in report, "the lab report's figures"
+    assert "](study.png)" in report and f"]({best}/predictions.png)" in report, "the lab report's figures"
     assert (study / "study.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", "one figure for all three variants"
 
 
