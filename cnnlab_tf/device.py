@@ -6,11 +6,13 @@ from __future__ import annotations
 import tensorflow as tf
 
 from shared.errors import UsageError
+from shared.native_stderr import TENSORFLOW_START_UP_NOTES, filtered
 
 
 def select_device(name: str) -> str:
     """``auto`` uses the GPU when TensorFlow sees one; ``cuda`` without one is a usage error."""
-    gpus = tf.config.list_physical_devices("GPU")
+    with filtered(TENSORFLOW_START_UP_NOTES):  # the first device listing probes CUDA, which a CPU machine answers with notes
+        gpus = tf.config.list_physical_devices("GPU")
     if name == "cuda" and not gpus:
         raise UsageError("--device cuda: TensorFlow sees no CUDA GPU here; use --device cpu or --device auto")
     if name == "cpu" and gpus:

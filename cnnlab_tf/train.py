@@ -2,14 +2,8 @@
 
 import sys
 
+from cnnlab_tf import load_backend
 from shared.runner import main
 
-
-def _load_backend():
-    from cnnlab_tf.backend import BACKEND  # imported after the flags are checked: TensorFlow takes seconds to load
-
-    return BACKEND
-
-
 if __name__ == "__main__":
-    sys.exit(main("tf", _load_backend))
+    sys.exit(main("tf", load_backend))

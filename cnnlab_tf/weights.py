@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -70,7 +71,11 @@ def get_weights(model: keras.Model, spec: ModelSpec) -> dict[str, np.ndarray]:
 def save_checkpoint(model: keras.Model, path: Path) -> None:
     """The native checkpoint: a ``.keras`` archive, loadable with ``keras.models.load_model`` once
     ``cnnlab_tf.model`` is imported (it registers the custom layers)."""
-    with atomic_path(path) as part:
+    with atomic_path(path) as part, warnings.catch_warnings():
+        # Keras converts each tf.Variable with np.array(x), whose __array__ takes no copy keyword under NumPy 2: one
+        # DeprecationWarning per variable per checkpoint (keras-team/keras#21288 would convert natively).
+        warnings.filterwarnings("ignore", "__array__ implementation doesn't accept a copy keyword",
+                                DeprecationWarning)
         model.save(part)
 
 

@@ -3,14 +3,8 @@ accuracy. See ``--help`` and ``shared.evaluate``."""
 
 import sys
 
+from cnnlab_torch import load_backend
 from shared.evaluate import main
 
-
-def _load_backend():
-    from cnnlab_torch.backend import BACKEND  # imported after the arguments are checked
-
-    return BACKEND
-
-
 if __name__ == "__main__":
-    sys.exit(main("torch", _load_backend))
+    sys.exit(main("torch", load_backend))

@@ -2,14 +2,8 @@
 
 import sys
 
+from cnnlab_torch import load_backend
 from shared.runner import main
 
-
-def _load_backend():
-    from cnnlab_torch.backend import BACKEND  # imported after the flags are checked: torch takes seconds to load
-
-    return BACKEND
-
-
 if __name__ == "__main__":
-    sys.exit(main("torch", _load_backend))
+    sys.exit(main("torch", load_backend))

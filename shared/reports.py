@@ -36,6 +36,15 @@ def classification_reports(parts: dict[str, tuple[np.ndarray, np.ndarray]], clas
     return "\n".join(text), data
 
 
+def one_line_summary(part: str, report: dict, images: int, path: Path) -> str:
+    """A part's scikit-learn report (output_dict) in one line, pointing at the file with the full table."""
+    macro = report["macro avg"]
+    # scikit-learn reports "micro avg" instead of "accuracy" when a class is missing from both labels and predictions
+    accuracy = report["accuracy"] if "accuracy" in report else report["micro avg"]["recall"]
+    return (f"{part} ({images} images): accuracy {accuracy:.4f}, macro precision {macro['precision']:.4f}, "
+            f"recall {macro['recall']:.4f}, F1 {macro['f1-score']:.4f}; per class in {path}")
+
+
 def model_summary(spec: ModelSpec, trainable: list[str] | None = None, precision: str = DEFAULT_PRECISION) -> str:
     """Layers, output shapes (C, H, W, batch left out) and parameter counts, like torchsummary or Keras's summary.
     ``trainable``: the names of the parameters that train, when only some do."""

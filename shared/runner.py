@@ -309,15 +309,16 @@ def diverged_message(diverged: Diverged, history: list[dict], lr: float) -> str:
 
 def write_reports(backend: Backend, model, train_set: Dataset, val_set: Dataset, batch_size: int, run_dir: Path,
                   title: str) -> None:
-    """Per-class report for train and validation, and a grid of validation predictions."""
+    """Per-class report for train and validation into the files, and a grid of validation predictions. The terminal
+    gets the validation report and one line for train: the full train report is long and is in the file."""
     logits = {part: backend.predict_logits(model, dataset.images, batch_size)
               for part, dataset in (("train", train_set), ("validation", val_set))}
-    text, data = reports.classification_reports(
-        {"train": (train_set.labels, logits["train"]), "validation": (val_set.labels, logits["validation"])},
-        train_set.class_names, train_set.skipped)
+    parts = {"train": (train_set.labels, logits["train"]), "validation": (val_set.labels, logits["validation"])}
+    text, data = reports.classification_reports(parts, train_set.class_names, train_set.skipped)
     reports.write_text(run_dir / rundir.REPORT, text)
     rundir.write_json(run_dir / rundir.REPORT.replace(".txt", ".json"), data)
-    print(text)
+    print(reports.classification_reports({"validation": parts["validation"]}, train_set.class_names)[0])
+    print(reports.one_line_summary("train", data["train"], len(train_set.labels), run_dir / rundir.REPORT))
     grid = np.random.default_rng(0).permutation(len(val_set.labels))[:9]
     plot_predictions(val_set.images[grid], val_set.labels[grid], logits["validation"][grid].argmax(axis=1),
                      val_set.class_names, run_dir / rundir.PREDICTIONS, title)

@@ -12,9 +12,14 @@ from shared.weights_io import load_weights
 from tests.helpers import check_interrupted_run, check_run_directory, interrupting_backend
 
 
-def test_one_epoch_run_writes_a_complete_run_directory(backend, tmp_path):
+def test_one_epoch_run_writes_a_complete_run_directory(backend, tmp_path, capsys):
     run_dir = tmp_path / "run"
     assert main(backend.framework, lambda: backend, ["--epochs", "1", "--out", str(run_dir)]) == 0
+    # The terminal gets the validation report and a one-line train summary; the file gets both full reports.
+    printed, report = capsys.readouterr().out, (run_dir / rundir.REPORT).read_text()
+    assert "validation (359 images)" in printed and "train (1438 images)\n" not in printed
+    assert "train (1438 images): accuracy " in printed and f"per class in {run_dir / rundir.REPORT}" in printed
+    assert "train (1438 images)\n" in report and "validation (359 images)\n" in report
     metrics = check_run_directory(run_dir, backend.framework, backend.checkpoint_name, epochs=1)
     assert metrics["params_trainable"] == 23_498, "cifar_cnn_max with 10 digit classes, by hand: 2432+18496+2570"
     assert metrics["history"][0]["val_acc"] > 0.5, "one epoch on the digits learns well past chance (10%)"

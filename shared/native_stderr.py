@@ -1,0 +1,52 @@
+"""Start-up notes that native libraries print straight to the process's stderr, filtered out.
+
+TensorFlow's C++ runtime writes its start-up notes (oneDNN, missing CUDA drivers, the cuInit probe of a machine
+without a GPU) through absl logging, before Python can configure anything: ``TF_CPP_MIN_LOG_LEVEL`` no longer
+silences them (tensorflow/tensorflow#100442). So the few calls that trigger them run with file descriptor 2
+captured, and every captured line that is not a known start-up note is written back afterwards: genuine errors
+still show, only later.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from contextlib import contextmanager
+from typing import Iterator, Sequence
+
+# What TensorFlow's C++ runtime prints on a CPU machine when it loads and first lists its devices: notes, not
+# errors (cnnlab_tf.load_backend and cnnlab_tf.device filter them).
+TENSORFLOW_START_UP_NOTES = (
+    "All log messages before absl::InitializeLog() is called are written to STDERR",
+    "oneDNN custom operations are on",
+    "Could not find cuda drivers on your machine",
+    "failed call to cuInit",
+    "Unable to register cuDNN factory", "Unable to register cuFFT factory", "Unable to register cuBLAS factory",
+    "computation placer already registered",
+    "TensorFlow binary is optimized to use available CPU instructions",
+    "To enable the following instructions",
+)
+
+
+def kept_lines(text: str, notes: Sequence[str]) -> str:
+    """``text`` without the lines that contain one of ``notes``."""
+    return "".join(line for line in text.splitlines(keepends=True) if not any(note in line for note in notes))
+
+
+@contextmanager
+def filtered(notes: Sequence[str]) -> Iterator[None]:
+    """Run the block with fd 2 captured; afterwards write back what it printed, less the lines naming ``notes``."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            sys.stderr.write(kept_lines(capture.read().decode(errors="replace"), notes))
+            sys.stderr.flush()
