@@ -17,10 +17,8 @@ import onnx
 
 from cnnlab_tf.model import build_model, predict_logits
 from shared.atomic import atomic_path
-from shared.onnx_check import BATCH_DIM, INPUT_NAME, OUTPUT_NAME, verify_export
+from shared.onnx_check import BATCH_DIM, INPUT_NAME, IR_VERSION, OPSET, OUTPUT_NAME, verify_export
 from shared.specs import ModelSpec
-
-OPSET = 18  # the lowest opset that avoids the ONNX version-converter bugs (onnx#5988), and tf2onnx 1.17 writes it
 
 
 def _rename_ends(model: onnx.ModelProto) -> None:
@@ -58,6 +56,7 @@ def export_onnx(model: keras.Model, spec: ModelSpec, path: Path, check_images: n
             model.export(str(raw), format="onnx", input_signature=signature, opset_version=OPSET, verbose=False)
         exported = onnx.load(str(raw))
     _rename_ends(exported)
+    assert exported.ir_version == IR_VERSION, f"tf2onnx wrote IR {exported.ir_version}, expected {IR_VERSION}"
     with atomic_path(path) as part:
         onnx.save(exported, str(part))
     return verify_export(path, check_images, predict_logits(model, check_images, len(check_images)))

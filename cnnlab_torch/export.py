@@ -11,11 +11,9 @@ from torch import nn
 
 from cnnlab_torch.model import predict_logits
 from shared.atomic import atomic_path
-from shared.onnx_check import BATCH_DIM, INPUT_NAME, OUTPUT_NAME, verify_export
+from shared.onnx_check import BATCH_DIM, INPUT_NAME, IR_VERSION, OPSET, OUTPUT_NAME, verify_export
 from shared.precision import DEFAULT_PRECISION
 from shared.specs import ModelSpec
-
-OPSET = 20  # the dynamo exporter's native opset; below 18 it runs the version converter that breaks (onnx#5988)
 
 
 def export_onnx(model: nn.Module, spec: ModelSpec, path: Path, check_images: np.ndarray) -> dict:
@@ -30,6 +28,7 @@ def export_onnx(model: nn.Module, spec: ModelSpec, path: Path, check_images: np.
     program = torch.onnx.export(cpu_model, (example,), dynamo=True, opset_version=OPSET,
                                 input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
                                 dynamic_shapes=({0: torch.export.Dim(BATCH_DIM)},), verbose=False)
+    program.model.ir_version = IR_VERSION  # the version Keras's export writes (shared.onnx_check.IR_VERSION)
     with atomic_path(path) as part:
         program.save(part, external_data=False)  # one self-contained file (fine below ONNX's 2 GB limit)
     return verify_export(path, check_images, predict_logits(cpu_model, check_images, len(check_images)))

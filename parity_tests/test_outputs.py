@@ -3,7 +3,7 @@
 import pytest
 
 from parity_tests.pairs import assert_agree, assert_layers_agree, random_images
-from shared.onnx_check import onnx_logits
+from shared.onnx_check import IR_VERSION, OPSET, describe_signature, onnx_logits
 from shared.registry import ARCHITECTURES
 
 ARCHS = sorted(ARCHITECTURES)
@@ -27,3 +27,13 @@ def test_onnx_exports_agree_with_their_frameworks_and_each_other(arch, batch, pa
     assert_agree(torch_onnx_logits, torch_logits, "onnx_vs_native", f"{arch} torch ONNX vs torch")
     assert_agree(keras_onnx_logits, keras_logits, "onnx_vs_native", f"{arch} keras ONNX vs keras")
     assert_agree(keras_onnx_logits, torch_onnx_logits, "same_weights", f"{arch} keras ONNX vs torch ONNX")
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_both_exports_share_one_onnx_format(arch, exports):
+    """The two files are interchangeable: the same opset and IR version, with the same signature."""
+    torch_signature, keras_signature = (describe_signature(path) for path in exports(arch))
+    assert (torch_signature["opset"], torch_signature["ir_version"]) == (OPSET, IR_VERSION), "torch export"
+    assert (keras_signature["opset"], keras_signature["ir_version"]) == (OPSET, IR_VERSION), "keras export"
+    assert torch_signature["inputs"] == keras_signature["inputs"]
+    assert torch_signature["outputs"] == keras_signature["outputs"]

@@ -11,6 +11,12 @@ from shared.tolerances import compare
 
 INPUT_NAME, OUTPUT_NAME, BATCH_DIM = "images", "logits", "batch"
 
+# Both backends write this opset and IR version, so their files are interchangeable. 18 is the one opset both
+# exporters write correctly: tf2onnx 1.17 (Keras) goes no higher, and PyTorch's dynamo exporter reaches lower
+# opsets only through the ONNX version converter, which breaks there (onnx#5988). IR 8 is the version ONNX pairs
+# with opset 18 (onnx.helper.VERSION_TABLE); PyTorch writes IR 10 by default but uses nothing newer than IR 8.
+OPSET, IR_VERSION = 18, 8
+
 
 def onnx_logits(path: Path, images: np.ndarray) -> np.ndarray:
     """Logits of an exported model run by onnxruntime on the CPU."""
@@ -30,6 +36,7 @@ def describe_signature(path: Path) -> dict:
         return [dim.dim_param or dim.dim_value for dim in value.type.tensor_type.shape.dim]
 
     return {"opset": max(entry.version for entry in model.opset_import if entry.domain in ("", "ai.onnx")),
+            "ir_version": model.ir_version,
             "inputs": {value.name: shape(value) for value in model.graph.input},
             "outputs": {value.name: shape(value) for value in model.graph.output}}
 
