@@ -37,3 +37,16 @@ def test_both_exports_share_one_onnx_format(arch, exports):
     assert (keras_signature["opset"], keras_signature["ir_version"]) == (OPSET, IR_VERSION), "keras export"
     assert torch_signature["inputs"] == keras_signature["inputs"]
     assert torch_signature["outputs"] == keras_signature["outputs"]
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_a_second_runtime_computes_the_same_logits(arch, pairs, exports):
+    """OpenCV's DNN module, a runtime other than onnxruntime, loads both frameworks' files and agrees with it."""
+    import cv2
+
+    images = random_images(pairs(arch).spec, 3, seed=5)
+    for framework, path in zip(("torch", "keras"), exports(arch)):
+        network = cv2.dnn.readNetFromONNX(str(path))
+        network.setInput(images)
+        assert_agree(network.forward(), onnx_logits(path, images), "onnx_runtimes",
+                     f"{arch} {framework} ONNX, OpenCV vs onnxruntime")
