@@ -188,8 +188,10 @@ def trainable_params_by_layer(model: keras.Model, spec: ModelSpec) -> dict[str, 
 
 def layer_outputs(model: keras.Model, spec: ModelSpec, images: np.ndarray) -> dict[str, np.ndarray]:
     """Per-layer outputs in the canonical (NCHW) layout, in inference mode."""
-    taps = keras.Model(model.inputs, [model.get_layer(output_layer_name(name, layer)).output
-                                      for name, layer in spec.layers])
+    # The single input tensor, not the one-element list: called with a bare array, a model built on a list warns that
+    # the structures differ.
+    taps = keras.Model(model.inputs[0], [model.get_layer(output_layer_name(name, layer)).output
+                                         for name, layer in spec.layers])
     values = taps(images, training=False)
     canonical_shapes = output_shapes(spec)
     outputs = {}
