@@ -1,6 +1,12 @@
-"""The TensorFlow/Keras 3 backend of cnnlab; mirrors ``cnnlab_torch`` module by module."""
+"""The TensorFlow/Keras 3 backend of cnnlab; mirrors ``cnnlab_torch`` module by module.
 
+``cnnlab_tf.train(experiment="digits", epochs=5)`` trains as ``python -m cnnlab_tf.train --experiment digits
+--epochs 5`` does and returns the ``Run``: its directory, its metrics and the trained ``keras.Model``.
+"""
+
+import importlib.util
 import os
+import sys
 
 # Keras 3 reads its backend once, at first import; this package is the TensorFlow one.
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -20,3 +26,23 @@ def load_backend():
     with filtered(TENSORFLOW_START_UP_NOTES):
         from cnnlab_tf.backend import BACKEND
     return BACKEND
+
+
+def train(**options):
+    """Train, checkpoint and export a model; the keywords are the command line's flags (``shared.api``).
+    Raises ``shared.errors.UsageError`` for a mistake the user can fix."""
+    from shared import api
+
+    _load_torch_first()
+    return api.train("tf", load_backend, **options)
+
+
+def _load_torch_first() -> None:
+    """A notebook may train with both backends in one process. torch's ONNX export loads triton, which segfaults
+    if TensorFlow was loaded before it (both bundle LLVM; parity-pitfalls), so torch and triton load first."""
+    if "tensorflow" in sys.modules or importlib.util.find_spec("torch") is None:
+        return
+    import torch  # noqa: F401
+
+    if importlib.util.find_spec("triton") is not None:
+        import triton  # noqa: F401

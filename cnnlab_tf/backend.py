@@ -10,6 +10,7 @@ from cnnlab_tf.model import build_model, count_trainable, freeze, predict_logits
 from cnnlab_tf.optimizer import (get_optimizer_state, load_optimizer, make_optimizer, save_optimizer,
                                 set_optimizer_state)
 from cnnlab_tf.pretrained import port_checkpoint
+from cnnlab_tf.summary import summary_writer
 from cnnlab_tf.weights import get_weights, load_checkpoint, save_checkpoint, set_weights
 from shared.backend import Backend
 
@@ -20,4 +21,5 @@ BACKEND = Backend(framework="tf", version=tf.__version__, checkpoint_name="model
                   set_optimizer_state=set_optimizer_state, save_optimizer=save_optimizer,
                   load_optimizer=load_optimizer, fit=fit, predict_logits=predict_logits,
                   save_checkpoint=save_checkpoint, load_checkpoint=load_checkpoint, export_onnx=export_onnx,
-                  port_checkpoint=port_checkpoint, backbone_features=backbone_features, head_model=head_model)
+                  port_checkpoint=port_checkpoint, backbone_features=backbone_features, head_model=head_model,
+                  summary_writer=summary_writer)

@@ -17,7 +17,7 @@ from cnnlab_tf.precision import loss_scaler
 from shared.augment import pad
 from shared.config import TrainConfig
 from shared.data import Dataset
-from shared.loop import Batch, run_epochs
+from shared.loop import Batch, BatchesCallback, run_epochs
 from shared.metrics import accuracy, cross_entropy
 
 
@@ -86,7 +86,7 @@ def _compiled(step: Callable, enabled: bool) -> Callable:
 
 def fit(model: keras.Model, optimizer: keras.optimizers.Optimizer, train: Dataset, val: Dataset,
         config: TrainConfig, on_epoch_end: Callable[[dict], None] = lambda record: None,
-        first_epoch: int = 1) -> list[dict]:
+        first_epoch: int = 1, on_batches: BatchesCallback | None = None) -> list[dict]:
     """Epochs ``first_epoch``..``config.epochs`` with the shared batch order, validating after every epoch."""
     # The uint8 training set lives on the device once (padded for the crops); each step gathers its batch there.
     images = tf.constant(pad(train.images, config.augmentation.padding))
@@ -105,4 +105,4 @@ def fit(model: keras.Model, optimizer: keras.optimizers.Optimizer, train: Datase
         return training_step(tf.constant(batch.lr, tf.float64), index, *crops)
 
     return run_epochs(step, read_batches, lambda: evaluate(model, val, config.batch_size), len(train.labels),
-                      config, on_epoch_end, first_epoch, train.image_size)
+                      config, on_epoch_end, first_epoch, train.image_size, on_batches)

@@ -1,9 +1,13 @@
-"""``python -m cnnlab_tf.train``: train, checkpoint and export a cnnlab model with TensorFlow/Keras. See ``--help``."""
+"""``python -m cnnlab_tf.train``: train, checkpoint and export a cnnlab model with TensorFlow/Keras. See ``--help``.
+Imported, it is also the API function: ``cnnlab_tf.train(experiment=..., epochs=...)``."""
 
 import sys
 
-from cnnlab_tf import load_backend
+from cnnlab_tf import load_backend, train
+from shared.api import callable_module
 from shared.runner import main
 
 if __name__ == "__main__":
     sys.exit(main("tf", load_backend))
+else:
+    callable_module(__name__, train)

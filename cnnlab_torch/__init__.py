@@ -1,4 +1,11 @@
-"""The PyTorch backend of cnnlab; ``cnnlab_tf`` mirrors it module by module."""
+"""The PyTorch backend of cnnlab; ``cnnlab_tf`` mirrors it module by module.
+
+``cnnlab_torch.train(experiment="digits", epochs=5)`` trains as ``python -m cnnlab_torch.train --experiment digits
+--epochs 5`` does and returns the ``Run``: its directory, its metrics and the trained ``torch.nn.Module``.
+"""
+
+import importlib.util
+import sys
 
 
 def load_backend():
@@ -6,3 +13,18 @@ def load_backend():
     from cnnlab_torch.backend import BACKEND
 
     return BACKEND
+
+
+def train(**options):
+    """Train, checkpoint and export a model; the keywords are the command line's flags (``shared.api``).
+    Raises ``shared.errors.UsageError`` for a mistake the user can fix."""
+    from shared import api
+    from shared.errors import UsageError
+
+    if "tensorflow" in sys.modules and "triton" not in sys.modules and importlib.util.find_spec("triton"):
+        # torch's ONNX export loads triton, which segfaults once TensorFlow is loaded (both bundle LLVM;
+        # cnnlab_tf.train loads torch and triton first for this reason).
+        raise UsageError("TensorFlow was imported in this process before PyTorch's triton, and PyTorch's ONNX "
+                         "export would crash; restart the kernel and call cnnlab_torch.train or cnnlab_tf.train "
+                         "before importing tensorflow yourself")
+    return api.train("torch", load_backend, **options)

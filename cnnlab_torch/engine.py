@@ -17,7 +17,7 @@ from cnnlab_torch.precision import autocast, loss_scaler, variable_dtype
 from shared.augment import pad
 from shared.config import TrainConfig
 from shared.data import Dataset
-from shared.loop import Batch, run_epochs
+from shared.loop import Batch, BatchesCallback, run_epochs
 from shared.metrics import accuracy, cross_entropy
 from shared.precision import DEFAULT_PRECISION
 
@@ -83,7 +83,8 @@ def _compiled(model: nn.Module, enabled: bool) -> nn.Module:
 
 
 def fit(model: nn.Module, optimizer: torch.optim.Optimizer, train: Dataset, val: Dataset, config: TrainConfig,
-        on_epoch_end: Callable[[dict], None] = lambda record: None, first_epoch: int = 1) -> list[dict]:
+        on_epoch_end: Callable[[dict], None] = lambda record: None, first_epoch: int = 1,
+        on_batches: BatchesCallback | None = None) -> list[dict]:
     """Epochs ``first_epoch``..``config.epochs`` with the shared batch order, validating after every epoch."""
     device = next(model.parameters()).device
     dtype = variable_dtype(getattr(model, "precision", DEFAULT_PRECISION))
@@ -104,4 +105,4 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, train: Dataset, val:
         return train_step(training_model, optimizer, batch_images.to(dtype), batch_labels, scaler)
 
     return run_epochs(step, read_batches, lambda: evaluate(model, val, config.batch_size), len(train.labels),
-                      config, on_epoch_end, first_epoch, train.image_size)
+                      config, on_epoch_end, first_epoch, train.image_size, on_batches)

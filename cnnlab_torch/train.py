@@ -1,9 +1,13 @@
-"""``python -m cnnlab_torch.train``: train, checkpoint and export a cnnlab model with PyTorch. See ``--help``."""
+"""``python -m cnnlab_torch.train``: train, checkpoint and export a cnnlab model with PyTorch. See ``--help``.
+Imported, it is also the API function: ``cnnlab_torch.train(experiment=..., epochs=...)``."""
 
 import sys
 
-from cnnlab_torch import load_backend
+from cnnlab_torch import load_backend, train
+from shared.api import callable_module
 from shared.runner import main
 
 if __name__ == "__main__":
     sys.exit(main("torch", load_backend))
+else:
+    callable_module(__name__, train)

@@ -15,6 +15,7 @@ from parity_tests.pairs import assert_agree
 from shared.data import load_digits_rgb, read_split
 from shared.onnx_check import onnx_logits
 from shared.precision import PRECISIONS
+from shared.tensorboard_log import read_scalars
 from shared.tolerances import MIN_ARGMAX_AGREEMENT
 
 # 64-true runs the default run whole (10 epochs); the others one epoch.
@@ -68,3 +69,15 @@ def test_the_precision_is_recorded(runs):
         metrics = json.loads((run / "metrics.json").read_text())
         assert metrics["precision"] == metrics["config"]["precision"] == precision
         assert f"precision {precision}" in (run / "summary.txt").read_text()
+
+
+def test_tensorboard_shows_both_frameworks_under_the_same_tags_and_steps(runs):
+    """Side by side in TensorBoard: the same tags at the same steps, and the curves the two runs recorded."""
+    precision, *directories = runs
+    torch_scalars, tf_scalars = (read_scalars(run / "tensorboard") for run in directories)
+    assert torch_scalars.keys() == tf_scalars.keys() and len(torch_scalars) == 7
+    for tag in torch_scalars:
+        assert [step for step, _ in torch_scalars[tag]] == [step for step, _ in tf_scalars[tag]], tag
+    assert_agree(np.array([value for _, value in tf_scalars["loss/validation"]]),
+                 np.array([value for _, value in torch_scalars["loss/validation"]]),
+                 "trained_run", f"{precision} TensorBoard validation losses, tf vs torch", precision)

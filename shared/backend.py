@@ -13,7 +13,9 @@ import numpy as np
 from shared.config import TrainConfig
 from shared.data import Dataset
 from shared.optimizer_state import OptimizerState
+from shared.loop import BatchesCallback
 from shared.specs import ModelSpec
+from shared.tensorboard_log import ScalarWriter
 
 # on_epoch_end(record): called after every finished epoch, before the next one starts.
 EpochCallback = Callable[[dict], None]
@@ -36,8 +38,9 @@ class Backend:
     set_optimizer_state: Callable[[Any, ModelSpec, Any, OptimizerState], None]
     save_optimizer: Callable[[Any, Path], None]  # the native optimizer state
     load_optimizer: Callable[[Any, Path], None]
-    # fit(model, optimizer, train, val, config, on_epoch_end, first_epoch): epochs first_epoch..config.epochs
-    fit: Callable[[Any, Any, Dataset, Dataset, TrainConfig, EpochCallback, int], list[dict]]
+    # fit(model, optimizer, train, val, config, on_epoch_end, first_epoch, on_batches): epochs
+    # first_epoch..config.epochs through shared.loop.run_epochs
+    fit: Callable[[Any, Any, Dataset, Dataset, TrainConfig, EpochCallback, int, BatchesCallback | None], list[dict]]
     predict_logits: Callable[[Any, np.ndarray, int], np.ndarray]
     save_checkpoint: Callable[[Any, Path], None]
     load_checkpoint: Callable[[Any, Path], None]  # native checkpoint -> model
@@ -49,3 +52,5 @@ class Backend:
     # head_model(model, spec, first_trainable_layer): features -> logits through the model's own layers from
     # first_trainable_layer on, sharing their parameters, so fit(head, ...) trains the full model's head
     head_model: Callable[[Any, ModelSpec, str], Any]
+    # summary_writer(log_dir): the framework's own TensorBoard writer, as a shared.tensorboard_log.ScalarWriter
+    summary_writer: Callable[[Path], ScalarWriter]

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from shared.config import TrainConfig
+from shared.errors import FlagError
 from shared.experiments import EXPERIMENTS
 from shared.precision import PRECISIONS
 from shared.registry import ARCHITECTURES
@@ -17,9 +18,20 @@ DEVICES = ("auto", "cpu", "cuda")
 
 
 class OneLineParser(argparse.ArgumentParser):
-    def error(self, message: str):  # argparse prints usage + message; the user needs only the message
-        sys.stderr.write(f"{self.prog}: error: {message} (see --help)\n")
-        raise SystemExit(2)
+    """Raises ``FlagError`` instead of printing usage and exiting, so the Python API (``shared.api``) gets an
+    exception; ``parse_or_exit`` gives the command line its one-line message."""
+
+    def error(self, message: str):
+        raise FlagError(message)
+
+
+def parse_or_exit(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """The parsed flags, or one line on stderr and exit status 2: argparse's usage block would bury the message."""
+    try:
+        return parser.parse_args(argv)
+    except FlagError as error:
+        sys.stderr.write(f"{parser.prog}: error: {error} (see --help)\n")
+        raise SystemExit(2) from None
 
 
 def _number_above_zero(convert, kind: str):

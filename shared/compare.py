@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from shared import rundir
-from shared.cli import OneLineParser
+from shared.cli import OneLineParser, parse_or_exit
 from shared.errors import UsageError
 from shared.experiments import recorded_validation
 from shared.onnx_check import onnx_logits
@@ -121,22 +121,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("run_b", type=Path, help="a run directory of the same experiment (e.g. from cnnlab_tf.train)")
     parser.add_argument("--out", type=Path, default=None, help="new folder for compare.md and compare.png "
                         "(default: compare-<A>-vs-<B> beside RUN_A)")
-    args = parser.parse_args(argv)
-    out = args.out or args.run_a.parent / f"compare-{args.run_a.name}-vs-{args.run_b.name}"
+    args = parse_or_exit(parser, argv)
     try:
-        rundir.check_new(out)
-        result = compare(args.run_a, args.run_b)
-        rundir.create(out)
+        out = compare_runs(args.run_a, args.run_b, args.out)
     except UsageError as error:
         print(f"shared.compare: error: {error}", file=sys.stderr)
         return 2
-    text = markdown(result, args.run_a, args.run_b)
-    plot(result, out / "compare.png")
-    write_text(out / "compare.md", text)
-    rundir.write_json(out / "compare.json", result)
-    print(text)
+    print((out / "compare.md").read_text())
     print(f"wrote {out}")
     return 0
+
+
+def compare_runs(run_a: Path, run_b: Path, out: Path | None = None) -> Path:
+    """Write compare.md, compare.png and compare.json into ``out`` (default: compare-<A>-vs-<B> beside ``run_a``)
+    and return it; ``UsageError`` for runs that cannot be compared, before anything is written."""
+    run_a, run_b = Path(run_a), Path(run_b)
+    out = Path(out) if out is not None else run_a.parent / f"compare-{run_a.name}-vs-{run_b.name}"
+    rundir.check_new(out)
+    result = compare(run_a, run_b)
+    rundir.create(out)
+    plot(result, out / "compare.png")
+    write_text(out / "compare.md", markdown(result, run_a, run_b))
+    rundir.write_json(out / "compare.json", result)
+    return out
 
 
 if __name__ == "__main__":

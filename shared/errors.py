@@ -13,6 +13,10 @@ class UsageError(Exception):
     """A mistake the user can fix: printed as one line, exit status 2, no traceback."""
 
 
+class FlagError(UsageError):
+    """A flag (or a keyword of the Python API) with a value the parser refuses."""
+
+
 class DataError(UsageError):
     """Data that is missing, damaged or not in the expected format."""
 

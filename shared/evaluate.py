@@ -15,7 +15,7 @@ from typing import Callable
 
 
 from shared import rundir
-from shared.cli import OneLineParser
+from shared.cli import OneLineParser, parse_or_exit
 from shared.errors import UsageError
 from shared.experiments import recorded_validation
 from shared.metrics import accuracy
@@ -49,7 +49,7 @@ def main(framework: str, load_backend: Callable, argv: list[str] | None = None) 
                         "cnnlab_tf.train (a study directory evaluates its best arm)")
     parser.add_argument("--neutral", action="store_true", help="load weights.npz even when the run's native "
                         "checkpoint is from this framework")
-    args = parser.parse_args(argv)
+    args = parse_or_exit(parser, argv)
     try:
         run_dir = find_run(args.run_dir)
         metrics = rundir.read_finished_metrics(run_dir, "evaluate")

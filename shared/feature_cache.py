@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-from tqdm import tqdm
+from tqdm.auto import tqdm  # a widget in notebooks, a text bar in terminals
 
 from shared.atomic import atomic_path
 from shared.backend import Backend

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
+from tqdm.auto import tqdm  # a widget in notebooks, a text bar in terminals
 
 from shared.atomic import atomic_path
 from shared.errors import DataError, UsageError

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
-from tqdm import tqdm
+from tqdm.auto import tqdm  # a widget in notebooks, a text bar in terminals
 
 from shared import augment
 from shared.config import TrainConfig
@@ -54,6 +54,9 @@ Step = Callable[[Batch], tuple[Any, Any]]  # a batch -> (mean loss, correct coun
 # [(loss, correct), ...] device scalars -> (losses, correct counts) as NumPy arrays, in one transfer
 Read = Callable[[Sequence[tuple[Any, Any]]], tuple[np.ndarray, np.ndarray]]
 Validate = Callable[[], tuple[float, float]]  # -> (mean loss, accuracy) on the validation split
+# (global step of the first batch, counted from 1 over the whole run; their losses; their learning rates), called as
+# the loop reads the device's values; TensorBoard's per-batch curves come from it (shared.tensorboard_log)
+BatchesCallback = Callable[[int, list[float], list[float]], None]
 
 # Batches between two reads of the device's values. A read waits until the device has finished those batches (a
 # host-device sync); reading after every batch would keep a GPU idle while the host prepares the next one.
@@ -80,10 +83,11 @@ def record_batches(meter: BatchMeter, values: tuple[np.ndarray, np.ndarray], siz
 
 def run_epochs(step: Step, read: Read, validate: Validate, train_count: int, config: TrainConfig,
                on_epoch_end: Callable[[dict], None] = lambda record: None, first_epoch: int = 1,
-               image_size: int = 0) -> list[dict]:
+               image_size: int = 0, on_batches: BatchesCallback | None = None) -> list[dict]:
     """Epochs ``first_epoch``..``config.epochs``; returns their records. Raises ``Diverged`` at the first loss that
     is not a finite number, before the epoch is saved, so the last saved epoch is the last healthy one.
-    ``image_size``: the training images' side, for the augmentation's crops."""
+    ``image_size``: the training images' side, for the augmentation's crops. ``on_batches`` sees every batch's loss
+    and learning rate, a few batches at a time."""
     history = []
     batches_per_epoch = steps_per_epoch(train_count, config.batch_size)
     for epoch in range(first_epoch, config.epochs + 1):
@@ -92,14 +96,20 @@ def run_epochs(step: Step, read: Read, validate: Validate, train_count: int, con
         batches = epoch_batches(train_count, config, epoch, image_size)
         with tqdm(batches, total=batches_per_epoch, unit="batch", leave=False, desc=f"epoch {epoch}/{config.epochs}",
                   dynamic_ncols=True) as bar:
-            pending, sizes = [], []
+            pending, sizes, rates = [], [], []
             for number, batch in enumerate(bar, start=1):
                 pending.append(step(batch))
                 sizes.append(len(batch.indices))
+                rates.append(batch.lr)
                 if len(pending) == READ_EVERY or number == batches_per_epoch:
-                    record_batches(meter, read(pending), sizes, epoch, number, batches_per_epoch)
-                    pending, sizes = [], []
+                    values = read(pending)
+                    record_batches(meter, values, sizes, epoch, number, batches_per_epoch)
+                    if on_batches is not None:
+                        first_step = (epoch - 1) * batches_per_epoch + number - len(pending) + 1
+                        on_batches(first_step, values[0].tolist(), rates)
+                    pending, sizes, rates = [], [], []
                     bar.set_postfix(loss=f"{meter.loss:.4f}", acc=f"{100 * meter.accuracy:.1f}%", refresh=False)
+        train_seconds = time.perf_counter() - started
         val_loss, val_acc = validate()
         if not math.isfinite(val_loss):
             raise Diverged(epoch, 0, batches_per_epoch, val_loss)
@@ -111,6 +121,7 @@ def run_epochs(step: Step, read: Read, validate: Validate, train_count: int, con
             "train_acc_p25": percentiles["acc_p25"], "train_acc_p75": percentiles["acc_p75"],
             "val_loss": val_loss, "val_acc": val_acc,
             "lr": batch.lr,  # the rate of the epoch's last step
+            "images_per_second": train_count / train_seconds,  # training steps only, validation excluded
             "seconds": time.perf_counter() - started,
         }
         tqdm.write(format_epoch(record, config.epochs))

@@ -12,15 +12,16 @@ import platform
 import shutil
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
-from shared import checkpoints, feature_cache, pretrained, reports, rundir, signals, study_report
+from shared import (checkpoints, feature_cache, pretrained, reports, rundir, signals, study_report,
+                    tensorboard_log)
 from shared.backend import Backend
-from shared.cli import build_parser
+from shared.cli import build_parser, parse_or_exit
 from shared.config import TrainConfig
 from shared.data import Dataset
 from shared.errors import EXIT_DIVERGED, EXIT_USAGE, Diverged, UsageError
@@ -36,23 +37,68 @@ from shared.specs import ModelSpec
 from shared.weights_io import load_weights, save_weights
 
 
+@dataclass
+class Run:
+    """What a training run left: its directory, its metrics, and the trained model in the framework's own type.
+
+    A study (several arms or seeds) gives its comparison table as ``metrics`` and the best arm's model (its first
+    seed); each arm's and seed's own metrics are in their folders. ``status`` is ``complete``, ``interrupted``
+    (every finished epoch is kept; ``--resume`` or ``resume=`` continues) or ``diverged``."""
+
+    path: Path
+    status: str
+    metrics: dict
+    model: Any
+    exit_status: int
+
+    def __repr__(self) -> str:
+        return f"Run(path={str(self.path)!r}, status={self.status!r})"
+
+
+@dataclass
+class Trained:
+    exit_status: int
+    model: Any
+
+
 def main(framework: str, load_backend: Callable[[], Backend], argv: list[str] | None = None) -> int:
+    """The command line: one line and exit status 2 for anything the user can fix, no traceback."""
     prog = f"cnnlab_{framework}.train"
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = build_parser(prog).parse_args(argv)
+    args = parse_or_exit(build_parser(prog), argv)
+    try:
+        return execute(framework, load_backend, args, argv).exit_status
+    except UsageError as error:
+        print(f"{prog}: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt as stop:
+        print(f"\n{prog}: stopped during start-up, before training began; nothing was written", file=sys.stderr)
+        return signals.exit_status(stop)
+
+
+def execute(framework: str, load_backend: Callable[[], Backend], args, argv: list[str]) -> Run:
+    """Train what the parsed flags ask for. Raises ``UsageError`` (nothing written) for a mistake the user can fix,
+    and ``KeyboardInterrupt`` for a stop before training began; a stop during training ends the run cleanly."""
     with signals.stop_requests():
-        try:
-            job, backend, device, data, specs, backbone = start_up(framework, load_backend, args, argv)
-        except UsageError as error:
-            print(f"{prog}: error: {error}", file=sys.stderr)
-            return EXIT_USAGE
-        except KeyboardInterrupt as stop:
-            print(f"\n{prog}: stopped during start-up, before training began; nothing was written", file=sys.stderr)
-            return signals.exit_status(stop)
+        job, backend, device, data, specs, backbone = start_up(framework, load_backend, args, argv)
         if not job.plan.is_study:
             unit = job.plan.units()[0]
-            return train(backend, specs[unit.arm.arch], data, job, device, unit, backbone)
-        return train_study(backend, specs, data, job, device, backbone)
+            trained = train(backend, specs[unit.arm.arch], data, job, device, unit, backbone)
+            return Run(job.run_dir, *_status_and_metrics(job.run_dir), trained.model, trained.exit_status)
+        exit_status, models = train_study(backend, specs, data, job, device, backbone)
+        table = job.run_dir / f"{rundir.COMPARISON}.json"
+        if exit_status == 0:
+            metrics = rundir.read_json(table)
+            return Run(job.run_dir, rundir.COMPLETE, metrics, models.get(metrics["best"]), exit_status)
+        last = list(models)[-1] if models else None
+        status, metrics = _status_and_metrics(unit_dir(job.run_dir, job.plan.units()[0]) if last is None else
+                                              job.run_dir / last)
+        return Run(job.run_dir, status, metrics, models.get(last), exit_status)
+
+
+def _status_and_metrics(folder: Path) -> tuple[str, dict]:
+    metrics = rundir.read_json(folder / rundir.METRICS)
+    return metrics["status"], metrics
 
 
 def start_up(framework: str, load_backend: Callable[[], Backend], args, argv: list[str]):
@@ -88,12 +134,13 @@ def start_up(framework: str, load_backend: Callable[[], Backend], args, argv: li
 
 
 def train_study(backend: Backend, specs: dict[str, ModelSpec], data: PreparedData, job: Job, device: str,
-                backbone: dict | None) -> int:
+                backbone: dict | None) -> tuple[int, dict]:
     """Each arm trains on the same data, from each seed, into its own folder; then the comparison table (mean and
     std over the seeds, and the gain over the baseline arm where the experiment has one), the lab report, and for a
-    study without a baseline a copy of the best arm's model files in ``best/``."""
+    study without a baseline a copy of the best arm's model files in ``best/``. Returns the exit status and the
+    models trained in this process by their folder (an arm's first seed under the arm's name too)."""
     plan = job.plan
-    folders = {}
+    folders, models = {}, {}
     for arm in plan.arms:
         folders[arm.name] = []
         for unit in plan.units(arm):
@@ -103,12 +150,15 @@ def train_study(backend: Backend, specs: dict[str, ModelSpec], data: PreparedDat
             else:
                 print(f"\n=== {unit.folder} ===")
                 folder.mkdir(parents=True, exist_ok=True)
-                status = train(backend, specs[arm.arch], data, job, device, unit, backbone)
-                if status != 0:
-                    return status
+                trained = train(backend, specs[arm.arch], data, job, device, unit, backbone)
+                models[unit.folder] = trained.model
+                if trained.exit_status != 0:
+                    return trained.exit_status, models
             folders[arm.name].append(unit.folder)
         if plan.repeats > 1:  # the arm's folder holds a model too: its first seed's, the one a single run trains
             copy_model_files(job.run_dir / folders[arm.name][0], job.run_dir / arm.name)
+            if folders[arm.name][0] in models:
+                models[arm.name] = models[folders[arm.name][0]]
     results = {arm: [rundir.read_json(job.run_dir / folder / rundir.METRICS) for folder in arm_folders]
                for arm, arm_folders in folders.items()}
     table = reports.compare_variants(results, plan.experiment.baseline)
@@ -128,7 +178,7 @@ def train_study(backend: Backend, specs: dict[str, ModelSpec], data: PreparedDat
         where = f"best arm: {job.run_dir / table['best']}"
     report = study_report.write_study_report(job.run_dir, table)
     print(f"\n{markdown}\n{where}; lab report {report}")
-    return 0
+    return 0, models
 
 
 def copy_model_files(source: Path, target: Path, replace_old: bool = False) -> None:
@@ -136,7 +186,9 @@ def copy_model_files(source: Path, target: Path, replace_old: bool = False) -> N
     training checkpoints or the repeats' own folders. ``replace_old``: an extended study may pick another arm."""
     if replace_old:
         shutil.rmtree(target, ignore_errors=True)
-    shutil.copytree(source, target, ignore=shutil.ignore_patterns(rundir.CHECKPOINTS, "seed-*"), dirs_exist_ok=True)
+    # The event files stay with the seed that wrote them: a copy would show in TensorBoard as a run of its own.
+    skipped = shutil.ignore_patterns(rundir.CHECKPOINTS, "seed-*", tensorboard_log.FOLDER)
+    shutil.copytree(source, target, ignore=skipped, dirs_exist_ok=True)
 
 
 def restore(backend: Backend, model, spec: ModelSpec, optimizer, start: checkpoints.Checkpoint,
@@ -154,7 +206,7 @@ def restore(backend: Backend, model, spec: ModelSpec, optimizer, start: checkpoi
 
 
 def train(backend: Backend, spec: ModelSpec, data: PreparedData, job: Job, device: str, unit: Unit,
-          backbone: dict | None = None) -> int:
+          backbone: dict | None = None) -> Trained:
     plan = job.plan
     config, folder = unit.config, unit_dir(job.run_dir, unit)
     start = job.starts.get(unit.folder)
@@ -222,6 +274,8 @@ def train(backend: Backend, spec: ModelSpec, data: PreparedData, job: Job, devic
                              {"lr": config.lr, "betas": [config.beta1, config.beta2], "eps": config.eps,
                               "weight_decay": config.weight_decay})
 
+    log = tensorboard_log.TrainingLog(backend.summary_writer(folder / tensorboard_log.FOLDER))
+
     def save_epoch(record: dict) -> None:
         # Everything a finished epoch produced goes to disk now, so an interruption loses at most one epoch. A stop
         # requested while the checkpoint is written waits until it is complete.
@@ -232,6 +286,7 @@ def train(backend: Backend, spec: ModelSpec, data: PreparedData, job: Job, devic
                                        write_checkpoint_files)
             checkpoints.publish(saved, folder, (backend.checkpoint_name, rundir.WEIGHTS))
             rundir.write_json(folder / rundir.METRICS, metrics)
+        log.epoch(record)
         plot_history(history, folder / rundir.CURVES, f"{spec.name} on {train_set.name} ({backend.framework})")
 
     try:
@@ -239,13 +294,16 @@ def train(backend: Backend, spec: ModelSpec, data: PreparedData, job: Job, devic
         if cached:
             fit_model, fit_train, fit_val = head_on_features(backend, model, spec, first_trainable, train_set,
                                                              val_set, config, metrics)
-        backend.fit(fit_model, optimizer, fit_train, fit_val, config, save_epoch, start.epoch + 1 if start else 1)
+        backend.fit(fit_model, optimizer, fit_train, fit_val, config, save_epoch, start.epoch + 1 if start else 1,
+                    on_batches=log.batches)
     except KeyboardInterrupt as stop:
-        return stopped(metrics, folder, rundir.INTERRUPTED, interrupted_message(folder, job.run_dir, history),
-                       signals.exit_status(stop))
+        return Trained(stopped(metrics, folder, rundir.INTERRUPTED, interrupted_message(folder, job.run_dir, history),
+                               signals.exit_status(stop)), model)
     except Diverged as diverged:
-        return stopped(metrics, folder, rundir.DIVERGED, diverged_message(diverged, history, config.lr),
-                       EXIT_DIVERGED)
+        return Trained(stopped(metrics, folder, rundir.DIVERGED, diverged_message(diverged, history, config.lr),
+                               EXIT_DIVERGED), model)
+    finally:
+        log.close()
 
     try:
         check_images = val_set.images[:8].astype(np.float32)
@@ -253,9 +311,9 @@ def train(backend: Backend, spec: ModelSpec, data: PreparedData, job: Job, devic
         write_reports(backend, model, train_set, val_set, config.batch_size, folder,
                       f"{spec.name} ({backend.framework})")
     except KeyboardInterrupt as stop:
-        return stopped(metrics, folder, rundir.INTERRUPTED, f"interrupted after training, while exporting: all "
-                       f"{len(history)} epochs are kept; --resume {job.run_dir} finishes the export",
-                       signals.exit_status(stop))
+        return Trained(stopped(metrics, folder, rundir.INTERRUPTED, f"interrupted after training, while exporting: "
+                               f"all {len(history)} epochs are kept; --resume {job.run_dir} finishes the export",
+                               signals.exit_status(stop)), model)
     # The first epoch also traces/compiles (tf.function) and warms caches; from the second on it is steady state.
     seconds = [record["seconds"] for record in history]
     metrics["first_epoch_seconds"] = seconds[0]
@@ -268,7 +326,7 @@ def train(backend: Backend, spec: ModelSpec, data: PreparedData, job: Job, devic
     print(f"done in {metrics['seconds']:.1f}s ({metrics['seconds_per_epoch']:.2f}s/epoch): "
           f"val acc {100 * final['val_acc']:.2f}%; ONNX matches the native model to "
           f"{metrics['onnx']['max_abs_diff']:.1e}; wrote {folder}")
-    return 0
+    return Trained(0, model)
 
 
 def head_on_features(backend: Backend, model, spec: ModelSpec, first_trainable: str, train_set: Dataset,

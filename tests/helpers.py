@@ -43,13 +43,13 @@ def interrupting_backend(backend, after_epoch: int = 1):
     arrived at the start of the next epoch."""
     import dataclasses
 
-    def fit_then_interrupt(model, optimizer, train, val, config, on_epoch_end, first_epoch=1):
+    def fit_then_interrupt(model, optimizer, train, val, config, on_epoch_end, first_epoch=1, **options):
         def save_then_stop(record):
             on_epoch_end(record)
             if record["epoch"] == after_epoch:
                 raise KeyboardInterrupt
 
-        return backend.fit(model, optimizer, train, val, config, save_then_stop, first_epoch)
+        return backend.fit(model, optimizer, train, val, config, save_then_stop, first_epoch, **options)
 
     return dataclasses.replace(backend, fit=fit_then_interrupt)
 

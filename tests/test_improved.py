@@ -103,10 +103,10 @@ def test_a_cosine_schedule_resumes_exactly_and_refuses_to_be_extended(backend, a
              "--lr-schedule", "cosine", "--weight-decay", "5e-4"]
     calls = []
 
-    def stop_in_improved_arm(model, optimizer, train_set, val, config, on_epoch_end, first_epoch=1):
+    def stop_in_improved_arm(model, optimizer, train_set, val, config, on_epoch_end, first_epoch=1, **options):
         calls.append(config.arch)
         fit = interrupting_backend(backend, after_epoch=1).fit if config.arch == "cifar_improved" else backend.fit
-        return fit(model, optimizer, train_set, val, config, on_epoch_end, first_epoch)
+        return fit(model, optimizer, train_set, val, config, on_epoch_end, first_epoch, **options)
 
     stopped, straight = tmp_path / "stopped", tmp_path / "straight"
     assert train(dataclasses.replace(backend, fit=stop_in_improved_arm), [*flags, "--out", str(stopped)]) == 130

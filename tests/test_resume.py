@@ -90,7 +90,7 @@ def planted(backend, bug: str):
             state = OptimizerState(0, state.moments)
         backend.set_optimizer_state(model, spec, optimizer, state)
 
-    def fit(model, optimizer, train_set, val, config, on_epoch_end, first_epoch=1):
+    def fit(model, optimizer, train_set, val, config, on_epoch_end, first_epoch=1, **options):
         if bug == "batch order starts over":  # the right number of epochs, numbered (and shuffled) from 1 again
             shift = first_epoch - 1
 
@@ -99,7 +99,7 @@ def planted(backend, bug: str):
 
             return backend.fit(model, optimizer, train_set, val, dataclasses.replace(config, epochs=config.epochs - shift),
                                renumber, 1)
-        return backend.fit(model, optimizer, train_set, val, config, on_epoch_end, first_epoch)
+        return backend.fit(model, optimizer, train_set, val, config, on_epoch_end, first_epoch, **options)
 
     return dataclasses.replace(backend, framework=f"planted-{backend.framework}", set_optimizer_state=set_state,
                                fit=fit)
@@ -114,7 +114,7 @@ def test_the_exactness_check_catches_planted_resume_bugs(backend, straight, tmp_
 
 
 def test_stopped_before_the_first_epoch_finished_resumes_from_the_start(backend, straight, tmp_path, capsys):
-    def stop_at_once(model, optimizer, train_set, val, config, on_epoch_end, first_epoch=1):
+    def stop_at_once(model, optimizer, train_set, val, config, on_epoch_end, first_epoch=1, **options):
         raise KeyboardInterrupt
 
     run_dir = tmp_path / "run"
@@ -127,14 +127,14 @@ def test_stopped_before_the_first_epoch_finished_resumes_from_the_start(backend,
 
 def test_a_diverging_run_stops_at_once_and_keeps_its_last_finished_epoch(backend, tmp_path, capsys):
     """After epoch 1 a weight turns NaN (as a too-large step would make it): epoch 2's first loss is NaN."""
-    def fit(model, optimizer, train_set, val, config, on_epoch_end, first_epoch=1):
+    def fit(model, optimizer, train_set, val, config, on_epoch_end, first_epoch=1, **options):
         def save_then_poison(record):
             on_epoch_end(record)
             weights = backend.get_weights(model, spec)
             weights["fc.bias"] = np.full_like(weights["fc.bias"], np.nan)
             backend.set_weights(model, spec, weights)
 
-        return backend.fit(model, optimizer, train_set, val, config, save_then_poison, first_epoch)
+        return backend.fit(model, optimizer, train_set, val, config, save_then_poison, first_epoch, **options)
 
     from shared.registry import build_spec
     spec = build_spec("cifar_cnn_max", 10, 32)
@@ -154,10 +154,10 @@ def test_a_pooling_study_resumes_at_the_variant_and_epoch_where_it_stopped(backe
     flags = ["--experiment", "cifar100-pooling", "--data", str(archive), "--epochs", "2"]
     calls = []
 
-    def stop_in_second_variant(model, optimizer, train_set, val, config, on_epoch_end, first_epoch=1):
+    def stop_in_second_variant(model, optimizer, train_set, val, config, on_epoch_end, first_epoch=1, **options):
         calls.append(config.arch)
         fit = interrupting_backend(backend, after_epoch=1).fit if len(calls) == 2 else backend.fit
-        return fit(model, optimizer, train_set, val, config, on_epoch_end, first_epoch)
+        return fit(model, optimizer, train_set, val, config, on_epoch_end, first_epoch, **options)
 
     study = tmp_path / "study"
     assert train(dataclasses.replace(backend, fit=stop_in_second_variant), [*flags, "--out", str(study)]) == 130

@@ -1,0 +1,90 @@
+"""What a run logs to TensorBoard, written once for both backends; each backend writes it with its own framework's
+writer (``torch.utils.tensorboard`` and ``tf.summary``), so ``tensorboard --logdir runs`` shows the two side by side
+under the same tags.
+
+Every model folder gets a ``tensorboard/`` folder of event files:
+
+- per epoch (step = epoch): ``loss/train``, ``loss/validation``, ``accuracy/train``, ``accuracy/validation``,
+  ``speed/images_per_second`` (training steps only);
+- per batch (step = optimizer step, counted from 1 over the whole run): ``batch/loss`` and ``batch/learning_rate``.
+
+A resumed run appends to the same folder from the epoch it resumes at. The batches of an epoch that was cut short
+are logged again when it is redone, and TensorBoard draws the later values.
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+from collections import defaultdict
+from pathlib import Path
+from typing import Protocol
+
+FOLDER = "tensorboard"
+
+EPOCH_TAGS = {  # history record key -> tag
+    "train_loss": "loss/train", "val_loss": "loss/validation",
+    "train_acc": "accuracy/train", "val_acc": "accuracy/validation",
+    "images_per_second": "speed/images_per_second",
+}
+BATCH_LOSS, BATCH_LR = "batch/loss", "batch/learning_rate"
+TAGS = (*EPOCH_TAGS.values(), BATCH_LOSS, BATCH_LR)
+
+
+class ScalarWriter(Protocol):
+    """A framework's event-file writer, reduced to what cnnlab logs."""
+
+    def scalar(self, tag: str, value: float, step: int) -> None: ...
+    def flush(self) -> None: ...
+    def close(self) -> None: ...
+
+
+class TrainingLog:
+    """Feeds the training loop's callbacks into a ``ScalarWriter``."""
+
+    def __init__(self, writer: ScalarWriter):
+        self.writer = writer
+
+    def batches(self, first_step: int, losses: list[float], rates: list[float]) -> None:
+        for step, (loss, rate) in enumerate(zip(losses, rates), start=first_step):
+            self.writer.scalar(BATCH_LOSS, loss, step)
+            self.writer.scalar(BATCH_LR, rate, step)
+
+    def epoch(self, record: dict) -> None:
+        for key, tag in EPOCH_TAGS.items():
+            if key in record:
+                self.writer.scalar(tag, record[key], record["epoch"])
+        self.writer.flush()  # a finished epoch shows in TensorBoard now, not when the writer's buffer fills
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def tensorboard_without_tensorflow() -> None:
+    """Make the ``tensorboard`` package use its TensorFlow stub. Its compat layer imports TensorFlow whenever it is
+    installed (tensorboard/compat/__init__.py): that would load TensorFlow into every PyTorch run (seconds of
+    start-up, its C++ log lines, and in one process the torch -> tensorflow -> triton segfault of the parity
+    pitfalls). The layer's own switch for the stub is the presence of ``tensorboard.compat.notf``; writing and
+    reading event files needs nothing more. Call it before importing ``torch.utils.tensorboard``. The switch holds
+    for the process: TensorBoard's own summary functions (``tf.summary.scalar``) then fail if TensorFlow is loaded
+    later, so ``cnnlab_tf.summary`` writes with TensorFlow's ``tf.summary.write``."""
+    if "tensorflow" not in sys.modules:
+        sys.modules.setdefault("tensorboard.compat.notf", types.ModuleType("tensorboard.compat.notf"))
+
+
+def read_scalars(log_dir: Path) -> dict[str, list[tuple[int, float]]]:
+    """Every scalar in the event files under ``log_dir`` as tag -> [(step, value), ...] in file order, whichever
+    framework wrote them: PyTorch writes ``simple_value`` summaries, ``tf.summary`` tensor ones. Needs the
+    ``tensorboard`` package, not a framework."""
+    tensorboard_without_tensorflow()
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+    from tensorboard.data_compat import migrate_value
+    from tensorboard.util import tensor_util
+
+    scalars = defaultdict(list)
+    for path in sorted(Path(log_dir).rglob("events.out.tfevents.*")):
+        for event in EventFileLoader(str(path)).Load():
+            for value in event.summary.value:
+                value = migrate_value(value)  # simple_value -> a scalar tensor, as TensorBoard itself reads it
+                scalars[value.tag].append((event.step, float(tensor_util.make_ndarray(value.tensor))))
+    return dict(scalars)

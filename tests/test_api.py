@@ -1,0 +1,90 @@
+"""The Python API, ``cnnlab_torch.train(...)`` and ``cnnlab_tf.train(...)``: the command line's flags as keywords, a
+``Run`` back with the trained model, and one exception type for every mistake."""
+
+import importlib
+import json
+
+import numpy as np
+import pytest
+
+from shared import api, rundir
+from shared.data import load_digits_rgb, read_split
+from shared.errors import UsageError
+from shared.metrics import accuracy
+from tests.helpers import interrupting_backend, write_cifar100_archive
+
+
+def package(backend):
+    return importlib.import_module(f"cnnlab_{backend.framework}")
+
+
+def test_train_returns_the_run_with_its_metrics_and_trained_model(backend, tmp_path):
+    run = package(backend).train(epochs=1, batch_size=64, out=tmp_path / "run")
+    assert run.path == tmp_path / "run" and run.status == "complete" and run.exit_status == 0
+    assert run.metrics == json.loads((run.path / rundir.METRICS).read_text())
+    assert run.metrics["config"]["batch_size"] == 64 and run.metrics["config"]["epochs"] == 1
+    assert backend.count_trainable(run.model) == 23_498, "cifar_cnn_max on the 10 digits, by hand: 2432+18496+2570"
+    # The returned model is the trained one: it scores the validation accuracy the run recorded.
+    val = read_split(run.path / rundir.SPLIT).val
+    digits = load_digits_rgb()
+    logits = backend.predict_logits(run.model, digits.images[val], 64)
+    assert accuracy(logits, digits.labels[val]) == pytest.approx(run.metrics["history"][-1]["val_acc"], abs=1e-9)
+
+
+@pytest.mark.parametrize("options, words", [
+    (dict(epoch=3), ["no option 'epoch'", "did you mean epochs?"]),
+    (dict(epochs=0), ["--epochs", "'0'", "positive"]),
+    (dict(arch="vgg"), ["'vgg' is not one of", "cifar_cnn_max"]),
+    (dict(download="yes"), ["download must be True or False", "'yes'"]),
+    (dict(classes=["apple", "oragne"], experiment="cifar100-pooling"),
+     ["'oragne' is not a CIFAR-100 class", "did you mean orange"]),
+], ids=["unknown-keyword", "zero-epochs", "unknown-arch", "non-bool-switch", "unknown-class"])
+def test_every_mistake_raises_one_exception_type_and_writes_nothing(options, words, tmp_path, monkeypatch):
+    import cnnlab_torch
+
+    monkeypatch.setenv("CNNLAB_HOME", str(tmp_path / "home"))
+    write_cifar100_archive(tmp_path / "home" / "cifar-100-python.tar.gz")
+    with pytest.raises(UsageError) as raised:
+        cnnlab_torch.train(out=tmp_path / "run", **options)
+    for word in words:
+        assert word in str(raised.value), str(raised.value)
+    assert not (tmp_path / "run").exists()
+
+
+def test_keywords_become_the_command_lines_flags():
+    parser = api.build_parser("cnnlab_torch.train")
+    argv = api.to_argv(parser, dict(experiment="cifar100-pooling", classes=("apple", "pear"), batch_size=8,
+                                    compile=True, download=False, feature_cache=False, seed=None))
+    assert argv == ["--experiment", "cifar100-pooling", "--classes", "apple,pear", "--batch-size", "8", "--compile",
+                    "--no-feature-cache"]
+
+
+def test_the_module_stays_callable_after_python_imports_it():
+    import cnnlab_tf
+    import cnnlab_tf.train
+    import cnnlab_torch
+    import cnnlab_torch.train
+
+    for function in (cnnlab_torch.train, cnnlab_tf.train):
+        with pytest.raises(UsageError, match="no option 'epoch'"):
+            function(epoch=1)
+
+
+def test_an_interrupted_run_comes_back_marked_with_its_finished_epochs(backend, tmp_path):
+    run = api.train(backend.framework, lambda: interrupting_backend(backend), epochs=3, out=tmp_path / "run")
+    assert run.status == "interrupted" and run.exit_status == 130
+    assert len(run.metrics["history"]) == 1 and (run.path / backend.checkpoint_name).is_file()
+
+
+def test_a_study_returns_its_table_and_the_best_arms_model(tmp_path, monkeypatch):
+    import cnnlab_torch
+
+    monkeypatch.setenv("CNNLAB_HOME", str(tmp_path / "home"))
+    archive = write_cifar100_archive(tmp_path / "cifar-100-python.tar.gz")
+    run = cnnlab_torch.train(experiment="cifar100-pooling", data=archive, epochs=1, out=tmp_path / "study")
+    table = json.loads((run.path / f"{rundir.COMPARISON}.json").read_text())
+    assert run.status == "complete" and run.metrics == table
+    best = rundir.read_json(run.path / table["best"] / rundir.METRICS)
+    assert run.model is not None and best["arch"] == table["variants"][table["best"]]["arch"]
+    images = np.zeros((2, 32, 32, 3), np.uint8)
+    assert cnnlab_torch.load_backend().predict_logits(run.model, images, 2).shape == (2, 3)
