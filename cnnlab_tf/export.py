@@ -17,7 +17,7 @@ import onnx
 
 from cnnlab_tf.model import build_model, predict_logits
 from shared.atomic import atomic_path
-from shared.onnx_check import BATCH_DIM, INPUT_NAME, IR_VERSION, OPSET, OUTPUT_NAME, verify_export
+from shared.onnx_check import BATCH_DIM, INPUT_NAME, OPSET, OUTPUT_NAME, ir_version, set_format, verify_export
 from shared.specs import ModelSpec
 
 
@@ -42,7 +42,7 @@ def _float32(model: keras.Model, spec: ModelSpec) -> keras.Model:
     return copy
 
 
-def export_onnx(model: keras.Model, spec: ModelSpec, path: Path, check_images: np.ndarray) -> dict:
+def export_onnx(model: keras.Model, spec: ModelSpec, path: Path, check_images: np.ndarray, opset: int = OPSET) -> dict:
     """Write ``path`` with input ``images`` [batch, H, W, 3] and output ``logits`` [batch, classes]; verify it."""
     path = Path(path)
     model = _float32(model, spec)
@@ -53,10 +53,12 @@ def export_onnx(model: keras.Model, spec: ModelSpec, path: Path, check_images: n
             # Keras's bundled tf2onnx probes hasattr(np, "object"), which NumPy 2 answers with a FutureWarning
             # (keras/src/export/tf2onnx_lib.py); nothing of ours to fix.
             warnings.filterwarnings("ignore", "In the future `np.object` will be defined", FutureWarning)
-            model.export(str(raw), format="onnx", input_signature=signature, opset_version=OPSET, verbose=False)
+            model.export(str(raw), format="onnx", input_signature=signature, opset_version=opset, verbose=False)
         exported = onnx.load(str(raw))
+    assert exported.ir_version == ir_version(opset), \
+        f"tf2onnx wrote IR {exported.ir_version} at opset {opset}, expected {ir_version(opset)}"
+    set_format(exported, opset)
     _rename_ends(exported)
-    assert exported.ir_version == IR_VERSION, f"tf2onnx wrote IR {exported.ir_version}, expected {IR_VERSION}"
     with atomic_path(path) as part:
         onnx.save(exported, str(part))
     return verify_export(path, check_images, predict_logits(model, check_images, len(check_images)))

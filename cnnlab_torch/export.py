@@ -1,8 +1,10 @@
-"""ONNX export through the dynamo exporter (``torch.onnx.export(..., dynamo=True)``), then a self-check."""
+"""ONNX export, then a self-check: the dynamo exporter (``torch.onnx.export(..., dynamo=True)``) at the default opset,
+the TorchScript exporter below it (``shared.onnx_check.OPSET`` says why)."""
 
 from __future__ import annotations
 
 import copy
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -11,12 +13,14 @@ from torch import nn
 
 from cnnlab_torch.model import predict_logits
 from shared.atomic import atomic_path
-from shared.onnx_check import BATCH_DIM, INPUT_NAME, IR_VERSION, OPSET, OUTPUT_NAME, verify_export
+import onnx
+
+from shared.onnx_check import BATCH_DIM, INPUT_NAME, OPSET, OUTPUT_NAME, ir_version, set_format, verify_export
 from shared.precision import DEFAULT_PRECISION
 from shared.specs import ModelSpec
 
 
-def export_onnx(model: nn.Module, spec: ModelSpec, path: Path, check_images: np.ndarray) -> dict:
+def export_onnx(model: nn.Module, spec: ModelSpec, path: Path, check_images: np.ndarray, opset: int = OPSET) -> dict:
     """Write ``path`` with input ``images`` [batch, H, W, 3] and output ``logits`` [batch, classes]; verify it."""
     path = Path(path)
     # A float32 CPU graph whatever the training precision and device: one file that runs anywhere, and that both
@@ -25,10 +29,30 @@ def export_onnx(model: nn.Module, spec: ModelSpec, path: Path, check_images: np.
     cpu_model.precision = DEFAULT_PRECISION
     # The example batch must be at least 2: with 1 the exporter specialises the dimension ("Invalid ranges [2:1]").
     example = torch.zeros(2, spec.image_size, spec.image_size, 3)
-    program = torch.onnx.export(cpu_model, (example,), dynamo=True, opset_version=OPSET,
-                                input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-                                dynamic_shapes=({0: torch.export.Dim(BATCH_DIM)},), verbose=False)
-    program.model.ir_version = IR_VERSION  # the version Keras's export writes (shared.onnx_check.IR_VERSION)
     with atomic_path(path) as part:
-        program.save(part, external_data=False)  # one self-contained file (fine below ONNX's 2 GB limit)
+        if opset >= OPSET:
+            program = torch.onnx.export(cpu_model, (example,), dynamo=True, opset_version=opset,
+                                        input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+                                        dynamic_shapes=({0: torch.export.Dim(BATCH_DIM)},), verbose=False)
+            program.model.ir_version = ir_version(opset)  # the version Keras's export writes
+            program.save(part, external_data=False)  # one self-contained file (fine below ONNX's 2 GB limit)
+        else:
+            with warnings.catch_warnings():
+                # torch deprecates the TorchScript exporter, but it is the one that writes opsets below 18 correctly;
+                # it also calls its own deprecated exporter_context (torch/onnx/_internal/torchscript_exporter).
+                warnings.filterwarnings("ignore", "You are using the legacy TorchScript-based ONNX export",
+                                        DeprecationWarning)
+                warnings.filterwarnings("ignore", "The feature will be removed", DeprecationWarning)
+                # The tracer warns about torch.tensor in NormalizeNHWC.forward in case its values vary between calls;
+                # they are the spec's constant mean and std, the case the warning itself says is safe.
+                warnings.filterwarnings("ignore", "torch.tensor results are registered as constants",
+                                        torch.jit.TracerWarning)
+                torch.onnx.export(cpu_model, (example,), str(part), dynamo=False, opset_version=opset,
+                                  input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+                                  dynamic_axes={INPUT_NAME: {0: BATCH_DIM}, OUTPUT_NAME: {0: BATCH_DIM}},
+                                  # IR 3 (opsets 7 and 8) lists the weights as inputs; set_format removes them
+                                  keep_initializers_as_inputs=opset <= 8)
+            exported = onnx.load(str(part))
+            set_format(exported, opset)
+            onnx.save(exported, str(part))
     return verify_export(path, check_images, predict_logits(cpu_model, check_images, len(check_images)))

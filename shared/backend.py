@@ -44,7 +44,8 @@ class Backend:
     predict_logits: Callable[[Any, np.ndarray, int], np.ndarray]
     save_checkpoint: Callable[[Any, Path], None]
     load_checkpoint: Callable[[Any, Path], None]  # native checkpoint -> model
-    export_onnx: Callable[[Any, ModelSpec, Path, np.ndarray], dict]  # -> self-check report
+    # export_onnx(model, spec, path, check_images, opset=OPSET) -> the self-check report (shared.onnx_check)
+    export_onnx: Callable[..., dict]
     port_checkpoint: Callable[[Path, Path], None]  # torchvision .pth -> neutral .npz
     # backbone_features(model, spec, first_trainable_layer, images, batch_size, on_batch): the output of the layers
     # before first_trainable_layer, in inference mode; on_batch(count) after each batch (shared.feature_cache)

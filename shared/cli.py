@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 from shared.config import TrainConfig
-from shared.errors import FlagError
+from shared.errors import FlagError, UsageError
+from shared.onnx_check import LOWEST_OPSET, OPSET, check_opset
 from shared.experiments import EXPERIMENTS
 from shared.precision import PRECISIONS
 from shared.registry import ARCHITECTURES
@@ -84,6 +85,17 @@ def _fraction(text: str) -> float:
     return value
 
 
+def _opset(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number from {LOWEST_OPSET} to {OPSET}, got {text!r}")
+    try:
+        return check_opset(value)
+    except UsageError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def _class_list(text: str) -> tuple[str, ...]:
     names = tuple(name.strip() for name in text.split(",") if name.strip())
     if not names:
@@ -146,6 +158,9 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     parser.add_argument("--no-feature-cache", dest="feature_cache", action="store_false",
                         help="flowers-resnet18: run the frozen backbone on every image every epoch instead of "
                              "training the head on its features, computed once and cached in $CNNLAB_HOME/features")
+    parser.add_argument("--opset", type=_opset, default=defaults.opset,
+                        help=f"ONNX opset of model.onnx, from {LOWEST_OPSET} (the oldest runtimes) to {OPSET}; both "
+                             f"frameworks write the same opset and IR version (default: %(default)s)")
     parser.add_argument("--device", type=_one_of(DEVICES), default="auto",
                         help="auto picks CUDA when the framework sees a GPU, else the CPU (default: %(default)s)")
     parser.add_argument("--out", type=Path, default=None,

@@ -29,6 +29,7 @@ class TrainConfig:
     # Train a frozen backbone's head on its features, computed once and cached (shared.feature_cache), instead of
     # running the backbone on every image every epoch; the same steps up to float rounding, only faster.
     feature_cache: bool = True
+    opset: int = 18  # ONNX opset of the export (shared.onnx_check: OPSET is the default, LOWEST_OPSET the lowest)
 
     @property
     def augmentation(self) -> Augmentation:

@@ -7,15 +7,52 @@ from pathlib import Path
 
 import numpy as np
 
+from shared.errors import UsageError
 from shared.tolerances import compare
 
 INPUT_NAME, OUTPUT_NAME, BATCH_DIM = "images", "logits", "batch"
 
-# Both backends write this opset and IR version, so their files are interchangeable. 18 is the one opset both
-# exporters write correctly: tf2onnx 1.17 (Keras) goes no higher, and PyTorch's dynamo exporter reaches lower
-# opsets only through the ONNX version converter, which breaks there (onnx#5988). IR 8 is the version ONNX pairs
-# with opset 18 (onnx.helper.VERSION_TABLE); PyTorch writes IR 10 by default but uses nothing newer than IR 8.
-OPSET, IR_VERSION = 18, 8
+# The default opset of both backends' exports: the newest that both exporters write, tf2onnx 1.17 (Keras) going no
+# higher. PyTorch writes it with its dynamo exporter, and every opset below it with its TorchScript exporter: the
+# dynamo exporter reaches lower opsets only through the ONNX version converter, which breaks there (onnx#5988).
+OPSET = 18
+# Measured (every registered architecture, both frameworks, opsets 6 to 18): from 7 up both exports pass the full
+# ONNX check and match their native models in onnxruntime and OpenCV. At 6 both exporters write a file, but
+# onnxruntime has no kernels for opset-6 Div and Mul, so nothing could run or check it.
+LOWEST_OPSET = 7
+
+
+def ir_version(opset: int) -> int:
+    """The IR version both backends write at ``opset``: the one ONNX released with it (onnx.helper.VERSION_TABLE),
+    and at least 4, from which initializers need not be graph inputs, as neither exporter lists them (tf2onnx
+    writes IR 4 at opsets 7 and 8). Opset 18 gives IR 8."""
+    import onnx
+
+    paired = min(ir for _, ir, ai_onnx, *_ in onnx.helper.VERSION_TABLE if ai_onnx == opset)
+    return max(paired, 4)
+
+
+def set_format(model, opset: int) -> None:
+    """Give an exported ``onnx.ModelProto`` the IR version of ``opset`` and only the images as a graph input. At
+    opsets 7 and 8 both exporters also list every weight as a graph input (IR 3 required it); from IR 4 on weights
+    are initializers alone, and the file's signature is the same at every opset."""
+    model.ir_version = ir_version(opset)
+    weights = {initializer.name for initializer in model.graph.initializer}
+    data_inputs = [value for value in model.graph.input if value.name not in weights]
+    del model.graph.input[:]
+    model.graph.input.extend(data_inputs)
+
+
+def check_opset(opset: int) -> int:
+    """``opset`` when both backends export it correctly; else ``UsageError`` saying why and what to do."""
+    if opset > OPSET:
+        raise UsageError(f"ONNX opset {opset} is above what both exporters write: Keras's exporter (tf2onnx 1.17) "
+                         f"stops at {OPSET}; pass an opset from {LOWEST_OPSET} to {OPSET}")
+    if opset < LOWEST_OPSET:
+        raise UsageError(f"ONNX opset {opset} is below what cnnlab can verify: at opset 6 and below onnxruntime has "
+                         f"no kernels for Div and Mul, so the export could not be checked; pass an opset from "
+                         f"{LOWEST_OPSET} to {OPSET} ({LOWEST_OPSET} runs on the oldest runtimes)")
+    return opset
 
 
 def onnx_logits(path: Path, images: np.ndarray) -> np.ndarray:

@@ -133,7 +133,8 @@ def plan_from_args(args) -> Plan:
     config = TrainConfig(arch=archs[0], experiment=experiment.name, epochs=args.epochs or experiment.epochs,
                          batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
                          lr_schedule=args.lr_schedule, val_fraction=args.val_fraction, seed=args.seed,
-                         precision=args.precision, compile=args.compile, feature_cache=args.feature_cache)
+                         precision=args.precision, compile=args.compile, feature_cache=args.feature_cache,
+                         opset=args.opset)
     data = DataOptions(experiment.name, str(Path(args.data).absolute()) if args.data else None,
                        args.image_size or experiment.image_size, args.classes, args.val_fraction, args.seed)
     return Plan(experiment, archs, config, data, args.weights, args.download, repeats)

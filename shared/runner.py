@@ -307,7 +307,7 @@ def train(backend: Backend, spec: ModelSpec, data: PreparedData, job: Job, devic
 
     try:
         check_images = val_set.images[:8].astype(np.float32)
-        metrics["onnx"] = backend.export_onnx(model, spec, folder / rundir.ONNX, check_images)
+        metrics["onnx"] = backend.export_onnx(model, spec, folder / rundir.ONNX, check_images, opset=config.opset)
         write_reports(backend, model, train_set, val_set, config.batch_size, folder,
                       f"{spec.name} ({backend.framework})")
     except KeyboardInterrupt as stop:

@@ -4,7 +4,7 @@ import numpy as np
 
 from shared import rundir
 from shared.data import load_digits_rgb, read_split
-from shared.onnx_check import onnx_logits
+from shared.onnx_check import describe_signature, onnx_logits
 from shared.registry import build_spec
 from shared.runner import main
 from shared.tolerances import compare
@@ -57,3 +57,13 @@ def test_compile_runs_on_the_cpu_and_trains_like_eager(backend, tmp_path):
         histories[bool(flags)] = [metrics["history"][0][key] for key in ("train_loss", "val_loss", "val_acc")]
     within, difference, bound = compare(np.array(histories[True]), np.array(histories[False]), "trained_run")
     assert within, f"--compile changed the one-epoch losses by {difference:.3g} (bound {bound:.3g})"
+
+
+def test_opset_picks_the_exported_files_format(backend, tmp_path):
+    run_dir = tmp_path / "run"
+    assert main(backend.framework, lambda: backend, ["--epochs", "1", "--opset", "7", "--out", str(run_dir)]) == 0
+    metrics = rundir.read_json(run_dir / rundir.METRICS)
+    assert metrics["config"]["opset"] == 7
+    assert describe_signature(run_dir / "model.onnx") == {
+        "opset": 7, "ir_version": 4, "inputs": {"images": ["batch", 32, 32, 3]}, "outputs": {"logits": ["batch", 10]}}
+    assert metrics["onnx"]["opset"] == 7, "the self-check ran on the opset-7 file"

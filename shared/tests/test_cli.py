@@ -25,8 +25,11 @@ def run_cli(module: str, *args: str) -> subprocess.CompletedProcess:
     (["--resume", "/nowhere/run"], ["--resume /nowhere/run", "no such run directory"]),
     (["--precision", "16"], ["--precision", "'16'", "32-true, 64-true, bf16-mixed, 16-mixed"]),
     (["--no-feature-cache"], ["--no-feature-cache only applies to --experiment flowers-resnet18", "digits"]),
+    (["--opset", "6"], ["--opset", "opset 6", "onnxruntime has no kernels", "from 7 to 18"]),
+    (["--opset", "19"], ["--opset", "tf2onnx 1.17", "from 7 to 18"]),
 ], ids=["unknown-arch", "zero-epochs", "negative-batch", "unknown-device", "infinite-lr", "nan-lr", "negative-seed",
-        "resume-nothing", "unknown-precision", "feature-cache-without-a-frozen-backbone"])
+        "resume-nothing", "unknown-precision", "feature-cache-without-a-frozen-backbone", "opset-too-low",
+        "opset-too-high"])
 def test_bad_flag_gets_one_line(module, args, names):
     result = run_cli(module, *args)
     assert result.returncode == 2, result.stderr
