@@ -57,6 +57,8 @@ class Run:
 
 @dataclass
 class Trained:
+    """One model's training: the command line's exit status, and the model for the API."""
+
     exit_status: int
     model: Any
 
