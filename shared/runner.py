@@ -91,11 +91,21 @@ def execute(framework: str, load_backend: Callable[[], Backend], args, argv: lis
         table = job.run_dir / f"{rundir.COMPARISON}.json"
         if exit_status == 0:
             metrics = rundir.read_json(table)
-            return Run(job.run_dir, rundir.COMPLETE, metrics, models.get(metrics["best"]), exit_status)
+            best = models.get(metrics["best"]) or trained_model(backend, specs, job.run_dir / metrics["best"])
+            return Run(job.run_dir, rundir.COMPLETE, metrics, best, exit_status)
         last = list(models)[-1] if models else None
         status, metrics = _status_and_metrics(unit_dir(job.run_dir, job.plan.units()[0]) if last is None else
                                               job.run_dir / last)
         return Run(job.run_dir, status, metrics, models.get(last), exit_status)
+
+
+def trained_model(backend: Backend, specs: dict[str, ModelSpec], folder: Path):
+    """The finished model in ``folder``, from its native checkpoint: for a resumed study whose best arm finished
+    before this process started."""
+    metrics = rundir.read_json(folder / rundir.METRICS)
+    model = backend.build_model(specs[metrics["arch"]], metrics["precision"])
+    backend.load_checkpoint(model, folder / backend.checkpoint_name)
+    return model
 
 
 def _status_and_metrics(folder: Path) -> tuple[str, dict]:

@@ -1,6 +1,7 @@
 """The Python API, ``cnnlab_torch.train(...)`` and ``cnnlab_tf.train(...)``: the command line's flags as keywords, a
 ``Run`` back with the trained model, and one exception type for every mistake."""
 
+import dataclasses
 import importlib
 import json
 
@@ -11,6 +12,7 @@ from shared import api, rundir
 from shared.data import load_digits_rgb, read_split
 from shared.errors import UsageError
 from shared.metrics import accuracy
+from shared.registry import build_spec
 from tests.helpers import interrupting_backend, write_cifar100_archive
 
 
@@ -88,3 +90,33 @@ def test_a_study_returns_its_table_and_the_best_arms_model(tmp_path, monkeypatch
     assert run.model is not None and best["arch"] == table["variants"][table["best"]]["arch"]
     images = np.zeros((2, 32, 32, 3), np.uint8)
     assert cnnlab_torch.load_backend().predict_logits(run.model, images, 2).shape == (2, 3)
+
+
+def test_a_resumed_study_returns_the_best_arm_even_when_it_finished_before(backend, tmp_path, monkeypatch):
+    """Stopped in the last pooling variant and resumed: the best arm finished in the process that stopped, and the
+    Run loads it from its checkpoint."""
+    monkeypatch.setenv("CNNLAB_HOME", str(tmp_path / "home"))
+    archive = write_cifar100_archive(tmp_path / "cifar-100-python.tar.gz")
+    calls = []
+
+    def recording(stop_at: int | None):
+        def fit(model, optimizer, train_set, val, config, on_epoch_end, first_epoch=1, **options):
+            calls.append(config.arch)
+            run = interrupting_backend(backend).fit if len(calls) == stop_at else backend.fit
+            return run(model, optimizer, train_set, val, config, on_epoch_end, first_epoch, **options)
+        return dataclasses.replace(backend, fit=fit)
+
+    study = tmp_path / "study"
+    stopped = api.train(backend.framework, lambda: recording(stop_at=3), experiment="cifar100-pooling",
+                        data=archive, epochs=2, out=study)
+    assert stopped.status == "interrupted" and stopped.metrics["arch"] == "cifar_cnn_avg"
+    calls.clear()
+    resumed = api.train(backend.framework, lambda: recording(stop_at=None), resume=study)
+    best = resumed.metrics["best"]
+    assert resumed.status == "complete" and calls == ["cifar_cnn_avg"]
+    assert best != "cifar_cnn_avg", "the fixture's best arm must be one the resumed process did not train"
+    images = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 3)).astype(np.uint8)
+    reference = backend.build_model(build_spec(resumed.metrics["variants"][best]["arch"], 3, 32))
+    backend.load_checkpoint(reference, study / best / backend.checkpoint_name)
+    assert np.array_equal(backend.predict_logits(resumed.model, images, 4),
+                          backend.predict_logits(reference, images, 4))
