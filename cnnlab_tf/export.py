@@ -17,7 +17,8 @@ import onnx
 
 from cnnlab_tf.model import build_model, predict_logits
 from shared.atomic import atomic_path
-from shared.onnx_check import BATCH_DIM, INPUT_NAME, OPSET, OUTPUT_NAME, ir_version, set_format, verify_export
+from shared.onnx_check import (BATCH_DIM, INPUT_NAME, OPSET, OUTPUT_NAME, check_opset, ir_version, set_format,
+                               verify_export)
 from shared.specs import ModelSpec
 
 
@@ -44,7 +45,7 @@ def _float32(model: keras.Model, spec: ModelSpec) -> keras.Model:
 
 def export_onnx(model: keras.Model, spec: ModelSpec, path: Path, check_images: np.ndarray, opset: int = OPSET) -> dict:
     """Write ``path`` with input ``images`` [batch, H, W, 3] and output ``logits`` [batch, classes]; verify it."""
-    path = Path(path)
+    path, opset = Path(path), check_opset(opset)
     model = _float32(model, spec)
     signature = [keras.InputSpec(shape=(None, spec.image_size, spec.image_size, 3), dtype="float32")]
     with tempfile.TemporaryDirectory() as scratch:

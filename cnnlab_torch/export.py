@@ -8,21 +8,21 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import onnx
 import torch
 from torch import nn
 
 from cnnlab_torch.model import predict_logits
 from shared.atomic import atomic_path
-import onnx
-
-from shared.onnx_check import BATCH_DIM, INPUT_NAME, OPSET, OUTPUT_NAME, ir_version, set_format, verify_export
+from shared.onnx_check import (BATCH_DIM, INPUT_NAME, OPSET, OUTPUT_NAME, check_opset, ir_version, set_format,
+                               verify_export)
 from shared.precision import DEFAULT_PRECISION
 from shared.specs import ModelSpec
 
 
 def export_onnx(model: nn.Module, spec: ModelSpec, path: Path, check_images: np.ndarray, opset: int = OPSET) -> dict:
     """Write ``path`` with input ``images`` [batch, H, W, 3] and output ``logits`` [batch, classes]; verify it."""
-    path = Path(path)
+    path, opset = Path(path), check_opset(opset)
     # A float32 CPU graph whatever the training precision and device: one file that runs anywhere, and that both
     # frameworks' exports can be compared on.
     cpu_model = copy.deepcopy(model).cpu().float().eval()
@@ -50,7 +50,8 @@ def export_onnx(model: nn.Module, spec: ModelSpec, path: Path, check_images: np.
                 torch.onnx.export(cpu_model, (example,), str(part), dynamo=False, opset_version=opset,
                                   input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
                                   dynamic_axes={INPUT_NAME: {0: BATCH_DIM}, OUTPUT_NAME: {0: BATCH_DIM}},
-                                  # IR 3 (opsets 7 and 8) lists the weights as inputs; set_format removes them
+                                  # At opsets 7 and 8 the exporter lists the weights as inputs whatever this says
+                                  # (IR 3 requires it), and warns when told False; set_format removes them.
                                   keep_initializers_as_inputs=opset <= 8)
             exported = onnx.load(str(part))
             set_format(exported, opset)

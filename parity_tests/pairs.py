@@ -22,6 +22,7 @@ import cnnlab_torch.optimizer
 import cnnlab_torch.weights
 from shared.config import TrainConfig
 from shared.init import initial_weights
+from shared.onnx_check import OPSET, onnx_logits
 from shared.registry import build_spec
 from shared.specs import ModelSpec
 from shared.tolerances import compare
@@ -61,6 +62,15 @@ def assert_agree(actual: np.ndarray, expected: np.ndarray, kind: str, what: str,
     return difference
 
 
+def assert_opencv_agrees(path: Path, images: np.ndarray, what: str) -> float:
+    """OpenCV's DNN module, a second ONNX runtime, computes the file's logits as onnxruntime does."""
+    import cv2
+
+    network = cv2.dnn.readNetFromONNX(str(path))
+    network.setInput(images)
+    return assert_agree(network.forward(), onnx_logits(path, images), "onnx_runtimes", f"{what}, OpenCV vs onnxruntime")
+
+
 def assert_layers_agree(torch_layers: dict, keras_layers: dict, kind: str, what: str) -> None:
     """Compare layer by layer, in order, so a failure names the first layer that diverges."""
     for name, torch_value in torch_layers.items():
@@ -81,11 +91,12 @@ class ModelPair:
         return (cnnlab_torch.model.predict_logits(self.torch_model, images, len(images)),
                 cnnlab_tf.model.predict_logits(self.keras_model, images, len(images)))
 
-    def export(self, directory: Path) -> tuple[Path, Path]:
+    def export(self, directory: Path, opset: int = OPSET) -> tuple[Path, Path]:
+        """(PyTorch ONNX path, Keras ONNX path), each self-checked against its native model by ``export_onnx``."""
         check = random_images(self.spec, 4, seed=99)
         torch_path, keras_path = directory / "torch.onnx", directory / "keras.onnx"
-        cnnlab_torch.export.export_onnx(self.torch_model, self.spec, torch_path, check)
-        cnnlab_tf.export.export_onnx(self.keras_model, self.spec, keras_path, check)
+        cnnlab_torch.export.export_onnx(self.torch_model, self.spec, torch_path, check, opset=opset)
+        cnnlab_tf.export.export_onnx(self.keras_model, self.spec, keras_path, check, opset=opset)
         return torch_path, keras_path
 
 

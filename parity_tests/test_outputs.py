@@ -2,7 +2,7 @@
 
 import pytest
 
-from parity_tests.pairs import assert_agree, assert_layers_agree, random_images
+from parity_tests.pairs import assert_agree, assert_layers_agree, assert_opencv_agrees, random_images
 from shared.onnx_check import OPSET, describe_signature, onnx_logits
 from shared.registry import ARCHITECTURES
 
@@ -44,11 +44,6 @@ def test_both_exports_share_one_onnx_format(arch, exports):
 @pytest.mark.parametrize("arch", ARCHS)
 def test_a_second_runtime_computes_the_same_logits(arch, pairs, exports):
     """OpenCV's DNN module, a runtime other than onnxruntime, loads both frameworks' files and agrees with it."""
-    import cv2
-
     images = random_images(pairs(arch).spec, 3, seed=5)
     for framework, path in zip(("torch", "keras"), exports(arch)):
-        network = cv2.dnn.readNetFromONNX(str(path))
-        network.setInput(images)
-        assert_agree(network.forward(), onnx_logits(path, images), "onnx_runtimes",
-                     f"{arch} {framework} ONNX, OpenCV vs onnxruntime")
+        assert_opencv_agrees(path, images, f"{arch} {framework} ONNX")
