@@ -3,6 +3,7 @@
 import tensorflow as tf
 
 from cnnlab_tf.device import select_device
+from cnnlab_tf.distributed import broadcast, current_world, finish
 from cnnlab_tf.engine import fit
 from cnnlab_tf.export import export_onnx
 from cnnlab_tf.features import backbone_features, head_model
@@ -22,4 +23,5 @@ BACKEND = Backend(framework="tf", version=tf.__version__, checkpoint_name="model
                   load_optimizer=load_optimizer, fit=fit, predict_logits=predict_logits,
                   save_checkpoint=save_checkpoint, load_checkpoint=load_checkpoint, export_onnx=export_onnx,
                   port_checkpoint=port_checkpoint, backbone_features=backbone_features, head_model=head_model,
-                  summary_writer=summary_writer)
+                  summary_writer=summary_writer, current_world=current_world, broadcast=broadcast,
+                  finish=finish)

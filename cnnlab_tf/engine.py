@@ -28,14 +28,17 @@ def _cross_entropy(labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
 
 
 def train_step(model: keras.Model, optimizer: keras.optimizers.Optimizer, images: tf.Tensor, labels: tf.Tensor,
-               scaler: keras.optimizers.LossScaleOptimizer | None = None) -> tuple[tf.Tensor, tf.Tensor]:
+               scaler: keras.optimizers.LossScaleOptimizer | None = None,
+               loss_scale: float = 1.0) -> tuple[tf.Tensor, tf.Tensor]:
     """One optimizer step on a batch of NHWC images in the model's variable dtype; returns the batch's mean loss and
-    correct count as 0-d tensors, left on the device. ``scaler`` scales the loss (16-mixed)."""
+    correct count as 0-d tensors, left on the device. ``scaler`` scales the loss (16-mixed); ``loss_scale``
+    multiplies the loss that is differentiated (a replica's share of a distributed batch)."""
     # Forward, convolutions and matmuls in the layers' compute dtype; the loss in the variable dtype
     with tf.GradientTape() as tape:
         logits = model(images, training=True)
         loss = _cross_entropy(labels, ops.cast(logits, images.dtype))
-        scaled = loss if scaler is None else scaler.scale_loss(loss)
+        differentiated = loss * loss_scale if loss_scale != 1.0 else loss
+        scaled = differentiated if scaler is None else scaler.scale_loss(differentiated)
     # Backward and update; a scaler skips the update when the scaled gradients overflowed
     gradients = tape.gradient(scaled, model.trainable_variables)
     (optimizer if scaler is None else scaler).apply(gradients, model.trainable_variables)

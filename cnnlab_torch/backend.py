@@ -3,6 +3,7 @@
 import torch
 
 from cnnlab_torch.device import select_device
+from cnnlab_torch.distributed import broadcast, current_world, finish
 from cnnlab_torch.engine import fit
 from cnnlab_torch.export import export_onnx
 from cnnlab_torch.features import backbone_features, head_model
@@ -22,4 +23,5 @@ BACKEND = Backend(framework="torch", version=torch.__version__, checkpoint_name=
                   load_optimizer=load_optimizer, fit=fit, predict_logits=predict_logits,
                   save_checkpoint=save_checkpoint, load_checkpoint=load_checkpoint, export_onnx=export_onnx,
                   port_checkpoint=port_checkpoint, backbone_features=backbone_features, head_model=head_model,
-                  summary_writer=summary_writer)
+                  summary_writer=summary_writer, current_world=current_world, broadcast=broadcast,
+                  finish=finish)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from cnnlab_torch.distributed import start
 from shared.errors import UsageError
 
 _current = torch.device("cpu")
@@ -15,13 +16,15 @@ def select_device(name: str) -> str:
     if name == "cuda" and not torch.cuda.is_available():
         raise UsageError("--device cuda: torch sees no CUDA GPU here; use --device cpu or --device auto")
     use_cuda = name == "cuda" or (name == "auto" and torch.cuda.is_available())
-    _current = torch.device("cuda" if use_cuda else "cpu")
+    world = start(use_cuda)  # under torchrun: join the other processes; each uses the GPU of its local rank
+    _current = torch.device("cuda", world.local_rank) if use_cuda else torch.device("cpu")
+    processes = f", {world.size} processes (DDP, {'NCCL' if use_cuda else 'gloo'})" if world.distributed else ""
     if use_cuda:
         # TF32 matmuls trade ~1e-3 relative precision for speed; keep float32 so runs compare across frameworks.
         torch.backends.cuda.matmul.allow_tf32 = False
         torch.backends.cudnn.allow_tf32 = False
-        return f"cuda ({torch.cuda.get_device_name(_current)})"
-    return "cpu"
+        return f"cuda ({torch.cuda.get_device_name(_current)}){processes}"
+    return f"cpu{processes}"
 
 
 def current_device() -> torch.device:

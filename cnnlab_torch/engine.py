@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cnnlab_torch.distributed import current_world, loss_scale, parallel, summed
 from cnnlab_torch.model import predict_logits
 from cnnlab_torch.optimizer import set_learning_rate
 from cnnlab_torch.precision import autocast, loss_scaler, variable_dtype
@@ -23,9 +24,11 @@ from shared.precision import DEFAULT_PRECISION
 
 
 def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, images: torch.Tensor, labels: torch.Tensor,
-               scaler: torch.amp.GradScaler | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+               scaler: torch.amp.GradScaler | None = None,
+               loss_scale: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
     """One optimizer step on a batch of NHWC images in the model's variable dtype; returns the batch's mean loss and
-    correct count as 0-d tensors, left on the device. ``scaler`` scales the loss (16-mixed)."""
+    correct count as 0-d tensors, left on the device. ``scaler`` scales the loss (16-mixed); ``loss_scale``
+    multiplies the loss that is differentiated (a process's share of a distributed batch)."""
     model.train()
     precision = getattr(model, "precision", DEFAULT_PRECISION)
     # Forward, convolutions and matmuls in the precision's compute dtype; the loss in the variable dtype
@@ -35,10 +38,10 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, images: torch
     # Backward and update; a scaler skips the update when the scaled gradients overflowed
     optimizer.zero_grad(set_to_none=True)
     if scaler is None:
-        loss.backward()
+        (loss * loss_scale if loss_scale != 1.0 else loss).backward()
         optimizer.step()
     else:
-        scaler.scale(loss).backward()
+        scaler.scale(loss * loss_scale).backward()
         scaler.step(optimizer)
         scaler.update()
     # Statistics of the batch, on the logits before the update
@@ -91,18 +94,32 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, train: Dataset, val:
     # The uint8 training set lives on the device once (padded for the crops); each step gathers its batch there.
     images = torch.from_numpy(pad(train.images, config.augmentation.padding)).to(device)
     labels = torch.from_numpy(train.labels).to(device)
-    training_model = _compiled(model, config.compile)
+    # Several processes (torchrun): each takes its rows of every batch, and DDP averages the gradients (loss_scale).
+    world = current_world()
+    training_model = parallel(_compiled(model, config.compile))
     # A new scaler per fit starts from its initial scale: a resumed 16-mixed run may skip a step or two more.
     scaler = loss_scaler(config.precision, optimizer)
 
     def step(batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         set_learning_rate(optimizer, batch.lr)
-        index = torch.from_numpy(batch.indices).to(device)
+        rows = world.share(len(batch.indices))
+        index = torch.from_numpy(batch.indices[rows]).to(device)
         crops = []  # no augmentation
         if batch.crops:
-            crops = [torch.from_numpy(part).to(device) for part in (batch.crops.rows, batch.crops.cols)]
+            crops = [torch.from_numpy(part[rows]).to(device) for part in (batch.crops.rows, batch.crops.cols)]
         batch_images, batch_labels = gather_batch(images, labels, index, *crops)
-        return train_step(training_model, optimizer, batch_images.to(dtype), batch_labels, scaler)
+        if not world.distributed:
+            return train_step(training_model, optimizer, batch_images.to(dtype), batch_labels, scaler)
+        scale = loss_scale(len(index), len(batch.indices))
+        loss, correct = train_step(training_model, optimizer, batch_images.to(dtype), batch_labels, scaler, scale)
+        return loss * len(index) / len(batch.indices), correct  # summed over the processes: the batch's mean
 
-    return run_epochs(step, read_batches, lambda: evaluate(model, val, config.batch_size), len(train.labels),
+    def read(pending: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> tuple[np.ndarray, np.ndarray]:
+        if not world.distributed:
+            return read_batches(pending)
+        # Every process gets the global batch's loss and correct count, so all of them agree on the metrics
+        together = summed(torch.stack([torch.stack([loss.double(), correct.double()]) for loss, correct in pending]))
+        return together[:, 0].cpu().numpy(), together[:, 1].cpu().numpy().round().astype(np.int64)
+
+    return run_epochs(step, read, lambda: evaluate(model, val, config.batch_size), len(train.labels),
                       config, on_epoch_end, first_epoch, train.image_size, on_batches)

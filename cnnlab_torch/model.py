@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from cnnlab_torch.device import current_device
+from cnnlab_torch.distributed import current_world, sum_over_processes, summed
 from cnnlab_torch.precision import autocast, variable_dtype
 from shared.precision import DEFAULT_PRECISION
 from shared.specs import (AvgPool2d, BasicBlock, BatchNorm2d, Conv2d, Flatten, GlobalAvgPool2d, Layer, Linear,
@@ -26,6 +27,29 @@ class NormalizeNHWC(nn.Module):
         mean = torch.tensor(self.mean, dtype=images.dtype, device=images.device)
         std = torch.tensor(self.std, dtype=images.dtype, device=images.device)
         return ((images / 255.0 - mean) / std).permute(0, 3, 1, 2)
+
+
+class SyncedBatchNorm2d(nn.BatchNorm2d):
+    """``nn.BatchNorm2d`` whose training statistics are those of the global batch when several processes train
+    (``cnnlab_torch.distributed``), so a distributed run normalises as one process does; alone it is BatchNorm2d.
+    ``nn.SyncBatchNorm`` does this on GPUs only (it refuses CPU tensors in torch 2.14), and the tests run on CPUs:
+    this one is the same code on both. Running variance: PyTorch's, unbiased over the global batch."""
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if not (self.training and current_world().distributed):
+            return super().forward(images)
+        if images.dtype in (torch.float16, torch.bfloat16):  # statistics in float32, as autocast runs batch_norm
+            images = images.float()
+        count = summed(images.new_tensor(images.numel() / images.shape[1]))
+        mean = sum_over_processes(images.sum((0, 2, 3))) / count
+        centred = images - mean[None, :, None, None]
+        variance = sum_over_processes((centred * centred).sum((0, 2, 3))) / count
+        with torch.no_grad():
+            self.running_mean.mul_(1 - self.momentum).add_(self.momentum * mean)
+            self.running_var.mul_(1 - self.momentum).add_(self.momentum * variance * count / (count - 1))
+            self.num_batches_tracked.add_(1)
+        scale = self.weight / torch.sqrt(variance + self.eps)
+        return centred * scale[None, :, None, None] + self.bias[None, :, None, None]
 
 
 class ResidualBlock(nn.Module):
@@ -56,7 +80,7 @@ def to_module(layer: Layer) -> nn.Module:
         return nn.Conv2d(layer.in_channels, layer.out_channels, layer.kernel, layer.stride, layer.padding,
                          bias=layer.bias)
     if isinstance(layer, BatchNorm2d):
-        return nn.BatchNorm2d(layer.channels, eps=layer.eps, momentum=layer.momentum)
+        return SyncedBatchNorm2d(layer.channels, eps=layer.eps, momentum=layer.momentum)
     if isinstance(layer, ReLU):
         return nn.ReLU()
     if isinstance(layer, MaxPool2d):

@@ -24,9 +24,10 @@ def public_functions(module) -> dict[str, list[str]]:
 # Keras needs padding, BatchNorm, tap-name and per-variable layout translation; TensorFlow selects devices globally.
 # Mixed precision is a context around the forward pass in PyTorch (autocast) and a dtype policy of the layers,
 # fixed when they are created, in Keras. The benchmark's seed-lab image pipeline is torchvision's, so only the PyTorch
-# worker times it.
+# worker times it. PyTorch's BatchNorm synchronises over torchrun's processes with its own collectives.
 BACKEND_SPECIFIC = {"current_device", "to_module", "conv_padding", "batchnorm_arguments", "output_layer_name",
-                    "canonical_variables", "autocast", "dtype_policy", "time_data_pipeline"}
+                    "canonical_variables", "autocast", "dtype_policy", "time_data_pipeline", "summed",
+                    "sum_over_processes"}
 
 
 def test_same_module_names():

@@ -12,6 +12,7 @@ import numpy as np
 
 from shared.config import TrainConfig
 from shared.data import Dataset
+from shared.distributed import World
 from shared.optimizer_state import OptimizerState
 from shared.loop import BatchesCallback
 from shared.specs import ModelSpec
@@ -55,3 +56,8 @@ class Backend:
     head_model: Callable[[Any, ModelSpec, str], Any]
     # summary_writer(log_dir): the framework's own TensorBoard writer, as a shared.tensorboard_log.ScalarWriter
     summary_writer: Callable[[Path], ScalarWriter]
+    # Several processes (torchrun; shared.distributed): this process's place, once select_device has joined them;
+    # broadcast(value) -> rank 0's value; finish() leaves the process group when every process is done
+    current_world: Callable[[], World]
+    broadcast: Callable[[Any], Any]
+    finish: Callable[[], None]

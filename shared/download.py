@@ -15,7 +15,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from tqdm.auto import tqdm  # a widget in notebooks, a text bar in terminals
+from shared import progress
 
 from shared.errors import DownloadError
 
@@ -54,7 +54,7 @@ def download(url: str, destination: Path, algorithm: str | None = None, expected
         length = response.headers.get("Content-Length")
         expected_size = int(length) if length else None
         try:
-            with response, open(part, "wb") as handle, tqdm(total=expected_size, unit="B", unit_scale=True,
+            with response, open(part, "wb") as handle, progress.bar(total=expected_size, unit="B", unit_scale=True,
                                                             desc=f"downloading {destination.name}",
                                                             leave=False) as bar:
                 for chunk in iter(lambda: response.read(CHUNK), b""):

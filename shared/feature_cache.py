@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-from tqdm.auto import tqdm  # a widget in notebooks, a text bar in terminals
+from shared import progress
 
 from shared.atomic import atomic_path
 from shared.backend import Backend
@@ -118,7 +118,7 @@ def _compute(compute: Callable[[np.ndarray, Callable[[int], None]], np.ndarray],
              images: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Every part through the backbone, with one progress bar over all their images."""
     total = sum(len(part) for part in images.values())
-    with tqdm(total=total, unit="image", desc="backbone features", leave=False, dynamic_ncols=True) as bar:
+    with progress.bar(total=total, unit="image", desc="backbone features", leave=False, dynamic_ncols=True) as bar:
         return {part: compute(part_images, bar.update) for part, part_images in images.items()}
 
 

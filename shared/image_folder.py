@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm  # a widget in notebooks, a text bar in terminals
+from shared import progress
 
 from shared.atomic import atomic_path
 from shared.errors import DataError, UsageError
@@ -144,8 +144,8 @@ def load_image_folder(root: Path, image_size: int, cache_dir: Path, name: str = 
     # Decoded straight into one array: a list of images and then np.stack would need twice the memory.
     images = np.empty((len(listing.files), image_size, image_size, 3), dtype=np.uint8)
     labels, files, skipped = [], [], []
-    for relative, label in tqdm(list(zip(listing.files, listing.labels)), desc=f"decoding {root} at {image_size}px",
-                                unit="image", leave=False):
+    for relative, label in progress.bar(list(zip(listing.files, listing.labels)), unit="image", leave=False,
+                                        desc=f"decoding {root} at {image_size}px"):
         try:
             images[len(labels)] = decode_image(listing.root / relative, image_size)
             labels.append(label)

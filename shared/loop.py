@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
-from tqdm.auto import tqdm  # a widget in notebooks, a text bar in terminals
+from shared import progress
 
 from shared import augment
 from shared.config import TrainConfig
@@ -94,8 +94,8 @@ def run_epochs(step: Step, read: Read, validate: Validate, train_count: int, con
         started = time.perf_counter()
         meter = BatchMeter()
         batches = epoch_batches(train_count, config, epoch, image_size)
-        with tqdm(batches, total=batches_per_epoch, unit="batch", leave=False, desc=f"epoch {epoch}/{config.epochs}",
-                  dynamic_ncols=True) as bar:
+        with progress.bar(batches, total=batches_per_epoch, unit="batch", leave=False,
+                          desc=f"epoch {epoch}/{config.epochs}", dynamic_ncols=True) as bar:
             pending, sizes, rates = [], [], []
             for number, batch in enumerate(bar, start=1):
                 pending.append(step(batch))
@@ -124,7 +124,7 @@ def run_epochs(step: Step, read: Read, validate: Validate, train_count: int, con
             "images_per_second": train_count / train_seconds,  # training steps only, validation excluded
             "seconds": time.perf_counter() - started,
         }
-        tqdm.write(format_epoch(record, config.epochs))
+        progress.write(format_epoch(record, config.epochs))
         history.append(record)
         on_epoch_end(record)
     return history

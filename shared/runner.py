@@ -8,6 +8,7 @@ epoch and ``--resume`` continues it (``shared.resume``).
 
 from __future__ import annotations
 
+import os
 import platform
 import shutil
 import sys
@@ -18,8 +19,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from shared import (checkpoints, feature_cache, pretrained, reports, rundir, signals, study_report,
-                    tensorboard_log)
+from shared import (checkpoints, distributed, feature_cache, pretrained, progress, reports, rundir, signals,
+                    study_report, tensorboard_log)
 from shared.backend import Backend
 from shared.cli import build_parser, parse_or_exit
 from shared.config import TrainConfig
@@ -86,8 +87,14 @@ def execute(framework: str, load_backend: Callable[[], Backend], args, argv: lis
         if not job.plan.is_study:
             unit = job.plan.units()[0]
             trained = train(backend, specs[unit.arm.arch], data, job, device, unit, backbone)
+            backend.finish()
+            if not backend.current_world().is_main:  # the run directory is rank 0's
+                return Run(job.run_dir, _status(trained.exit_status), {}, trained.model, trained.exit_status)
             return Run(job.run_dir, *_status_and_metrics(job.run_dir), trained.model, trained.exit_status)
         exit_status, models = train_study(backend, specs, data, job, device, backbone)
+        backend.finish()
+        if not backend.current_world().is_main:
+            return Run(job.run_dir, _status(exit_status), {}, next(reversed(models.values()), None), exit_status)
         table = job.run_dir / f"{rundir.COMPARISON}.json"
         if exit_status == 0:
             metrics = rundir.read_json(table)
@@ -108,6 +115,10 @@ def trained_model(backend: Backend, specs: dict[str, ModelSpec], folder: Path):
     return model
 
 
+def _status(exit_status: int) -> str:
+    return {0: rundir.COMPLETE, EXIT_DIVERGED: rundir.DIVERGED}.get(exit_status, rundir.INTERRUPTED)
+
+
 def _status_and_metrics(folder: Path) -> tuple[str, dict]:
     metrics = rundir.read_json(folder / rundir.METRICS)
     return metrics["status"], metrics
@@ -115,8 +126,15 @@ def _status_and_metrics(folder: Path) -> tuple[str, dict]:
 
 def start_up(framework: str, load_backend: Callable[[], Backend], args, argv: list[str]):
     """Every check a user can fail, cheapest first; the run directory is created last."""
+    world = distributed.from_environment()
+    if not world.is_main:  # one process speaks for all: rank 0 prints, draws the progress bars and writes
+        progress.quiet()
+        sys.stdout = open(os.devnull, "w")
     job = plan_resume(args, argv, framework) if args.resume is not None else new_job(args, framework)
     plan = job.plan
+    if world.distributed and plan.download:
+        raise UsageError("--download with several processes would fetch the data once per process; download it "
+                         "first with one process (the same command without torchrun), then start torchrun")
     for arch in plan.archs:  # an image size the architecture cannot take, before any image is decoded
         try:
             build_spec(arch, 2, plan.data.image_size or 32)
@@ -135,13 +153,16 @@ def start_up(framework: str, load_backend: Callable[[], Backend], args, argv: li
     checkpoint = pretrained.locate(cnnlab_home(), plan.weights, plan.download) if needs_backbone else None
     backend = load_backend()
     device = backend.select_device(args.device)
+    world = backend.current_world()
+    job.run_dir = Path(backend.broadcast(str(job.run_dir)))  # its default name has rank 0's start time
     backbone = None
     if checkpoint is not None:
         backbone = pretrained.backbone_weights(checkpoint, specs[plan.archs[0]], backend.port_checkpoint,
                                                cnnlab_home())
-    if not job.in_place:
-        rundir.create(job.run_dir)
-    rundir.write_json(job.run_dir / rundir.RUN, plan.to_json(job.framework_started))
+    if world.is_main:
+        if not job.in_place:
+            rundir.create(job.run_dir)
+        rundir.write_json(job.run_dir / rundir.RUN, plan.to_json(job.framework_started))
     return job, backend, device, data, specs, backbone
 
 
@@ -151,7 +172,7 @@ def train_study(backend: Backend, specs: dict[str, ModelSpec], data: PreparedDat
     std over the seeds, and the gain over the baseline arm where the experiment has one), the lab report, and for a
     study without a baseline a copy of the best arm's model files in ``best/``. Returns the exit status and the
     models trained in this process by their folder (an arm's first seed under the arm's name too)."""
-    plan = job.plan
+    plan, writes = job.plan, backend.current_world().is_main
     folders, models = {}, {}
     for arm in plan.arms:
         folders[arm.name] = []
@@ -161,16 +182,19 @@ def train_study(backend: Backend, specs: dict[str, ModelSpec], data: PreparedDat
                 print(f"\n=== {unit.folder}: complete, kept ===")
             else:
                 print(f"\n=== {unit.folder} ===")
-                folder.mkdir(parents=True, exist_ok=True)
+                if writes:
+                    folder.mkdir(parents=True, exist_ok=True)
                 trained = train(backend, specs[arm.arch], data, job, device, unit, backbone)
                 models[unit.folder] = trained.model
                 if trained.exit_status != 0:
                     return trained.exit_status, models
             folders[arm.name].append(unit.folder)
-        if plan.repeats > 1:  # the arm's folder holds a model too: its first seed's, the one a single run trains
+        if plan.repeats > 1 and writes:  # the arm's folder holds a model too: its first seed's, as a single run
             copy_model_files(job.run_dir / folders[arm.name][0], job.run_dir / arm.name)
             if folders[arm.name][0] in models:
                 models[arm.name] = models[folders[arm.name][0]]
+    if not writes:
+        return 0, models
     results = {arm: [rundir.read_json(job.run_dir / folder / rundir.METRICS) for folder in arm_folders]
                for arm, arm_folders in folders.items()}
     table = reports.compare_variants(results, plan.experiment.baseline)
@@ -222,7 +246,10 @@ def train(backend: Backend, spec: ModelSpec, data: PreparedData, job: Job, devic
     plan = job.plan
     config, folder = unit.config, unit_dir(job.run_dir, unit)
     start = job.starts.get(unit.folder)
-    rundir.write_json(folder / rundir.SPLIT, data.split)
+    world = backend.current_world()
+    writes = world.is_main  # of several processes, rank 0 alone writes the run directory
+    if writes:
+        rundir.write_json(folder / rundir.SPLIT, data.split)
     train_set, val_set = data.train, data.val
 
     # Model and optimizer: fresh from the seed (and the ImageNet backbone), or from a finished epoch.
@@ -244,14 +271,16 @@ def train(backend: Backend, spec: ModelSpec, data: PreparedData, job: Job, devic
     cached = config.feature_cache and first_trainable is not None and not config.augmentation.active
 
     summary = reports.model_summary(spec, trainable if frozen else None, config.precision)
-    reports.write_text(folder / rundir.SUMMARY, summary)
+    if writes:
+        reports.write_text(folder / rundir.SUMMARY, summary)
     print(summary)
     history = list(start.history) if start else []
     metrics = {
         "framework": backend.framework, "framework_version": backend.version, "python": platform.python_version(),
         "experiment": plan.experiment.name, "arch": spec.name, "dataset": train_set.name,
         "classes": list(train_set.class_names), "image_size": spec.image_size,
-        "params_trainable": backend.count_trainable(model), "device": device, "precision": config.precision,
+        "params_trainable": backend.count_trainable(model), "device": device, "processes": world.size,
+        "precision": config.precision,
         "compile": config.compile, "feature_cache": cached, "config": config.to_json(),
         "data": {**plan.data.to_json(), "image_size": spec.image_size, "classes": list(train_set.class_names)},
         "data_source": data.source, "skipped_images": list(train_set.skipped),
@@ -274,7 +303,8 @@ def train(backend: Backend, spec: ModelSpec, data: PreparedData, job: Job, devic
     if train_set.skipped:
         print(f"warning: {len(train_set.skipped)} unreadable image(s) skipped (listed in the classification report)",
               file=sys.stderr)
-    rundir.write_json(folder / rundir.METRICS, metrics)
+    if writes:
+        rundir.write_json(folder / rundir.METRICS, metrics)
 
     started, seconds_before = time.perf_counter(), metrics["seconds"]
 
@@ -286,12 +316,14 @@ def train(backend: Backend, spec: ModelSpec, data: PreparedData, job: Job, devic
                              {"lr": config.lr, "betas": [config.beta1, config.beta2], "eps": config.eps,
                               "weight_decay": config.weight_decay})
 
-    log = tensorboard_log.TrainingLog(backend.summary_writer(folder / tensorboard_log.FOLDER))
+    log = tensorboard_log.TrainingLog(backend.summary_writer(folder / tensorboard_log.FOLDER)) if writes else None
 
     def save_epoch(record: dict) -> None:
         # Everything a finished epoch produced goes to disk now, so an interruption loses at most one epoch. A stop
         # requested while the checkpoint is written waits until it is complete.
         history.append(record)
+        if not writes:
+            return
         metrics["seconds"] = seconds_before + time.perf_counter() - started
         with signals.deferred():
             saved = checkpoints.commit(folder, record["epoch"], backend.framework, history, metrics["seconds"],
@@ -307,15 +339,22 @@ def train(backend: Backend, spec: ModelSpec, data: PreparedData, job: Job, devic
             fit_model, fit_train, fit_val = head_on_features(backend, model, spec, first_trainable, train_set,
                                                              val_set, config, metrics)
         backend.fit(fit_model, optimizer, fit_train, fit_val, config, save_epoch, start.epoch + 1 if start else 1,
-                    on_batches=log.batches)
+                    on_batches=log.batches if log else None)
     except KeyboardInterrupt as stop:
+        if not writes:
+            return Trained(signals.exit_status(stop), model)
         return Trained(stopped(metrics, folder, rundir.INTERRUPTED, interrupted_message(folder, job.run_dir, history),
                                signals.exit_status(stop)), model)
     except Diverged as diverged:
+        if not writes:
+            return Trained(EXIT_DIVERGED, model)
         return Trained(stopped(metrics, folder, rundir.DIVERGED, diverged_message(diverged, history, config.lr),
                                EXIT_DIVERGED), model)
     finally:
-        log.close()
+        if log is not None:
+            log.close()
+    if not writes:  # the export and the reports are rank 0's
+        return Trained(0, model)
 
     try:
         check_images = val_set.images[:8].astype(np.float32)

@@ -1,0 +1,95 @@
+"""Several processes, one model: DistributedDataParallel over the processes torchrun starts, gloo on CPUs and NCCL
+on GPUs (``shared.distributed`` says which process this is and which rows of a batch it takes)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from shared.distributed import World, from_environment
+
+_world = World()
+
+
+def start(use_cuda: bool) -> World:
+    """Join the processes torchrun started (a no-op for a single process); returns this process's place."""
+    global _world
+    world = from_environment()
+    if world.distributed and not dist.is_initialized():
+        if use_cuda:
+            torch.cuda.set_device(world.local_rank)
+        dist.init_process_group("nccl" if use_cuda else "gloo")
+    _world = world
+    return world
+
+
+def current_world() -> World:
+    return _world
+
+
+def broadcast(value: Any) -> Any:
+    """Rank 0's ``value`` in every process (a run directory's name, which has the time in it)."""
+    if not _world.distributed:
+        return value
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def loss_scale(rows: int, batch: int) -> float:
+    """What this process's mean loss over ``rows`` of a ``batch`` is multiplied by before backward, so that DDP's
+    average over the processes is the gradient of the whole batch's mean loss: sum over the rows / batch, times the
+    number of processes. The scaling must be on the loss, not the gradients: a synchronised BatchNorm carries every
+    process's loss into every other's gradient, and only a scaled loss weights those paths too."""
+    return rows / batch * _world.size
+
+
+def summed(tensor: torch.Tensor) -> torch.Tensor:
+    """The tensor summed over the processes (no gradient)."""
+    if _world.distributed:
+        dist.all_reduce(tensor)
+    return tensor
+
+
+def finish() -> None:
+    """Leave the process group once every process is done: without the barrier a process that leaves while rank 0
+    still writes can abort the others ("terminate called without an active exception", 2 of 9 runs here)."""
+    if dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
+def parallel(model: nn.Module) -> nn.Module:
+    """The model as the training step calls it: in DistributedDataParallel, which averages the processes' gradients
+    during backward (``loss_scale`` makes the average the global batch's gradient). BatchNorm layers synchronise
+    themselves (``model.SyncedBatchNorm2d``) and their running statistics stay equal in every process, so DDP need
+    not broadcast buffers."""
+    if not _world.distributed:
+        return model
+    wrapped = nn.parallel.DistributedDataParallel(model, forward_sync_buffers=False, gradient_as_bucket_view=True)
+    wrapped.precision = model.precision  # train_step reads it; DDP, unlike torch.compile, does not pass it through
+    return wrapped
+
+
+class _SumOverProcesses(torch.autograd.Function):
+    """All-reduce (sum) with a gradient: every process's output is the same sum, so the gradient of the sum of the
+    processes' losses with respect to each process's input is the sum of the output gradients."""
+
+    @staticmethod
+    def forward(ctx, tensor: torch.Tensor) -> torch.Tensor:
+        tensor = tensor.clone()
+        dist.all_reduce(tensor)
+        return tensor
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        grad = grad.clone()
+        dist.all_reduce(grad)
+        return grad
+
+
+def sum_over_processes(tensor: torch.Tensor) -> torch.Tensor:
+    return _SumOverProcesses.apply(tensor) if _world.distributed else tensor

@@ -1,0 +1,32 @@
+"""Which process this is, and its rows of each batch (shared.distributed)."""
+
+import pytest
+
+from shared.distributed import World, from_environment
+from shared.errors import UsageError
+
+
+@pytest.mark.parametrize("count, size", [(32, 2), (33, 2), (30, 4), (3, 4), (1, 2)])
+def test_the_shares_cover_each_batch_once_in_order(count, size):
+    shares = [World(rank, size).share(count) for rank in range(size)]
+    rows = [row for share in shares for row in range(count)[share]]
+    assert rows == list(range(count)), "every row once, contiguous, in rank order"
+    sizes = [len(range(count)[share]) for share in shares]
+    assert max(sizes) - min(sizes) <= 1
+
+
+def test_a_batch_of_33_splits_16_and_17():
+    assert [World(rank, 2).share(33) for rank in range(2)] == [slice(0, 16), slice(16, 33)]
+
+
+def test_torchrun_sets_the_place_and_without_it_there_is_one_process():
+    assert from_environment({}) == World(0, 1, 0)
+    assert from_environment({"RANK": "3", "WORLD_SIZE": "4", "LOCAL_RANK": "1"}) == World(3, 4, 1)
+    assert not World(1, 2).is_main and World(0, 2).distributed
+
+
+@pytest.mark.parametrize("environment", [{"WORLD_SIZE": "2"}, {"WORLD_SIZE": "two", "RANK": "0"},
+                                         {"WORLD_SIZE": "2", "RANK": "2"}])
+def test_a_broken_environment_is_one_clear_error(environment):
+    with pytest.raises(UsageError, match="torchrun"):
+        from_environment(environment)
