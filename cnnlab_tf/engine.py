@@ -37,7 +37,7 @@ def train_step(model: keras.Model, optimizer: keras.optimizers.Optimizer, images
     with tf.GradientTape() as tape:
         logits = model(images, training=True)
         loss = _cross_entropy(labels, ops.cast(logits, images.dtype))
-        differentiated = loss * loss_scale if loss_scale != 1.0 else loss
+        differentiated = loss * loss_scale  # times 1.0 alone: exact
         scaled = differentiated if scaler is None else scaler.scale_loss(differentiated)
     # Backward and update; a scaler skips the update when the scaled gradients overflowed
     gradients = tape.gradient(scaled, model.trainable_variables)

@@ -38,7 +38,7 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, images: torch
     # Backward and update; a scaler skips the update when the scaled gradients overflowed
     optimizer.zero_grad(set_to_none=True)
     if scaler is None:
-        (loss * loss_scale if loss_scale != 1.0 else loss).backward()
+        (loss * loss_scale).backward()  # times 1.0 alone: exact
         optimizer.step()
     else:
         scaler.scale(loss * loss_scale).backward()
@@ -108,10 +108,10 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, train: Dataset, val:
         if batch.crops:
             crops = [torch.from_numpy(part[rows]).to(device) for part in (batch.crops.rows, batch.crops.cols)]
         batch_images, batch_labels = gather_batch(images, labels, index, *crops)
-        if not world.distributed:
-            return train_step(training_model, optimizer, batch_images.to(dtype), batch_labels, scaler)
-        scale = loss_scale(len(index), len(batch.indices))
+        scale = loss_scale(len(index), len(batch.indices))  # 1.0 in one process
         loss, correct = train_step(training_model, optimizer, batch_images.to(dtype), batch_labels, scaler, scale)
+        if not world.distributed:
+            return loss, correct
         return loss * len(index) / len(batch.indices), correct  # summed over the processes: the batch's mean
 
     def read(pending: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> tuple[np.ndarray, np.ndarray]:

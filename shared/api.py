@@ -10,9 +10,9 @@ was wrong and what to do), before anything is written.
 from __future__ import annotations
 
 import argparse
+import difflib
 import sys
 import types
-import difflib
 from typing import Any, Callable
 
 from shared.backend import Backend
