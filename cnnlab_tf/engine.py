@@ -3,6 +3,7 @@ autograd lines differ."""
 
 from __future__ import annotations
 
+import functools
 from typing import Callable, Sequence
 
 import numpy as np
@@ -11,6 +12,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from cnnlab_tf.distributed import loss_scale, on_every_replica, replica_rows, strategy
 from cnnlab_tf.model import predict_logits
 from cnnlab_tf.optimizer import set_learning_rate
 from cnnlab_tf.precision import loss_scaler
@@ -71,14 +73,31 @@ def gather_batch(images: tf.Tensor, labels: tf.Tensor, index: tf.Tensor, rows: t
     return picked, tf.gather(labels, index)
 
 
-def _gathered_step(model: keras.Model, optimizer: keras.optimizers.Optimizer, images: tf.Tensor, labels: tf.Tensor,
-                   scaler: keras.optimizers.LossScaleOptimizer | None, lr: tf.Tensor, index: tf.Tensor,
-                   rows: tf.Tensor | None, cols: tf.Tensor | None) -> tuple[tf.Tensor, tf.Tensor]:
-    """``train_step`` on the batch gathered inside the graph, at the schedule's rate: a few eager ops per step
-    less, which small models notice."""
+def _replica_step(model: keras.Model, optimizer: keras.optimizers.Optimizer,
+                  scaler: keras.optimizers.LossScaleOptimizer | None, images: tf.Tensor, labels: tf.Tensor,
+                  index: tf.Tensor, *crops: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """``train_step`` on this replica's rows of the global batch (``shared.distributed.World.share``'s rows), its
+    loss scaled by their share, so that the replicas' summed gradients are the whole batch's. Returns the loss
+    times the share, whose sum over the replicas is the batch's mean loss, and the correct count. One device is
+    one replica with every row, and a share of exactly 1."""
+    batch = tf.shape(index)[0]
+    rows = replica_rows(batch)
+    batch_images, batch_labels = gather_batch(images, labels, index[rows], *(part[rows] for part in crops))
+    dtype = model.inputs[0].dtype
+    share = loss_scale(tf.cast(tf.shape(batch_labels)[0], dtype), tf.cast(batch, dtype))
+    loss, correct = train_step(model, optimizer, tf.cast(batch_images, dtype), batch_labels, scaler, share)
+    return loss * share, correct
+
+
+def _gathered_step(strategy: tf.distribute.Strategy, model: keras.Model, optimizer: keras.optimizers.Optimizer,
+                   scaler: keras.optimizers.LossScaleOptimizer | None, images, labels, lr: tf.Tensor,
+                   index: tf.Tensor, *crops: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """One step of every replica on the batch gathered inside the graph, at the schedule's rate (a few eager ops
+    per step less, which small models notice); the loss and correct count summed over the replicas."""
     set_learning_rate(optimizer, lr)
-    batch_images, batch_labels = gather_batch(images, labels, index, rows, cols)
-    return train_step(model, optimizer, tf.cast(batch_images, model.inputs[0].dtype), batch_labels, scaler)
+    replica_step = functools.partial(_replica_step, model, optimizer, scaler)
+    loss, correct = strategy.run(replica_step, args=(images, labels, index, *crops))
+    return strategy.reduce("SUM", loss, axis=None), strategy.reduce("SUM", correct, axis=None)
 
 
 def _compiled(step: Callable, enabled: bool) -> Callable:
@@ -91,21 +110,20 @@ def fit(model: keras.Model, optimizer: keras.optimizers.Optimizer, train: Datase
         config: TrainConfig, on_epoch_end: Callable[[dict], None] = lambda record: None,
         first_epoch: int = 1, on_batches: BatchesCallback | None = None) -> list[dict]:
     """Epochs ``first_epoch``..``config.epochs`` with the shared batch order, validating after every epoch."""
-    # The uint8 training set lives on the device once (padded for the crops); each step gathers its batch there.
-    images = tf.constant(pad(train.images, config.augmentation.padding))
-    labels = tf.constant(train.labels)
-    # The graph closes over the model and the optimizer: only tensors cross the call, which is cheaper to dispatch.
-    training_step = _compiled(lambda *batch: _gathered_step(model, optimizer, images, labels, scaler, *batch),
-                              config.compile)
+    # The uint8 training set lives on each replica's device once (padded for the crops); each step gathers its
+    # batch there.
+    images = on_every_replica(pad(train.images, config.augmentation.padding))
+    labels = on_every_replica(train.labels)
     # A new scaler per fit starts from its initial scale: a resumed 16-mixed run may skip a step or two more.
     scaler = loss_scaler(config.precision, optimizer)
+    # The graph closes over the model and the optimizer: only tensors cross the call, which is cheaper to dispatch.
+    replicas = strategy()  # TensorFlow's default strategy for one device
+    training_step = _compiled(lambda *batch: _gathered_step(replicas, model, optimizer, scaler, images, labels,
+                                                            *batch), config.compile)
 
     def step(batch: Batch) -> tuple[tf.Tensor, tf.Tensor]:
-        index = tf.constant(batch.indices)
-        crops = [None, None]  # no augmentation
-        if batch.crops:
-            crops = [tf.constant(part) for part in (batch.crops.rows, batch.crops.cols)]
-        return training_step(tf.constant(batch.lr, tf.float64), index, *crops)
+        crops = [] if batch.crops is None else [tf.constant(part) for part in (batch.crops.rows, batch.crops.cols)]
+        return training_step(tf.constant(batch.lr, tf.float64), tf.constant(batch.indices), *crops)
 
     return run_epochs(step, read_batches, lambda: evaluate(model, val, config.batch_size), len(train.labels),
                       config, on_epoch_end, first_epoch, train.image_size, on_batches)

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 
 import keras
 
+from cnnlab_tf.distributed import scope
 from shared.precision import LOSS_SCALE_GROWTH, LOSS_SCALE_INITIAL, precision
 
 _POLICIES = {"32-true": "float32", "64-true": "float64", "bf16-mixed": "mixed_bfloat16",
@@ -40,7 +41,8 @@ def loss_scaler(name: str, optimizer: keras.optimizers.Optimizer) -> keras.optim
     the scale halves, as ``torch.amp.GradScaler`` does."""
     if not precision(name).loss_scaling:
         return None
-    scaler = keras.optimizers.LossScaleOptimizer(optimizer, initial_scale=LOSS_SCALE_INITIAL,
-                                                 dynamic_growth_steps=LOSS_SCALE_GROWTH)
-    scaler.build(optimizer._trainable_variables)  # its variables must exist before the compiled step first runs
+    with scope():  # its scale and step counter mirrored, like the optimizer's variables
+        scaler = keras.optimizers.LossScaleOptimizer(optimizer, initial_scale=LOSS_SCALE_INITIAL,
+                                                     dynamic_growth_steps=LOSS_SCALE_GROWTH)
+        scaler.build(optimizer._trainable_variables)  # its variables must exist before the compiled step first runs
     return scaler

@@ -10,13 +10,19 @@ import torch.distributed as dist
 from torch import nn
 
 from shared.distributed import World, from_environment
+from shared.errors import UsageError
 
 _world = World()
 
 
-def start(use_cuda: bool) -> World:
-    """Join the processes torchrun started (a no-op for a single process); returns this process's place."""
+def start(use_cuda: bool, replicas: int = 1) -> World:
+    """Join the processes torchrun started (a no-op for a single process); returns this process's place. PyTorch
+    runs one replica per process, so ``--replicas`` (tf.distribute's devices in one process) is refused with the
+    torchrun command that does it."""
     global _world
+    if replicas > 1:
+        raise UsageError(f"--replicas {replicas}: PyTorch trains several devices as several processes; launch "
+                         f"torchrun --nproc_per_node {replicas} -m cnnlab_torch.train ... without --replicas")
     world = from_environment()
     if world.distributed and not dist.is_initialized():
         if use_cuda:

@@ -28,7 +28,8 @@ class Backend:
     version: str  # the framework's version string
     checkpoint_name: str  # the native model checkpoint's file name in a run directory
     optimizer_name: str  # the native optimizer state's file name in a checkpoint
-    select_device: Callable[[str], str]  # "auto" | "cpu" | "cuda" -> description; UsageError if unavailable
+    # ("auto" | "cpu" | "cuda", replicas) -> description; UsageError if unavailable
+    select_device: Callable[[str, int], str]
     build_model: Callable[[ModelSpec, str], Any]  # (spec, precision name) -> model on the selected device
     set_weights: Callable[[Any, ModelSpec, dict], None]  # canonical weights -> model
     get_weights: Callable[[Any, ModelSpec], dict]  # model -> canonical weights

@@ -163,6 +163,10 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
                              f"frameworks write the same opset and IR version (default: %(default)s)")
     parser.add_argument("--device", type=_one_of(DEVICES), default="auto",
                         help="auto picks CUDA when the framework sees a GPU, else the CPU (default: %(default)s)")
+    parser.add_argument("--replicas", type=_number_above_zero(int, "whole number"), default=1,
+                        help="Keras: train on this many local devices with tf.distribute.MirroredStrategy (GPUs, or "
+                             "the CPU split into logical devices), --batch-size staying the global batch. PyTorch "
+                             "runs one process per device instead: torchrun --nproc_per_node N (default: %(default)s)")
     parser.add_argument("--out", type=Path, default=None,
                         help="new run directory to create; refused if it exists "
                              "(default: runs/<framework>-<experiment>-<date>-<time>)")

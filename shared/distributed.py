@@ -21,6 +21,7 @@ class World:
     rank: int = 0  # this process, 0..size-1
     size: int = 1  # processes in all
     local_rank: int = 0  # this process on its machine: the GPU it uses
+    devices: int = 1  # replicas inside this process: tf.distribute's devices (torchrun gives each process one)
 
     @property
     def is_main(self) -> bool:
@@ -28,7 +29,13 @@ class World:
 
     @property
     def distributed(self) -> bool:
+        """Several processes (torchrun); a process's own replicas (tf.distribute) do not count."""
         return self.size > 1
+
+    @property
+    def replicas(self) -> int:
+        """Copies of the model that train together, each on its rows of every batch."""
+        return self.size * self.devices
 
     def share(self, count: int) -> slice:
         """This process's rows of a batch of ``count``: contiguous, sizes differing by at most one."""

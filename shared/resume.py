@@ -6,7 +6,8 @@
   other framework wrote them. The history carries over and metrics.json records where the run came from.
 - ``--epochs N`` sets the total: a finished run is extended to N epochs, unless its learning-rate schedule depends
   on the total (cosine): that is refused, with the reason.
-- ``--device`` and ``--no-feature-cache`` change only where and how fast the run trains, so they may be given.
+- ``--device``, ``--replicas`` and ``--no-feature-cache`` change only where and how fast the run trains, so they may
+  be given.
 
 Every other training flag is refused: a resumed run that silently changed its learning rate or data would no
 longer be the run it claims to continue.
@@ -23,7 +24,7 @@ from shared.plan import Job, Plan, unit_dir
 from shared.schedule import extendable
 
 # The flags that may accompany --resume; everything else is the run's own.
-RESUME_FLAGS = ("--resume", "--epochs", "--out", "--device", "--no-feature-cache")
+RESUME_FLAGS = ("--resume", "--epochs", "--out", "--device", "--replicas", "--no-feature-cache")
 
 
 def given_flags(argv: list[str]) -> list[str]:
@@ -34,8 +35,8 @@ def plan_resume(args, argv: list[str], framework: str) -> Job:
     others = [flag for flag in given_flags(argv) if flag not in RESUME_FLAGS]
     if others:
         raise UsageError(f"{others[0]}: a resumed run keeps its own settings; with --resume give only --epochs N "
-                         f"(the new total), --out NEW_DIR (to continue into a new directory), --device or "
-                         f"--no-feature-cache")
+                         f"(the new total), --out NEW_DIR (to continue into a new directory), --device, "
+                         f"--replicas or --no-feature-cache")
     source = Path(args.resume)
     if not source.is_dir():
         raise RunDirError(f"--resume {source}: no such run directory; pass the --out of an earlier train run")

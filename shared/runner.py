@@ -152,7 +152,7 @@ def start_up(framework: str, load_backend: Callable[[], Backend], args, argv: li
     needs_backbone = plan.experiment.pretrained and any(job.starts.get(unit.folder) is None for unit in plan.units())
     checkpoint = pretrained.locate(cnnlab_home(), plan.weights, plan.download) if needs_backbone else None
     backend = load_backend()
-    device = backend.select_device(args.device)
+    device = backend.select_device(args.device, args.replicas)
     world = backend.current_world()
     job.run_dir = Path(backend.broadcast(str(job.run_dir)))  # its default name has rank 0's start time
     backbone = None
@@ -280,6 +280,7 @@ def train(backend: Backend, spec: ModelSpec, data: PreparedData, job: Job, devic
         "experiment": plan.experiment.name, "arch": spec.name, "dataset": train_set.name,
         "classes": list(train_set.class_names), "image_size": spec.image_size,
         "params_trainable": backend.count_trainable(model), "device": device, "processes": world.size,
+        "replicas": world.replicas,
         "precision": config.precision,
         "compile": config.compile, "feature_cache": cached, "config": config.to_json(),
         "data": {**plan.data.to_json(), "image_size": spec.image_size, "classes": list(train_set.class_names)},

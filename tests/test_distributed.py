@@ -1,13 +1,18 @@
-"""torchrun with two processes trains the weights one process trains: each process takes its rows of the same
-batches, DDP averages the gradients and BatchNorm synchronises its statistics. gloo on this CPU; the same code runs
-NCCL on GPUs. Rank 0 alone writes the run directory."""
+"""Several replicas train the weights one device trains: each replica takes its rows of the same batches, the
+gradients are summed or averaged over the replicas, and BatchNorm synchronises its statistics.
+
+- PyTorch: torchrun with two processes (DistributedDataParallel over gloo on this CPU; NCCL on GPUs). Rank 0 alone
+  writes the run directory.
+- Keras: ``--replicas 2``, tf.distribute.MirroredStrategy over the CPU split into two logical devices (GPUs on a
+  GPU machine), in one process.
+"""
 
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
-import torch
 
 from shared import rundir
 from shared.tolerances import compare
@@ -15,52 +20,81 @@ from shared.tolerances import compare
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
 
 
-def train(out: Path, *flags: str, processes: int) -> subprocess.CompletedProcess:
-    launcher = TORCHRUN if processes == 2 else [sys.executable]
-    result = subprocess.run([*launcher, "-m", "cnnlab_torch.train", *flags, "--out", str(out)], capture_output=True,
-                            text=True, timeout=600)
+def launch(framework: str, replicas: int, *flags: str) -> list[str]:
+    """The command that trains with ``replicas``: torchrun's processes for PyTorch, --replicas for Keras."""
+    if framework == "torch":
+        return [*(TORCHRUN if replicas == 2 else [sys.executable]), "-m", "cnnlab_torch.train", *flags]
+    return [sys.executable, "-m", "cnnlab_tf.train", *flags, "--replicas", str(replicas)]
+
+
+def train(framework: str, out: Path, *flags: str, replicas: int) -> subprocess.CompletedProcess:
+    result = subprocess.run(launch(framework, replicas, *flags, "--out", str(out)), capture_output=True, text=True,
+                            timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     return result
 
 
-def weight_differences(single: Path, distributed: Path) -> dict[str, float]:
-    one, two = (torch.load(run / "model.pt", weights_only=True) for run in (single, distributed))
-    assert one.keys() == two.keys()
+def native_weights(framework: str, run: Path) -> dict[str, np.ndarray]:
+    """Every parameter and BatchNorm statistic of the native checkpoint, in float64 (weights.npz is float32)."""
+    if framework == "torch":
+        import torch
+        return {name: value.double().numpy() for name, value in
+                torch.load(run / "model.pt", weights_only=True).items() if value.is_floating_point()}
+    import keras
+
+    import cnnlab_tf.model  # noqa: F401 - registers the custom layers the checkpoint names
+    model = keras.models.load_model(run / "model.keras", compile=False)
+    return {variable.path: np.asarray(variable.numpy(), np.float64) for variable in model.weights}
+
+
+def weight_differences(framework: str, single: Path, replicated: Path) -> dict[str, float]:
+    one, two = native_weights(framework, single), native_weights(framework, replicated)
+    assert one.keys() == two.keys() and one
     differences = {}
     for name in one:
-        within, difference, bound = compare(two[name].double().numpy(), one[name].double().numpy(), "distributed",
-                                            "64-true")
-        assert within, f"{name}: two processes differ from one by {difference:.3g} (bound {bound:.3g})"
+        within, difference, bound = compare(two[name], one[name], "distributed", "64-true")
+        assert within, f"{name}: two replicas differ from one by {difference:.3g} (bound {bound:.3g})"
         differences[name] = difference
     return differences
 
 
+@pytest.mark.parametrize("framework", ["torch", "tf"])
 @pytest.mark.parametrize("arch, flags", [
     # a whole digits epoch: 45 steps, the last of 30 images
     ("cifar_cnn_max", ["--epochs", "1"]),
     # 90 training images in batches of 33: rows 16/17 and then 12/12; BatchNorm in every block
     ("resnet18", ["--epochs", "1", "--val-fraction", "0.95", "--batch-size", "33"]),
 ])
-def test_two_processes_train_the_weights_of_one(arch, flags, tmp_path):
+def test_two_replicas_train_the_weights_of_one(framework, arch, flags, tmp_path):
     flags = ["--arch", arch, "--precision", "64-true", *flags]
-    train(tmp_path / "one", *flags, processes=1)
-    result = train(tmp_path / "two", *flags, processes=2)
-    differences = weight_differences(tmp_path / "one", tmp_path / "two")
-    print(f"{arch}: max |weight difference| {max(differences.values()):.3g}")
+    train(framework, tmp_path / "one", *flags, replicas=1)
+    result = train(framework, tmp_path / "two", *flags, replicas=2)
+    differences = weight_differences(framework, tmp_path / "one", tmp_path / "two")
+    print(f"{framework} {arch}: max |weight difference| {max(differences.values()):.3g}")
     one, two = (rundir.read_json(tmp_path / run / rundir.METRICS) for run in ("one", "two"))
-    assert (one["processes"], two["processes"]) == (1, 2) and "2 processes (DDP, gloo)" in two["device"]
+    assert (one["replicas"], two["replicas"]) == (1, 2)
+    # Every replica's loss counts once: the epoch's training loss is the single device's (a replica counted twice,
+    # or a loss left unscaled, would double it), and the validation of the same weights agrees.
+    within, difference, bound = compare(np.array(two["history"][0]["train_loss"]),
+                                        np.array(one["history"][0]["train_loss"]), "distributed", "64-true")
+    assert within, f"training loss differs by {difference:.3g} (bound {bound:.3g})"
     assert one["history"][0]["val_acc"] == two["history"][0]["val_acc"]
-    # Rank 0 alone printed and wrote: one summary, one report, one set of event files.
-    assert result.stdout.count("validation (") == 1 and result.stdout.count(f"{arch}: input") == 1
-    assert len(list((tmp_path / "two" / "tensorboard").iterdir())) == 1
+    if framework == "torch":
+        assert two["processes"] == 2 and "2 processes (DDP, gloo)" in two["device"]
+        # Rank 0 alone printed and wrote: one summary, one report, one set of event files.
+        assert result.stdout.count("validation (") == 1 and result.stdout.count(f"{arch}: input") == 1
+        assert len(list((tmp_path / "two" / "tensorboard").iterdir())) == 1
+    else:
+        assert two["processes"] == 1 and "2 replicas (MirroredStrategy)" in two["device"]
 
 
-def test_a_distributed_run_resumes_distributed(tmp_path):
+@pytest.mark.parametrize("framework", ["torch", "tf"])
+def test_a_distributed_run_resumes_distributed(framework, tmp_path):
     flags = ["--precision", "64-true", "--val-fraction", "0.9"]
-    train(tmp_path / "straight", *flags, "--epochs", "2", processes=1)
-    train(tmp_path / "resumed", *flags, "--epochs", "1", processes=2)
-    subprocess.run([*TORCHRUN, "-m", "cnnlab_torch.train", "--resume", str(tmp_path / "resumed"), "--epochs", "2"],
-                   check=True, capture_output=True, timeout=600)
+    train(framework, tmp_path / "straight", *flags, "--epochs", "2", replicas=1)
+    train(framework, tmp_path / "resumed", *flags, "--epochs", "1", replicas=2)
+    subprocess.run(launch(framework, 2, "--resume", str(tmp_path / "resumed"), "--epochs", "2"), check=True,
+                   capture_output=True, timeout=600)
     metrics = rundir.read_json(tmp_path / "resumed" / rundir.METRICS)
     assert metrics["status"] == "complete" and len(metrics["history"]) == 2
-    weight_differences(tmp_path / "straight", tmp_path / "resumed")
+    weight_differences(framework, tmp_path / "straight", tmp_path / "resumed")
