@@ -4,6 +4,7 @@ autograd lines differ."""
 from __future__ import annotations
 
 import functools
+import sys
 from typing import Callable, Sequence
 
 import numpy as np
@@ -103,6 +104,14 @@ def _gathered_step(strategy: tf.distribute.Strategy, model: keras.Model, optimiz
 def _compiled(step: Callable, enabled: bool) -> Callable:
     """The train step as a TensorFlow graph; with ``enabled``, XLA-compiled (``jit_compile``). Compiled per fit, not
     once per process: a compiled step may only create variables on its first trace."""
+    if enabled and strategy().num_replicas_in_sync > 1:
+        # Measured on two CPU logical devices: the XLA cluster runs on the first device and cannot read the other
+        # replicas' variables ("Trying to access resource conv1/kernel/replica_1 located in device CPU:1 from
+        # device CPU:0"), whether the whole step or each replica's part is compiled. As torch.compile does where
+        # Inductor cannot build, the run goes on uncompiled.
+        print("warning: --compile: XLA cannot compile a step mirrored over several replicas here; training "
+              "without it", file=sys.stderr)
+        enabled = False
     return tf.function(step, reduce_retracing=True, jit_compile=enabled)
 
 

@@ -245,8 +245,8 @@ def _replicated_predict(model: keras.Model):
     if model not in _replicated_predicts:
         strategy = model.distribute_strategy
 
-        def replica_logits(batch):
-            return model(batch[replica_rows(tf.shape(batch)[0])], training=False)
+        def replica_logits(batch):  # float32, as returned: the gather has no bfloat16 kernel
+            return ops.cast(model(batch[replica_rows(tf.shape(batch)[0])], training=False), "float32")
 
         signature = [tf.TensorSpec((None, *model.inputs[0].shape[1:]), model.inputs[0].dtype)]
         _replicated_predicts[model] = tf.function(

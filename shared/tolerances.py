@@ -24,10 +24,12 @@ TOLERANCES: dict[str, dict[str, float]] = {
     # in summation order. Measured on the six registered architectures' exports of both frameworks: at most 2.4e-7
     # on the small nets and 1.9e-6 on ResNet-18 with logits up to 2.6 (7.4e-7 relative).
     "onnx_runtimes": {"32-true": 1e-6},
-    # One framework, one process against several (DDP over torchrun's processes, each taking its rows of the same
-    # batches), in float64 (tests/test_distributed.py). The processes' gradients differ from one process's only in
-    # the all-reduce's summation order, 1e-16 relative, which Adam amplifies as below. Measured: 1.1e-15 after the
-    # 45 steps of a digits epoch (cifar_cnn_max), 4.2e-12 after 3 steps of resnet18 with synchronised BatchNorm.
+    # One framework, one device against two replicas, each taking its rows of the same batches (PyTorch: DDP over
+    # torchrun's processes; Keras: MirroredStrategy over two CPU logical devices), in float64
+    # (tests/test_distributed.py). The replicas' gradients differ from one device's only in the all-reduce's
+    # summation order, 1e-16 relative, which Adam amplifies as below. Measured after the 45 steps of a digits epoch
+    # (cifar_cnn_max): 1.1e-15 (PyTorch), 5.6e-17 (Keras); after 3 steps of resnet18 with synchronised BatchNorm:
+    # 4.2e-12 (PyTorch, batch 33), 9.6e-12 (Keras, batch 9 with crops and flips).
     "distributed": {"64-true": 1e-9},
     # A few Adam steps in float64 from identical weights on an identical batch (parity_tests/test_train_steps.py).
     # float64 rounding is 1e-16 relative; Adam's per-element normalisation can amplify a gradient's rounding by up

@@ -30,3 +30,10 @@ def test_torchrun_sets_the_place_and_without_it_there_is_one_process():
 def test_a_broken_environment_is_one_clear_error(environment):
     with pytest.raises(UsageError, match="torchrun"):
         from_environment(environment)
+
+
+def test_replicas_count_processes_times_their_devices():
+    assert World(rank=1, size=2).replicas == 2  # torchrun: one replica per process
+    mirrored = World(devices=4)  # tf.distribute: four devices in one process
+    assert mirrored.replicas == 4 and not mirrored.distributed and mirrored.is_main
+    assert mirrored.share(10) == slice(0, 10), "a process's own replicas split its rows inside the step"
