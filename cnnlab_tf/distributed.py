@@ -10,6 +10,7 @@ the gradients summed over the replicas to each copy."""
 from __future__ import annotations
 
 import contextlib
+import os
 from typing import Any
 
 import keras
@@ -27,6 +28,11 @@ def start(use_cuda: bool, replicas: int = 1) -> World:
     Called before TensorFlow runs its first op, which fixes the logical devices. Returns this process's place."""
     global _strategy
     _strategy = None
+    if os.environ.get("TF_CONFIG"):
+        raise UsageError("TF_CONFIG is set, but cnnlab_tf trains on one machine only (--replicas N): several "
+                         "machines (MultiWorkerMirroredStrategy) are not wired into the command line yet, see the "
+                         "README's 'More than one GPU or machine'. Unset TF_CONFIG, or train with PyTorch under "
+                         "torchrun --nnodes")
     if replicas > 1:
         if use_cuda:
             gpus = len(tf.config.list_physical_devices("GPU"))
@@ -74,7 +80,8 @@ def on_every_replica(array: np.ndarray):
     devices = _strategy.extended.worker_devices
 
     def on_device(context: tf.distribute.experimental.ValueContext) -> tf.Tensor:
-        with tf.device(devices[context.replica_id_in_sync_group]):
+        # the replica's global number modulo this machine's devices: its own device, with several workers too
+        with tf.device(devices[context.replica_id_in_sync_group % len(devices)]):
             return tf.identity(tf.constant(array))
 
     return _strategy.experimental_distribute_values_from_function(on_device)

@@ -54,10 +54,14 @@ TOLERANCES: dict[str, dict[str, float]] = {
         # the same_weights bound. Measured 1.24e-5 with logits up to 19.5 (6e-7 relative), all predictions equal.
         "64-true": 1e-5,
         # One epoch with bfloat16 convolutions and matmuls: 8 significant bits round every product to 4e-3, and
-        # the kernels differ (oneDNN in TensorFlow, PyTorch's own bf16 kernels). Measured on the exports, seed 0:
-        # 0.141 with logits up to 7.8 (1.8%), 99.4% of predictions equal; in-process over seeds 0-2: 0.14-0.20
-        # with logits up to 8.6 (at most 2.9% of the scale), 99.4-100% equal.
-        "bf16-mixed": 5e-2,
+        # the kernels differ (oneDNN in TensorFlow, PyTorch's own bf16 kernels). Measured on the exports, seed 0,
+        # on an AMD EPYC Zen 3 host: 0.141 with logits up to 7.8 (1.8%), 99.4% of predictions equal; in-process
+        # over seeds 0-2: 0.14-0.20 (at most 2.9% of the scale). On a later host (AMD EPYC, family 25 model 17),
+        # with the same packages and the same code, seed 0: 0.447 with logits up to 7.8 (5.7%). There each
+        # framework's own bf16 run differed from its own 32-true run by as much (torch 0.485, Keras 0.416): the
+        # frameworks differ by bf16's rounding carried through an epoch of Adam steps, the same events as the
+        # float32 floor above at bf16's size, as for 16-mixed below; a wrong layer or update rule is order one.
+        "bf16-mixed": 1e-1,
         # One epoch with float16 convolutions and matmuls and loss scaling (no step skipped in either framework at
         # these scales). Measured on the exports, seed 0: 0.452 with logits up to 7.7 (5.9%), 99.7% of
         # predictions equal; in-process over seeds 0-2: 0.20-0.45 (at most 5.8% of the scale), 98.3-99.7% equal.
@@ -67,8 +71,10 @@ TOLERANCES: dict[str, dict[str, float]] = {
 }
 
 # Trained models must also agree on nearly every prediction: logits closer than ``trained_run`` can still flip an
-# argmax when two classes are tied. 16-mixed was measured down to 98.3% (above), so it gets a lower floor.
-MIN_ARGMAX_AGREEMENT: dict[str, float] = {"32-true": 0.99, "64-true": 1.0, "bf16-mixed": 0.99, "16-mixed": 0.975}
+# argmax when two classes are tied. 16-mixed was measured down to 98.3% (above), so it gets a lower floor; so does
+# bf16-mixed, measured at 98.9% (4 of 359 images) on the later host, where PyTorch's own bf16 run agreed with its
+# own 32-true run on only 98.6%.
+MIN_ARGMAX_AGREEMENT: dict[str, float] = {"32-true": 0.99, "64-true": 1.0, "bf16-mixed": 0.975, "16-mixed": 0.975}
 
 
 def tolerance(kind: str, precision: str = "32-true") -> float:

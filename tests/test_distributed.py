@@ -127,3 +127,11 @@ def test_replicas_that_cannot_be_had_are_refused_before_anything_is_written(back
         importlib.import_module(f"cnnlab_{backend.framework}").train(epochs=1, replicas=2, out=tmp_path / "run")
     assert all(word in str(error.value) for word in words), str(error.value)
     assert not (tmp_path / "run").exists()
+
+
+def test_several_keras_machines_are_refused_with_the_way_that_works(tmp_path, monkeypatch):
+    monkeypatch.setenv("TF_CONFIG", '{"cluster": {"worker": ["localhost:23456", "localhost:23457"]}, '
+                                    '"task": {"type": "worker", "index": 0}}')
+    with pytest.raises(UsageError, match="TF_CONFIG is set.*one machine.*torchrun --nnodes"):
+        importlib.import_module("cnnlab_tf").train(epochs=1, out=tmp_path / "run")
+    assert not (tmp_path / "run").exists()
