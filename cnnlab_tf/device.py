@@ -22,6 +22,8 @@ def select_device(name: str, replicas: int = 1) -> str:
     use_cuda = name != "cpu" and bool(gpus)
     world = start(use_cuda, replicas)
     mirrored = f", {world.devices} replicas (MirroredStrategy)" if world.devices > 1 else ""
+    if world.distributed:
+        mirrored = f", {world.size} workers x {world.devices} replica(s) (MultiWorkerMirroredStrategy)"
     if use_cuda:
         # TF32 trades ~1e-3 relative precision for speed; keep float32 so runs compare across frameworks.
         tf.config.experimental.enable_tensor_float_32_execution(False)

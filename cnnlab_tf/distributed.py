@@ -1,39 +1,43 @@
-"""Several devices, one model: ``tf.distribute.MirroredStrategy`` over N local devices (``--replicas N``): N GPUs, or
-on a machine without GPUs the CPU split into N logical devices, which is how the tests run it. The mirror of
-``cnnlab_torch.distributed``, where torchrun's processes are the replicas; here they live in one process.
+"""Several devices, one model, with tf.distribute: the mirror of ``cnnlab_torch.distributed``.
+
+- One machine: ``MirroredStrategy`` over N local devices (``--replicas N``): N GPUs, or on a machine without GPUs
+  the CPU split into N logical devices, which is how the tests run it. One process holds every replica.
+- Several machines: ``MultiWorkerMirroredStrategy``, one process per machine (a worker), its place and the cluster
+  read from ``TF_CONFIG``; each worker trains on ``--replicas`` local GPUs, or one CPU device.
 
 Every replica draws the same global batch from ``shared.loop`` and takes its own contiguous rows of it (the rows
 ``shared.distributed.World.share`` gives), so the replicas together compute the step one device computes on the
 whole batch. Variables are mirrored: built inside ``scope()``, every replica holds a copy, and the optimizer applies
-the gradients summed over the replicas to each copy."""
+the gradients summed over the replicas to each copy. As under torchrun, rank 0 (the chief) alone writes."""
 
 from __future__ import annotations
 
 import contextlib
-import os
-from typing import Any
+import json
+from dataclasses import replace
+from typing import Any, Callable
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from shared.distributed import World
+from shared.distributed import World, from_tf_config
 from shared.errors import UsageError
 
 _strategy: tf.distribute.Strategy | None = None  # None: one device, TensorFlow's default strategy
+_world = World()
+BROADCAST_BYTES = 4096  # the longest value broadcast() carries, JSON-encoded (a run directory's path)
 
 
 def start(use_cuda: bool, replicas: int = 1) -> World:
-    """Spread the model over ``replicas`` devices: the first GPUs when the run uses CUDA, else CPU logical devices.
-    Called before TensorFlow runs its first op, which fixes the logical devices. Returns this process's place."""
-    global _strategy
-    _strategy = None
-    if os.environ.get("TF_CONFIG"):
-        raise UsageError("TF_CONFIG is set, but cnnlab_tf trains on one machine only (--replicas N): several "
-                         "machines (MultiWorkerMirroredStrategy) are not wired into the command line yet, see the "
-                         "README's 'More than one GPU or machine'. Unset TF_CONFIG, or train with PyTorch under "
-                         "torchrun --nnodes")
-    if replicas > 1:
+    """Spread the model over ``replicas`` local devices, and over the workers ``TF_CONFIG`` names: the first GPUs
+    when the run uses CUDA, else CPU logical devices. Called before TensorFlow runs its first op, which fixes the
+    devices. Returns this process's place."""
+    global _strategy, _world
+    _strategy, world = None, from_tf_config()
+    if world.distributed:
+        _strategy = _multi_worker(use_cuda, replicas)
+    elif replicas > 1:
         if use_cuda:
             gpus = len(tf.config.list_physical_devices("GPU"))
             if replicas > gpus:
@@ -42,7 +46,27 @@ def start(use_cuda: bool, replicas: int = 1) -> World:
         else:
             devices = [device.name for device in _split_cpu(replicas)[:replicas]]
         _strategy = tf.distribute.MirroredStrategy(devices)
-    return current_world()
+    local_devices = 1 if _strategy is None else len(_strategy.extended.worker_devices)
+    _world = replace(world, devices=local_devices)
+    return _world
+
+
+def _multi_worker(use_cuda: bool, replicas: int) -> tf.distribute.Strategy:
+    """MultiWorkerMirroredStrategy over the cluster in TF_CONFIG: NCCL between GPUs, gRPC rings between CPUs. It
+    trains on every GPU it sees, so only the first ``replicas`` stay visible; a CPU worker is one device."""
+    if use_cuda:
+        gpus = tf.config.list_physical_devices("GPU")
+        if replicas > len(gpus):
+            raise UsageError(f"--replicas {replicas}: TensorFlow sees {len(gpus)} GPU(s) on this worker; use at "
+                             f"most {len(gpus)}")
+        tf.config.set_visible_devices(gpus[:replicas], "GPU")
+    elif replicas > 1:
+        raise UsageError(f"--replicas {replicas} with TF_CONFIG: a worker without GPUs trains on one CPU device; "
+                         f"start more workers instead")
+    implementation = tf.distribute.experimental.CommunicationImplementation
+    options = tf.distribute.experimental.CommunicationOptions(
+        implementation=implementation.NCCL if use_cuda else implementation.RING)
+    return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
 
 
 def _split_cpu(replicas: int) -> list:
@@ -72,19 +96,25 @@ def scope() -> contextlib.AbstractContextManager:
     return contextlib.nullcontext() if _strategy is None else _strategy.scope()
 
 
+def _per_replica(make: Callable[[int], tf.Tensor]):
+    """A value per replica of this process, each made on its replica's device by ``make(local index)``."""
+    devices = _strategy.extended.worker_devices
+
+    def on_device(context: tf.distribute.experimental.ValueContext) -> tf.Tensor:
+        # the replica's global number modulo this process's devices: its own device, with several workers too
+        local = context.replica_id_in_sync_group % len(devices)
+        with tf.device(devices[local]):
+            return make(local)
+
+    return _strategy.experimental_distribute_values_from_function(on_device)
+
+
 def on_every_replica(array: np.ndarray):
     """``array`` as a tensor on every replica's device, so that no step copies it between devices (the training
     set, which each replica's steps gather their rows from)."""
     if _strategy is None:
         return tf.constant(array)
-    devices = _strategy.extended.worker_devices
-
-    def on_device(context: tf.distribute.experimental.ValueContext) -> tf.Tensor:
-        # the replica's global number modulo this machine's devices: its own device, with several workers too
-        with tf.device(devices[context.replica_id_in_sync_group % len(devices)]):
-            return tf.identity(tf.constant(array))
-
-    return _strategy.experimental_distribute_values_from_function(on_device)
+    return _per_replica(lambda local: tf.identity(tf.constant(array)))
 
 
 def replica_rows(count: tf.Tensor) -> slice:
@@ -94,17 +124,40 @@ def replica_rows(count: tf.Tensor) -> slice:
     return slice(count * replica // replicas, count * (replica + 1) // replicas)
 
 
+def _is_multi_worker() -> bool:
+    return isinstance(_strategy, tf.distribute.MultiWorkerMirroredStrategy)
+
+
 def current_world() -> World:
-    """One process; its replicas are devices, not processes."""
-    return World(devices=1 if _strategy is None else _strategy.num_replicas_in_sync)
+    """This process's place among the workers, and its own replicas (``devices``)."""
+    return _world
 
 
 def broadcast(value: Any) -> Any:
-    return value
+    """Rank 0's ``value`` in every worker (a run directory's name, which has the time in it): its JSON bytes summed
+    over the replicas, to which only rank 0's first replica contributes them."""
+    if not _is_multi_worker():
+        return value
+    encoded = np.zeros(BROADCAST_BYTES, np.int32)
+    if _world.is_main:
+        data = np.frombuffer(json.dumps(value).encode(), np.uint8)
+        if len(data) > BROADCAST_BYTES:
+            raise UsageError(f"{str(value)[:80]}...: longer than the {BROADCAST_BYTES} bytes the workers exchange")
+        encoded[:len(data)] = data
+    contributed = _per_replica(lambda local: tf.constant(encoded if _world.is_main and local == 0 else
+                                                         np.zeros_like(encoded)))
+    summed = _strategy.reduce("SUM", contributed, axis=None).numpy()
+    return json.loads(bytes(summed.astype(np.uint8)).rstrip(b"\0"))
 
 
 def finish() -> None:
-    """Nothing to leave: the replicas live in this process."""
+    """Every worker waits for the others, so that none leaves while a collective still needs it. What rank 0 does
+    afterwards (a study's best model, loaded for the API) is its own: no strategy, so nothing waits for a worker
+    that has left."""
+    global _strategy
+    if _is_multi_worker():
+        broadcast(None)
+        _strategy = None  # this process's place (current_world) stays: the runner reads it next
 
 
 def loss_scale(rows: tf.Tensor | int, batch: tf.Tensor | int) -> tf.Tensor | float:

@@ -15,7 +15,7 @@ import numpy as np
 import keras
 import onnx
 
-from cnnlab_tf.model import build_model, predict_logits
+from cnnlab_tf.model import predict_logits, unmirrored_model
 from shared.atomic import atomic_path
 from shared.onnx_check import (BATCH_DIM, INPUT_NAME, OPSET, OUTPUT_NAME, check_opset, ir_version, set_format,
                                verify_export)
@@ -38,7 +38,7 @@ def _float32(model: keras.Model, spec: ModelSpec) -> keras.Model:
     training precision, like the PyTorch export."""
     if all(layer.dtype_policy.name == "float32" for layer in model.layers):
         return model
-    copy = build_model(spec)
+    copy = unmirrored_model(spec)  # rank 0 alone exports
     copy.set_weights([np.asarray(weight, np.float32) for weight in model.get_weights()])
     return copy
 

@@ -170,8 +170,16 @@ def output_layer_name(name: str, layer: Layer) -> str:
 
 def build_model(spec: ModelSpec, precision: str = DEFAULT_PRECISION) -> keras.Model:
     """The functional model, its layers under the precision's dtype policy. Its weights are Keras's initialisers
-    until ``set_weights`` loads the shared ones."""
-    with dtype_policy(precision), scope():  # with several replicas, every variable mirrored on each
+    until ``set_weights`` loads the shared ones. With several replicas, every variable is mirrored on each."""
+    with scope():
+        return unmirrored_model(spec, precision)
+
+
+def unmirrored_model(spec: ModelSpec, precision: str = DEFAULT_PRECISION) -> keras.Model:
+    """``build_model`` outside any tf.distribute strategy: a model only this process uses (the export's float32
+    copy, which rank 0 alone builds; with several workers, creating mirrored variables is a collective that every
+    worker would have to join)."""
+    with dtype_policy(precision):
         images = keras.Input((spec.image_size, spec.image_size, 3), dtype=variable_dtype(precision), name="images")
         x = images
         for name, layer in spec.layers:
@@ -241,15 +249,22 @@ _replicated_predicts: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 def _replicated_predict(model: keras.Model):
     """The model's inference over its replicas: each computes the logits of its rows of a batch, gathered back in
     order. Keras's ``predict_on_batch`` would hand every replica the whole batch and return each row once per
-    replica. Traced once per model, for every batch size."""
+    replica. Traced once per model, for every batch size.
+
+    With several workers the gather is a collective that every worker must join, but rank 0 alone runs the
+    reports' and the export's inference: there each worker computes on its own first device, from its copy of the
+    variables, which every worker holds equal."""
     if model not in _replicated_predicts:
         strategy = model.distribute_strategy
 
         def replica_logits(batch):  # float32, as returned: the gather has no bfloat16 kernel
             return ops.cast(model(batch[replica_rows(tf.shape(batch)[0])], training=False), "float32")
 
+        def logits(batch):
+            if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+                return ops.cast(model(batch, training=False), "float32")
+            return strategy.gather(strategy.run(replica_logits, args=(batch,)), axis=0)
+
         signature = [tf.TensorSpec((None, *model.inputs[0].shape[1:]), model.inputs[0].dtype)]
-        _replicated_predicts[model] = tf.function(
-            lambda batch: strategy.gather(strategy.run(replica_logits, args=(batch,)), axis=0),
-            input_signature=signature)
+        _replicated_predicts[model] = tf.function(logits, input_signature=signature)
     return _replicated_predicts[model]

@@ -28,7 +28,8 @@ def public_functions(module) -> dict[str, list[str]]:
 # mirrored variables inside tf.distribute's scope and places data and rows per replica inside one process.
 BACKEND_SPECIFIC = {"current_device", "to_module", "conv_padding", "batchnorm_arguments", "output_layer_name",
                     "canonical_variables", "autocast", "dtype_policy", "time_data_pipeline", "summed",
-                    "sum_over_processes", "strategy", "scope", "on_every_replica", "replica_rows"}
+                    "sum_over_processes", "strategy", "scope", "on_every_replica", "replica_rows",
+                    "unmirrored_model"}
 
 
 def test_same_module_names():

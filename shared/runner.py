@@ -126,7 +126,7 @@ def _status_and_metrics(folder: Path) -> tuple[str, dict]:
 
 def start_up(framework: str, load_backend: Callable[[], Backend], args, argv: list[str]):
     """Every check a user can fail, cheapest first; the run directory is created last."""
-    world = distributed.from_environment()
+    world = distributed.launched_world(framework)
     if not world.is_main:  # one process speaks for all: rank 0 prints, draws the progress bars and writes
         progress.quiet()
         sys.stdout = open(os.devnull, "w")
@@ -134,7 +134,8 @@ def start_up(framework: str, load_backend: Callable[[], Backend], args, argv: li
     plan = job.plan
     if world.distributed and plan.download:
         raise UsageError("--download with several processes would fetch the data once per process; download it "
-                         "first with one process (the same command without torchrun), then start torchrun")
+                         "first with one process (the same command without torchrun or TF_CONFIG), then start "
+                         "them")
     for arch in plan.archs:  # an image size the architecture cannot take, before any image is decoded
         try:
             build_spec(arch, 2, plan.data.image_size or 32)

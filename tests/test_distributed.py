@@ -8,6 +8,9 @@ gradients are summed or averaged over the replicas, and BatchNorm synchronises i
 """
 
 import importlib
+import json
+import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -129,9 +132,57 @@ def test_replicas_that_cannot_be_had_are_refused_before_anything_is_written(back
     assert not (tmp_path / "run").exists()
 
 
-def test_several_keras_machines_are_refused_with_the_way_that_works(tmp_path, monkeypatch):
-    monkeypatch.setenv("TF_CONFIG", '{"cluster": {"worker": ["localhost:23456", "localhost:23457"]}, '
-                                    '"task": {"type": "worker", "index": 0}}')
-    with pytest.raises(UsageError, match="TF_CONFIG is set.*one machine.*torchrun --nnodes"):
+def free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    for each in sockets:
+        each.bind(("localhost", 0))
+    ports = [each.getsockname()[1] for each in sockets]
+    for each in sockets:
+        each.close()
+    return ports
+
+
+def run_workers(folder: Path, *flags: str) -> list[str]:
+    """``cnnlab_tf.train`` as two workers of a MultiWorkerMirroredStrategy cluster on the loopback address, each
+    with its own TF_CONFIG, as on two machines; returns what each printed."""
+    cluster = {"worker": [f"localhost:{port}" for port in free_ports(2)]}
+    workers = [subprocess.Popen([sys.executable, "-m", "cnnlab_tf.train", *flags], cwd=folder,
+                                env={**os.environ, "TF_CONFIG": json.dumps({"cluster": cluster, "task": {
+                                    "type": "worker", "index": index}})},
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for index in (0, 1)]
+    outputs = [worker.communicate(timeout=600) for worker in workers]
+    for worker, (_, errors) in zip(workers, outputs):
+        assert worker.returncode == 0, errors[-3000:]
+    return [printed for printed, _ in outputs]
+
+
+def test_two_keras_workers_train_and_resume_the_weights_of_one(tmp_path):
+    """Two workers train an epoch and resume for a second; the result is one device's straight two epochs. No
+    --out: the chief's default run directory, which has its start time in it, is the one both workers use."""
+    flags = ["--precision", "64-true", "--val-fraction", "0.9"]
+    train("tf", tmp_path / "straight", *flags, "--epochs", "2", replicas=1)
+    (tmp_path / "cluster").mkdir()
+    printed = run_workers(tmp_path / "cluster", *flags, "--epochs", "1")
+    [run] = (tmp_path / "cluster" / "runs").iterdir()
+    # The chief alone printed the report; the other worker's output went nowhere.
+    assert "validation (" in printed[0] and "validation (" not in printed[1]
+    run_workers(tmp_path / "cluster", "--resume", str(run), "--epochs", "2")
+    differences = weight_differences("tf", tmp_path / "straight", run)
+    print(f"tf cifar_cnn_max, 2 workers, resumed: max |weight difference| {max(differences.values()):.3g}")
+    metrics = rundir.read_json(run / rundir.METRICS)
+    assert metrics["status"] == "complete" and len(metrics["history"]) == 2 and len(metrics["resumes"]) == 1
+    assert (metrics["processes"], metrics["replicas"]) == (2, 2)
+    assert "2 workers x 1 replica(s) (MultiWorkerMirroredStrategy)" in metrics["device"]
+
+
+@pytest.mark.parametrize("config, words", [
+    ("{not json", ["TF_CONFIG is not a cluster", '"cluster"']),
+    ('{"cluster": {"worker": ["a:1"], "ps": ["b:2"]}, "task": {"type": "ps", "index": 0}}',
+     ["MultiWorkerMirroredStrategy", "'ps'"]),
+])
+def test_a_broken_tf_config_is_one_clear_error_before_anything_is_written(config, words, tmp_path, monkeypatch):
+    monkeypatch.setenv("TF_CONFIG", config)
+    with pytest.raises(UsageError) as error:
         importlib.import_module("cnnlab_tf").train(epochs=1, out=tmp_path / "run")
+    assert all(word in str(error.value) for word in words), str(error.value)
     assert not (tmp_path / "run").exists()

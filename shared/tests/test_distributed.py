@@ -2,7 +2,7 @@
 
 import pytest
 
-from shared.distributed import World, from_environment
+from shared.distributed import World, from_environment, from_tf_config
 from shared.errors import UsageError
 
 
@@ -37,3 +37,22 @@ def test_replicas_count_processes_times_their_devices():
     mirrored = World(devices=4)  # tf.distribute: four devices in one process
     assert mirrored.replicas == 4 and not mirrored.distributed and mirrored.is_main
     assert mirrored.share(10) == slice(0, 10), "a process's own replicas split its rows inside the step"
+
+
+def test_tf_config_places_the_chief_first_and_the_workers_after_it():
+    two_workers = '{"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 1}}'
+    assert from_tf_config({"TF_CONFIG": two_workers}) == World(1, 2)
+    chief = '{"cluster": {"chief": ["c:0"], "worker": ["a:1", "b:2"]}, "task": {"type": "%s", "index": %d}}'
+    assert from_tf_config({"TF_CONFIG": chief % ("chief", 0)}) == World(0, 3)
+    assert from_tf_config({"TF_CONFIG": chief % ("worker", 1)}) == World(2, 3)
+    assert from_tf_config({}) == World() and from_tf_config({"TF_CONFIG": ""}) == World()
+
+
+@pytest.mark.parametrize("config", [
+    '{"cluster": {"worker": ["a:1"]}, "task": {"type": "worker", "index": 1}}',  # no such worker
+    '{"cluster": {"worker": ["a:1"]}, "task": {"type": "evaluator", "index": 0}}',  # not a training task
+    '{"cluster": {"worker": ["a:1"]}}',  # no task
+])
+def test_a_tf_config_without_a_place_in_the_cluster_is_one_clear_error(config):
+    with pytest.raises(UsageError, match="TF_CONFIG"):
+        from_tf_config({"TF_CONFIG": config})
