@@ -24,8 +24,9 @@ from tests.test_distributed import free_ports
 
 def worker(arch: str, out: str) -> None:
     """Train once, alone or as the worker TF_CONFIG names (``cnnlab_tf.distributed.start`` reads it), and save."""
+    from cnnlab_tf.backend import BACKEND
     from tests.replicated_fit import trained
-    weights, _ = trained(1, arch)
+    weights, _ = trained(BACKEND, 1, arch)
     np.savez(out, **{name: np.asarray(value, np.float64) for name, value in weights.items()
                      if np.asarray(value).dtype.kind == "f"})
 

@@ -1,25 +1,25 @@
-"""Train one Keras model twice in one process, from the same weights on the same batches: on one device, and
-mirrored over two CPU logical devices (``cnnlab_tf.distributed``). Writes both results to an .npz file:
-``one/<name>`` and ``two/<name>`` for every weight and BatchNorm statistic, and each run's epoch losses.
+"""Train one model from the same weights on the same batches, on one device and on two replicas, with the backend's
+``fit`` alone: without the command line's validation report and ONNX export, which keeps ResNet-18 cheap enough
+for every test run. Writes an .npz file with ``one/<name>`` and/or ``two/<name>`` for every weight and BatchNorm
+statistic, and each run's epoch losses (``<run>/losses``).
 
-``python -m tests.replicated_fit ARCH OUT.npz``. It is a process of its own because TensorFlow splits the CPU only
-before it first runs an op (``tests/test_distributed.py`` starts it). Only ``fit`` runs, without the command
-line's validation report and ONNX export, which keeps ResNet-18 cheap enough for every test run.
+    python -m tests.replicated_fit tf ARCH OUT.npz        # both runs, in this process
+    python -m tests.replicated_fit torch ARCH OUT.npz     # one process: "one/"; under torchrun with 2: "two/"
+
+Keras's replicas are the CPU split into two logical devices, which TensorFlow allows only before it first runs an
+op, so this is a process of its own (``tests/test_distributed.py`` starts it). PyTorch's replicas are torchrun's
+processes; rank 0 writes.
 """
 
 from __future__ import annotations
 
+import importlib
 import sys
 from dataclasses import replace
 
 import numpy as np
 
-from cnnlab_tf import distributed
-from cnnlab_tf.device import select_device
-from cnnlab_tf.engine import fit
-from cnnlab_tf.model import build_model
-from cnnlab_tf.optimizer import make_optimizer
-from cnnlab_tf.weights import get_weights, set_weights
+from shared import progress
 from shared.config import TrainConfig
 from shared.data import Dataset, load_digits_rgb
 from shared.init import initial_weights
@@ -36,27 +36,43 @@ def digits(start: int, count: int) -> Dataset:
     return Dataset(data.name, data.images[start:start + count], data.labels[start:start + count], data.class_names)
 
 
-def trained(replicas: int, arch: str) -> tuple[dict[str, np.ndarray], list[dict]]:
-    distributed.start(use_cuda=False, replicas=replicas)  # the split stays; one replica runs on the first device
+def trained(backend, replicas: int, arch: str) -> tuple[dict[str, np.ndarray], list[dict]]:
+    """Weights and history after ``CONFIG``'s epoch on ``replicas`` devices of this process (Keras; the CPU split
+    stays from the first call), or on torchrun's processes (PyTorch, ``replicas`` 1)."""
+    backend.select_device("cpu", replicas)
     config = replace(CONFIG, arch=arch)
     train, val = digits(0, TRAIN_IMAGES), digits(TRAIN_IMAGES, VAL_IMAGES)
     spec = build_spec(arch, len(train.class_names), train.images.shape[1])
-    model = build_model(spec, config.precision)
-    set_weights(model, spec, initial_weights(spec, config.seed))
-    history = fit(model, make_optimizer(model, config), train, val, config)
-    return get_weights(model, spec), history
+    model = backend.build_model(spec, config.precision)
+    backend.set_weights(model, spec, initial_weights(spec, config.seed))
+    history = backend.fit(model, backend.make_optimizer(model, config), train, val, config)
+    return backend.get_weights(model, spec), history
 
 
-def main(arch: str, out: str) -> None:
-    select_device("cpu", replicas=2)  # splits the CPU before anything runs
+def arrays(name: str, weights: dict, history: list[dict]) -> dict[str, np.ndarray]:
+    saved = {f"{name}/{key}": np.asarray(value, np.float64) for key, value in weights.items()
+             if np.asarray(value).dtype.kind == "f"}
+    saved[f"{name}/losses"] = np.array([[record["train_loss"], record["val_loss"]] for record in history])
+    return saved
+
+
+def main(framework: str, arch: str, out: str) -> None:
+    backend = importlib.import_module(f"cnnlab_{framework}.backend").BACKEND
     results = {}
-    for name, replicas in (("one", 1), ("two", 2)):
-        weights, history = trained(replicas, arch)
-        results.update({f"{name}/{key}": np.asarray(value, np.float64) for key, value in weights.items()
-                        if np.asarray(value).dtype.kind == "f"})
-        results[f"{name}/losses"] = np.array([[record["train_loss"], record["val_loss"]] for record in history])
+    if framework == "tf":
+        backend.select_device("cpu", 2)  # splits the CPU before anything runs
+        for name, replicas in (("one", 1), ("two", 2)):
+            results.update(arrays(name, *trained(backend, replicas, arch)))
+    else:
+        weights, history = trained(backend, 1, arch)
+        world = backend.current_world()
+        results = arrays("two" if world.distributed else "one", weights, history)
+        backend.finish()
+        if not world.is_main:
+            return
     np.savez(out, **results)
 
 
 if __name__ == "__main__":
+    progress.quiet()  # the test reads only the file
     main(*sys.argv[1:])

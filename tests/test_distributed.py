@@ -63,60 +63,63 @@ def weight_differences(framework: str, single: Path, replicated: Path) -> dict[s
     return differences
 
 
-@pytest.mark.parametrize("framework, arch, flags", [
-    # a whole digits epoch: 45 steps, the last of 30 images
-    ("torch", "cifar_cnn_max", ["--epochs", "1"]),
-    ("tf", "cifar_cnn_max", ["--epochs", "1"]),
-    # 90 training images in batches of 33: rows 16/17 and then 12/12; BatchNorm in every block. Keras's ResNet-18
-    # is checked without the command line below, which saves two minutes of validation and export.
-    ("torch", "resnet18", ["--epochs", "1", "--val-fraction", "0.95", "--batch-size", "33"]),
+@pytest.mark.parametrize("framework, arch, flags, resumed", [
+    # Two digits epochs of 45 steps (the last of 30 images): the replicas train the first, stop, and --resume with
+    # two replicas for the second; one device trains both straight.
+    ("torch", "cifar_cnn_max", ["--epochs", "2"], True),
+    ("tf", "cifar_cnn_max", ["--epochs", "2"], True),
 ])
-def test_two_replicas_train_the_weights_of_one(framework, arch, flags, tmp_path):
+def test_two_replicas_train_the_weights_of_one(framework, arch, flags, resumed, tmp_path):
     flags = ["--arch", arch, "--precision", "64-true", *flags]
     train(framework, tmp_path / "one", *flags, replicas=1)
-    result = train(framework, tmp_path / "two", *flags, replicas=2)
+    if resumed:  # the last --epochs wins: one epoch, then the run's own settings extended to the full two
+        result = train(framework, tmp_path / "two", *flags, "--epochs", "1", replicas=2)
+        subprocess.run(launch(framework, 2, "--resume", str(tmp_path / "two"), "--epochs", "2"), check=True,
+                       capture_output=True, timeout=600)
+    else:
+        result = train(framework, tmp_path / "two", *flags, replicas=2)
     differences = weight_differences(framework, tmp_path / "one", tmp_path / "two")
     print(f"{framework} {arch}: max |weight difference| {max(differences.values()):.3g}")
     one, two = (rundir.read_json(tmp_path / run / rundir.METRICS) for run in ("one", "two"))
     assert (one["replicas"], two["replicas"]) == (1, 2)
-    # Every replica's loss counts once: the epoch's training loss is the single device's (a replica counted twice,
+    assert two["status"] == "complete" and len(two["history"]) == len(one["history"])
+    assert len(two["resumes"]) == int(resumed)
+    # Every replica's loss counts once: each epoch's training loss is the single device's (a replica counted twice,
     # or a loss left unscaled, would double it), and the validation of the same weights agrees.
-    within, difference, bound = compare(np.array(two["history"][0]["train_loss"]),
-                                        np.array(one["history"][0]["train_loss"]), "distributed", "64-true")
-    assert within, f"training loss differs by {difference:.3g} (bound {bound:.3g})"
-    assert one["history"][0]["val_acc"] == two["history"][0]["val_acc"]
+    for single, replicated in zip(one["history"], two["history"]):
+        within, difference, bound = compare(np.array(replicated["train_loss"]), np.array(single["train_loss"]),
+                                            "distributed", "64-true")
+        assert within, f"epoch {single['epoch']}: training loss differs by {difference:.3g} (bound {bound:.3g})"
+        assert single["val_acc"] == replicated["val_acc"]
     if framework == "torch":
         assert two["processes"] == 2 and "2 processes (DDP, gloo)" in two["device"]
-        # Rank 0 alone printed and wrote: one summary, one report, one set of event files.
+        # Rank 0 alone printed and wrote: one summary, one report, one set of event files per start.
         assert result.stdout.count("validation (") == 1 and result.stdout.count(f"{arch}: input") == 1
-        assert len(list((tmp_path / "two" / "tensorboard").iterdir())) == 1
+        assert len(list((tmp_path / "two" / "tensorboard").iterdir())) == 1 + int(resumed)
     else:
         assert two["processes"] == 1 and "2 replicas (MirroredStrategy)" in two["device"]
 
 
-def test_two_keras_replicas_train_the_resnet18_weights_of_one(tmp_path):
-    """``fit`` alone (tests/replicated_fit.py), with crops and flips; BatchNorm in every block, and rows 4/5 of
-    every batch (the running statistics are compared too)."""
-    subprocess.run([sys.executable, "-m", "tests.replicated_fit", "resnet18", str(tmp_path / "fits.npz")],
-                   check=True, capture_output=True, timeout=600, cwd=Path(__file__).resolve().parents[1])
-    results = np.load(tmp_path / "fits.npz")
-    names = [key.removeprefix("one/") for key in results.files if key.startswith("one/")]
-    assert len(names) == 1 + 102  # the losses, and ResNet-18's 62 parameters and 2 x 20 BatchNorm statistics
-    for name in names:
-        within, difference, bound = compare(results[f"two/{name}"], results[f"one/{name}"], "distributed", "64-true")
-        assert within, f"{name}: two replicas differ from one by {difference:.3g} (bound {bound:.3g})"
-
-
 @pytest.mark.parametrize("framework", ["torch", "tf"])
-def test_a_distributed_run_resumes_distributed(framework, tmp_path):
-    flags = ["--precision", "64-true", "--val-fraction", "0.9"]
-    train(framework, tmp_path / "straight", *flags, "--epochs", "2", replicas=1)
-    train(framework, tmp_path / "resumed", *flags, "--epochs", "1", replicas=2)
-    subprocess.run(launch(framework, 2, "--resume", str(tmp_path / "resumed"), "--epochs", "2"), check=True,
-                   capture_output=True, timeout=600)
-    metrics = rundir.read_json(tmp_path / "resumed" / rundir.METRICS)
-    assert metrics["status"] == "complete" and len(metrics["history"]) == 2
-    weight_differences(framework, tmp_path / "straight", tmp_path / "resumed")
+def test_two_replicas_train_the_resnet18_weights_of_one(framework, tmp_path):
+    """The backend's ``fit`` alone (tests/replicated_fit.py), which spares the command line's two minutes of
+    validation and export: three steps of 9 images with crops and flips, rows 4/5 of each on the two replicas,
+    BatchNorm in every block (its running statistics are compared too)."""
+    script = ["-m", "tests.replicated_fit", framework, "resnet18"]
+    launchers = {"one": [sys.executable], "two": TORCHRUN} if framework == "torch" else {"both": [sys.executable]}
+    results = {}
+    for name, launcher in launchers.items():
+        subprocess.run([*launcher, *script, str(tmp_path / f"{name}.npz")], check=True, capture_output=True,
+                       timeout=600, cwd=Path(__file__).resolve().parents[1])
+        results.update(np.load(tmp_path / f"{name}.npz"))
+    names = [key.removeprefix("one/") for key in results if key.startswith("one/")]
+    assert len(names) == 1 + 102  # the losses, and ResNet-18's 62 parameters and 2 x 20 BatchNorm statistics
+    differences = {}
+    for name in names:
+        within, differences[name], bound = compare(results[f"two/{name}"], results[f"one/{name}"], "distributed",
+                                                   "64-true")
+        assert within, f"{name}: two replicas differ from one by {differences[name]:.3g} (bound {bound:.3g})"
+    print(f"{framework} resnet18: max |difference| {max(differences.values()):.3g}")
 
 
 def test_replicas_that_cannot_be_had_are_refused_before_anything_is_written(backend, tmp_path):
