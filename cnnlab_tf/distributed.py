@@ -39,10 +39,7 @@ def start(use_cuda: bool, replicas: int = 1) -> World:
         _strategy = _multi_worker(use_cuda, replicas)
     elif replicas > 1:
         if use_cuda:
-            gpus = len(tf.config.list_physical_devices("GPU"))
-            if replicas > gpus:
-                raise UsageError(f"--replicas {replicas}: TensorFlow sees {gpus} GPU(s) here; use at most {gpus}")
-            devices = [f"/gpu:{index}" for index in range(replicas)]
+            devices = [f"/gpu:{index}" for index in range(len(_first_gpus(replicas)))]
         else:
             devices = [device.name for device in _split_cpu(replicas)[:replicas]]
         _strategy = tf.distribute.MirroredStrategy(devices)
@@ -55,11 +52,7 @@ def _multi_worker(use_cuda: bool, replicas: int) -> tf.distribute.Strategy:
     """MultiWorkerMirroredStrategy over the cluster in TF_CONFIG: NCCL between GPUs, gRPC rings between CPUs. It
     trains on every GPU it sees, so only the first ``replicas`` stay visible; a CPU worker is one device."""
     if use_cuda:
-        gpus = tf.config.list_physical_devices("GPU")
-        if replicas > len(gpus):
-            raise UsageError(f"--replicas {replicas}: TensorFlow sees {len(gpus)} GPU(s) on this worker; use at "
-                             f"most {len(gpus)}")
-        tf.config.set_visible_devices(gpus[:replicas], "GPU")
+        tf.config.set_visible_devices(_first_gpus(replicas), "GPU")
     elif replicas > 1:
         raise UsageError(f"--replicas {replicas} with TF_CONFIG: a worker without GPUs trains on one CPU device; "
                          f"start more workers instead")
@@ -67,6 +60,14 @@ def _multi_worker(use_cuda: bool, replicas: int) -> tf.distribute.Strategy:
     options = tf.distribute.experimental.CommunicationOptions(
         implementation=implementation.NCCL if use_cuda else implementation.RING)
     return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+
+
+def _first_gpus(replicas: int) -> list:
+    """The first ``replicas`` GPUs this process sees; a usage error when it sees fewer."""
+    gpus = tf.config.list_physical_devices("GPU")
+    if replicas > len(gpus):
+        raise UsageError(f"--replicas {replicas}: TensorFlow sees {len(gpus)} GPU(s) here; use at most {len(gpus)}")
+    return gpus[:replicas]
 
 
 def _split_cpu(replicas: int) -> list:
