@@ -3,6 +3,7 @@ Imported, it is also the API function: ``cnnlab_tf.train(experiment=..., epochs=
 
 import sys
 
+import shared.timings  # noqa: F401  (first: a run's wall time counts from here)
 from cnnlab_tf import load_backend, train
 from shared.api import callable_module
 from shared.runner import main

@@ -1,6 +1,7 @@
 """The PyTorch backend as the runner sees it (the contract is ``shared.backend.Backend``)."""
 
 import torch
+import torch._dynamo  # noqa: F401  (torch.optim's first step imports it, 1 s: counted with the framework's import)
 
 from cnnlab_torch.device import select_device
 from cnnlab_torch.distributed import broadcast, current_world, finish

@@ -3,6 +3,7 @@ Imported, it is also the API function: ``cnnlab_torch.train(experiment=..., epoc
 
 import sys
 
+import shared.timings  # noqa: F401  (first: a run's wall time counts from here)
 from cnnlab_torch import load_backend, train
 from shared.api import callable_module
 from shared.runner import main

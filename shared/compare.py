@@ -94,8 +94,9 @@ def markdown(result: dict, run_a: Path, run_b: Path) -> str:
 
 
 def plot(result: dict, path: Path) -> None:
-    from shared.plots import plt
+    from shared.plots import pyplot
 
+    plt = pyplot()
     figure, axes = plt.subplots(1, len(result), figsize=(6 * len(result), 4), squeeze=False)
     for axis, (label, entry) in zip(axes[0], result.items()):
         for side, style in (("a", "-"), ("b", "--")):

@@ -46,3 +46,27 @@ def cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
 
 def accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
     return float((logits.argmax(axis=1) == labels).mean())
+
+
+@dataclass(frozen=True)
+class ClassScores:
+    """Per-class precision, recall, F1 and support (true images), each (K,), as scikit-learn's
+    ``precision_recall_fscore_support(average=None, zero_division=0)`` computes them; a score whose denominator is
+    zero is 0."""
+
+    precision: np.ndarray
+    recall: np.ndarray
+    f1: np.ndarray
+    support: np.ndarray
+
+
+def class_scores(labels: np.ndarray, predicted: np.ndarray, classes: int) -> ClassScores:
+    true = np.bincount(labels, minlength=classes)
+    chosen = np.bincount(predicted, minlength=classes)
+    hits = np.bincount(labels[labels == predicted], minlength=classes)
+
+    def divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+        return np.divide(numerator, denominator, out=np.zeros(classes), where=denominator > 0)
+
+    # F1 from the counts, 2 TP / (2 TP + FN + FP), as scikit-learn computes it (not from the rounded P and R)
+    return ClassScores(divide(hits, chosen), divide(hits, true), divide(2.0 * hits, true + chosen), true)

@@ -13,11 +13,12 @@ from shared.tolerances import compare
 INPUT_NAME, OUTPUT_NAME, BATCH_DIM = "images", "logits", "batch"
 
 # The default opset of both backends' exports: the newest that both exporters write, tf2onnx 1.17 (Keras) going no
-# higher ("Opset 19 is not supported yet"). PyTorch writes it with its dynamo exporter, and every opset below it with
-# its TorchScript exporter: the dynamo exporter reaches lower opsets only through the ONNX version converter, which
-# fails (onnx#5988) and then only logs it and writes opset 18 anyway. Measured: at 7 to 17 for cifar_improved and
-# resnet18, which average-pool globally (the axes-input-to-attribute adapter of ReduceMean 18: "No initializer or
-# constant input to node found"), at 7 to 15 for the other four ("No Adapter From Version $16 for Identity").
+# higher ("Opset 19 is not supported yet"). PyTorch writes every opset with its TorchScript exporter: its dynamo
+# exporter reaches opsets below 18 only through the ONNX version converter, which fails (onnx#5988) and then only
+# logs it and writes opset 18 anyway. Measured: at 7 to 17 for cifar_improved and resnet18, which average-pool
+# globally (the axes-input-to-attribute adapter of ReduceMean 18: "No initializer or constant input to node found"),
+# at 7 to 15 for the other four ("No Adapter From Version $16 for Identity"); at 18 it is 50 times slower
+# (cnnlab_torch.export).
 OPSET = 18
 # Measured (every registered architecture, both frameworks, opsets 5 to 19): from 7 to 18 both exports pass the full
 # ONNX check, keep the signature and match their native models in onnxruntime and OpenCV. At 6 both files pass the

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from shared.atomic import atomic_path
+from shared.metrics import class_scores
 from shared.precision import DEFAULT_PRECISION, PRECISIONS
 from shared.shapes import output_shapes, trainable_params_by_layer
 from shared.specs import ModelSpec
@@ -21,19 +22,52 @@ def write_text(path: Path, text: str) -> Path:
 
 def classification_reports(parts: dict[str, tuple[np.ndarray, np.ndarray]], class_names: tuple[str, ...],
                            skipped: tuple[str, ...] = ()) -> tuple[str, dict]:
-    """scikit-learn's per-class precision, recall and F1 for each part ("train", "validation"): (labels, logits)."""
-    from sklearn.metrics import classification_report
-
+    """Per-class precision, recall and F1 for each part ("train", "validation"): (labels, logits), as text and as
+    data, in the layout of scikit-learn's ``classification_report`` (``digits=4`` / ``output_dict=True``)."""
     text, data = [], {}
     for part, (labels, logits) in parts.items():
-        arguments = dict(y_true=labels, y_pred=logits.argmax(axis=1), labels=list(range(len(class_names))),
-                         target_names=list(class_names), zero_division=0)
-        text.append(f"{part} ({len(labels)} images)\n{classification_report(digits=4, **arguments)}")
-        data[part] = classification_report(output_dict=True, **arguments)
+        rows = report_rows(labels, logits.argmax(axis=1), class_names)
+        text.append(f"{part} ({len(labels)} images)\n{report_text(rows)}")
+        data[part] = {name: (row if name == "accuracy" else dict(zip(_REPORT_COLUMNS, row)))
+                      for name, row in rows.items()}
     if skipped:
         text.append(f"{len(skipped)} unreadable image(s) skipped: {', '.join(skipped)}\n")
         data["skipped_images"] = list(skipped)
     return "\n".join(text), data
+
+
+_REPORT_COLUMNS = ("precision", "recall", "f1-score", "support")
+
+
+def report_rows(labels: np.ndarray, predicted: np.ndarray, class_names: tuple[str, ...]) -> dict:
+    """Each class's (precision, recall, F1, support), "accuracy", and the macro and support-weighted averages.
+    Written here rather than imported from scikit-learn, whose import costs a short run half a second; the tests
+    hold it to scikit-learn's output."""
+    scores = class_scores(labels, predicted, len(class_names))
+    columns = (scores.precision, scores.recall, scores.f1)
+    rows = {name: (*(float(column[index]) for column in columns), float(scores.support[index]))
+            for index, name in enumerate(class_names)}
+    total = float(scores.support.sum())
+    rows["accuracy"] = float(np.sum(labels == predicted)) / total
+    rows["macro avg"] = (*(float(np.mean(column)) for column in columns), total)
+    rows["weighted avg"] = (*(float(np.average(column, weights=scores.support)) for column in columns), total)
+    return rows
+
+
+def report_text(rows: dict, digits: int = 4) -> str:
+    """``report_rows`` as scikit-learn's ``classification_report`` prints them."""
+    names = [name for name in rows if name not in ("accuracy", "macro avg", "weighted avg")]
+    width = max(max(len(name) for name in names), len("weighted avg"), digits)
+    lines = [f"{'':>{width}} " + "".join(f" {column:>9}" for column in _REPORT_COLUMNS), ""]
+
+    def row(name: str, precision: float, recall: float, f1: float, support: float) -> str:
+        return f"{name:>{width}}  {precision:>9.{digits}f} {recall:>9.{digits}f} {f1:>9.{digits}f} {int(support):>9}"
+
+    lines += [row(name, *rows[name]) for name in names] + [""]
+    total = rows["macro avg"][3]
+    lines.append(f"{'accuracy':>{width}}  {'':>9} {'':>9} {rows['accuracy']:>9.{digits}f} {int(total):>9}")
+    lines += [row(name, *rows[name]) for name in ("macro avg", "weighted avg")]
+    return "\n".join(lines) + "\n"
 
 
 def one_line_summary(part: str, report: dict, images: int, path: Path) -> str:

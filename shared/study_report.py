@@ -14,7 +14,7 @@ import numpy as np
 from shared import rundir
 from shared.atomic import atomic_path
 from shared.onnx_check import INPUT_NAME, OUTPUT_NAME
-from shared.plots import plt
+from shared.plots import pyplot
 from shared.registry import ARCHITECTURES
 from shared.reports import comparison_lines, gain_verdict, percent, write_text
 
@@ -44,6 +44,7 @@ def mean_curves(histories: list[list[dict]], key: str) -> tuple[np.ndarray, np.n
 def plot_study(run_dir: Path, comparison: dict, path: Path) -> Path:
     """Validation accuracy and cross-entropy per epoch, one line per arm: the mean over its repeats with a band of
     one std either side when it has several."""
+    plt = pyplot()
     figure, axes = plt.subplots(1, 2, figsize=(11, 4))
     repeats = 1
     for arm, row in comparison["variants"].items():

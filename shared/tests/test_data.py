@@ -16,6 +16,17 @@ def test_digits_rendered_to_32x32_rgb_uint8():
     assert (data.images[..., 0] == data.images[..., 2]).all(), "grey digits: equal channels"
 
 
+def test_digits_are_scikit_learns_load_digits():
+    """Read from scikit-learn's file without importing scikit-learn; its own loader is the reference."""
+    from sklearn.datasets import load_digits
+
+    reference, data = load_digits(), load_digits_rgb()
+    assert np.array_equal(data.labels, reference.target)
+    assert data.class_names == tuple(str(name) for name in reference.target_names)
+    # every 4x4 block of the 32x32 image is the 8x8 image's pixel, scaled from 0-16 to 0-255
+    assert np.array_equal(data.images[:, ::4, ::4, 1], np.rint(reference.images * 255 / 16).astype(np.uint8))
+
+
 def test_split_is_seeded_disjoint_complete_and_stratified():
     labels = load_digits_rgb().labels
     split = stratified_split(labels, 0.2, seed=0)
