@@ -12,6 +12,9 @@ from shared.compare import main as compare
 from tests.helpers import write_cifar100_archive
 from shared.tolerances import MIN_ARGMAX_AGREEMENT, tolerance
 
+# The slow half of the parity suite: it trains models (make test ARGS="parity_tests -m 'not training'" skips it)
+pytestmark = pytest.mark.training
+
 
 @pytest.fixture(scope="module")
 def studies(tmp_path_factory):

@@ -14,6 +14,9 @@ from shared.data import load_digits_rgb, read_split
 from shared.onnx_check import onnx_logits
 from shared.tolerances import MIN_ARGMAX_AGREEMENT
 
+# The slow half of the parity suite: it trains models (make test ARGS="parity_tests -m 'not training'" skips it)
+pytestmark = pytest.mark.training
+
 OTHER = {"torch": "tf", "tf": "torch"}
 
 

@@ -17,6 +17,9 @@ from shared.onnx_check import onnx_logits
 from shared.tolerances import MIN_ARGMAX_AGREEMENT
 from tests.helpers import write_cifar100_archive
 
+# The slow half of the parity suite: it trains models (make test ARGS="parity_tests -m 'not training'" skips it)
+pytestmark = pytest.mark.training
+
 EPOCHS = {"32-true": 1, "64-true": 3}
 
 

@@ -7,6 +7,9 @@ import pytest
 from parity_tests.noise_floor import measure
 from shared.tolerances import tolerance
 
+# The slow half of the parity suite: it trains models (make test ARGS="parity_tests -m 'not training'" skips it)
+pytestmark = pytest.mark.training
+
 SEEDS = (0, 1, 2)
 SAME_ORDER = 10  # "of the same order": within a factor of ten
 

@@ -18,6 +18,9 @@ from shared.precision import PRECISIONS
 from shared.tensorboard_log import read_scalars
 from shared.tolerances import MIN_ARGMAX_AGREEMENT
 
+# The slow half of the parity suite: it trains models (make test ARGS="parity_tests -m 'not training'" skips it)
+pytestmark = pytest.mark.training
+
 # 64-true runs the default run whole (10 epochs); the others one epoch.
 EPOCHS = {"32-true": 1, "64-true": 10, "bf16-mixed": 1, "16-mixed": 1}
 

@@ -17,6 +17,8 @@ JSON. The ratios:
 - The decode cache: an epoch of batches from the seed lab's torchvision pipeline, which decodes every JPEG every
   epoch, against cnnlab's decoded uint8 arrays, and a whole first run of the flowers lab's epochs, the one-off
   decoding included.
+- Whole commands (``shared.bench_cli``): the default run's fixed cost by phase, and every architecture at 32 px
+  through both command lines, Keras / PyTorch.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
+from shared import bench_cli
 from shared.atomic import atomic_path
 from shared.bench_worker import steady_seconds
 from shared.data import DIGITS_IMAGE_SIZE
@@ -65,6 +68,10 @@ class Mode:
     feature_images: tuple[int, int]  # (train, val) images of the feature-cache epochs: the lab's 3242:1000, smaller
     pipeline_images: int  # JPEGs written for the data pipeline
     pipeline_image_size: int  # the side they are decoded to
+    command_repeats: int  # whole default runs (and bare imports) per framework; the median is reported
+    command_epochs: int  # epochs of each 32-px command-line run (the first is the warm-up)
+    command_archs: tuple[str, ...] | None = None  # the 32-px runs' architectures; None: every registered one
+    default_epochs: int | None = None  # the default run's epochs; None: the default run as a user starts it
 
 
 # What the full and the quick mode share: every architecture, the labs' batch, their JPEGs at the flowers lab's size
@@ -72,13 +79,14 @@ _LAB_SETTINGS = dict(archs=None, batch_size=32, min_steps=3, matmul_size=2048,
                      feature_arch=FEATURE_EXPERIMENT.archs[0], pipeline_image_size=DECODE_EXPERIMENT.image_size)
 MODES = {
     "full": Mode("full", max_image_size=None, repeats=3, epoch_flops=2e12, max_steps=64, feature_images=(320, 96),
-                 pipeline_images=500, **_LAB_SETTINGS),
+                 pipeline_images=500, command_repeats=3, command_epochs=4, **_LAB_SETTINGS),
     "quick": Mode("quick", max_image_size=64, repeats=5, epoch_flops=100e9, max_steps=32, feature_images=(96, 32),
-                  pipeline_images=160, **_LAB_SETTINGS),
+                  pipeline_images=160, command_repeats=1, command_epochs=3, **_LAB_SETTINGS),
     # --smoke: the whole path through both workers in seconds, for the tests; its numbers mean nothing
     "smoke": Mode("smoke", archs=("cifar_cnn_max",), max_image_size=32, batch_size=4, repeats=1, epoch_flops=0.0,
                   min_steps=2, max_steps=2, matmul_size=256, feature_arch="cifar_cnn_max", feature_images=(8, 4),
-                  pipeline_images=6, pipeline_image_size=32),
+                  pipeline_images=6, pipeline_image_size=32, command_repeats=1, command_epochs=2,
+                  command_archs=("cifar_cnn_max",), default_epochs=2),
 }
 
 
@@ -247,11 +255,12 @@ def summarize(workers: dict[str, dict]) -> dict:
             "training": training, "feature_cache": features, "data_pipeline": pipeline, "ratios": ratios}
 
 
-def build_report(mode: Mode, device: str, workers: dict[str, dict], seconds: float) -> dict:
+def build_report(mode: Mode, device: str, workers: dict[str, dict], commands: dict, seconds: float) -> dict:
     """Everything the JSON holds: where and when, the settings, the figures and ratios, and the raw timings."""
     return {"mode": mode.name, "date": time.strftime("%Y-%m-%d %H:%M %Z"), "seconds": seconds, "machine": machine(),
             "device": device, "devices": {framework: workers[framework]["device"] for framework in FRAMEWORKS},
-            "versions": package_versions(), "settings": asdict(mode), **summarize(workers), "workers": workers}
+            "versions": package_versions(), "settings": asdict(mode), **summarize(workers), "commands": commands,
+            "workers": workers}
 
 
 def _ms(seconds: float) -> str:
@@ -334,7 +343,8 @@ def format_report(report: dict) -> str:
         f"times: steady state, the median of {report['settings']['repeats']} epochs after a warm-up epoch; A / B: "
         f"A's time over B's (above 1, A is slower); speed-up: the time without the cache over the time with it",
     ]
-    sections = [header, _training_table(report), _feature_table(report), _pipeline_table(report)]
+    sections = [header, _training_table(report), _feature_table(report), _pipeline_table(report),
+                *bench_cli.format_tables(report["commands"], _table)]
     return "\n\n".join("\n".join(section) for section in sections)
 
 
@@ -362,7 +372,11 @@ def main(argv: list[str] | None = None) -> int:
         except WorkerFailed as error:
             print(f"shared.bench: error: {error}", file=sys.stderr)
             return error.status
-    result = build_report(mode, args.device, workers, time.perf_counter() - started)
+        print("shared.bench: whole commands: the default run, then every architecture at 32 px",
+              file=sys.stderr, flush=True)
+        commands = bench_cli.measure(mode.command_archs or tuple(ARCHITECTURES), Path(folder), mode.command_repeats,
+                                     mode.command_epochs, mode.default_epochs)
+    result = build_report(mode, args.device, workers, commands, time.perf_counter() - started)
     print(format_report(result))
     with atomic_path(args.json) as part:
         part.write_text(json.dumps(result, indent=1))

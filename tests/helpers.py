@@ -35,7 +35,19 @@ def check_run_directory(run_dir: Path, framework: str, checkpoint_name: str, epo
     assert describe_signature(run_dir / "model.onnx")["inputs"] == {"images": ["batch", size, size, 3]}
     assert describe_signature(run_dir / "model.onnx")["outputs"] == {"logits": ["batch", classes]}
     assert not [path for path in run_dir.iterdir() if "part" in path.name], "temporary files left behind"
+    check_timings(metrics)
     return metrics
+
+
+def check_timings(metrics: dict) -> None:
+    """Every phase of ``shared.timings`` recorded, none negative, and together the run's wall time."""
+    from shared.timings import PHASES
+
+    timings = metrics["timings"]
+    assert set(timings) == {*PHASES, "other", "total"}, timings
+    assert min(timings.values()) >= 0, timings
+    parts = sum(seconds for name, seconds in timings.items() if name != "total")
+    assert abs(parts - timings["total"]) < 0.01, f"the phases add up to {parts}, the total is {timings['total']}"
 
 
 def interrupting_backend(backend, after_epoch: int = 1):
@@ -61,6 +73,8 @@ def check_interrupted_run(run_dir: Path, checkpoint_name: str, stderr: str) -> N
     assert (run_dir / checkpoint_name).is_file() and (run_dir / "weights.npz").is_file()
     assert not (run_dir / "model.onnx").exists(), "no export of an unfinished run"
     assert "keeps the 1 finished epoch" in stderr and "--resume" in stderr
+    assert (run_dir / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", "a stopped run draws its curves"
+    check_timings(metrics)
 
 
 def check_model_follows_spec(model_module, weights_module, arch: str) -> None:

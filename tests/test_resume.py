@@ -145,6 +145,7 @@ def test_a_diverging_run_stops_at_once_and_keeps_its_last_finished_epoch(backend
     metrics = json.loads((run_dir / rundir.METRICS).read_text())  # strict JSON: no bare NaN
     assert metrics["status"] == "diverged" and len(metrics["history"]) == 1
     assert checkpoints.latest(run_dir).epoch == 1 and not (run_dir / rundir.ONNX).exists()
+    assert (run_dir / rundir.CURVES).is_file(), "a diverged run draws the curves of its finished epochs"
     assert train(backend, ["--resume", str(run_dir)]) == 2, "a diverged run is not resumed as it is"
 
 

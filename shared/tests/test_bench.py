@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from shared import bench_cli
 from shared.bench import MODES, build_report, format_report, plan
 from shared.bench_worker import steady_seconds
 from shared.flops import train_step_flops
@@ -41,7 +42,34 @@ def worker(framework: str, cnnlab: list[float], validation: list[float], referen
 def canned():
     workers = {"torch": worker("torch", [9.0, 2.3, 2.1, 2.5], [0.1, 0.5, 0.05], [5.0, 1.0, 0.8, 1.2]),
                "tf": worker("tf", [20.0, 4.5, 4.3, 4.7], [0.3, 0.3, 0.3], [30.0, 6.0, 6.0, 6.0])}
-    return build_report(MODES["smoke"], "cpu", workers, 12.0)
+    return build_report(MODES["smoke"], "cpu", workers, COMMANDS, 12.0)
+
+
+def _default_run(wall: float, bare: float, epochs: float) -> dict:
+    phases = {"import": 1.0, "start_up": 0.2, "epochs": epochs, "checkpoints": 0.1, "export": 0.1, "reports": 0.4,
+              "rest": 0.2}
+    return {"framework": "torch", "wall": wall, "bare_import": bare, "phases": phases,
+            "fixed_cost": wall - bare - epochs}
+
+
+COMMANDS = {"default_run": {"torch": _default_run(4.0, 1.5, 2.0), "tf": _default_run(6.0, 3.0, 2.5)},
+            "small_images": {"image_size": 32, "epochs": 2, "rows": [
+                {"arch": "cifar_cnn_max", "torch": {"steady_epoch": 0.1, "first_epoch": 0.12, "first_epoch_extra": 0.02},
+                 "tf": {"steady_epoch": 0.2, "first_epoch": 1.0, "first_epoch_extra": 0.8}, "keras_vs_torch": 2.0}]}}
+
+
+def test_the_default_runs_fixed_cost_is_its_wall_time_less_the_bare_import_and_the_epochs(monkeypatch, tmp_path):
+    walls = iter([1.7, 1.5, 1.6])  # three bare imports: the median is 1.6
+    monkeypatch.setattr(bench_cli, "_timed", lambda command: next(walls))
+    timings = {"import": 1.4, "start_up": 0.2, "epochs": 1.0, "checkpoints": 0.05, "export": 0.05, "reports": 0.5,
+               "other": 0.1, "total": 3.3}
+    runs = iter([(4.0, {"timings": timings}), (3.6, {"timings": timings}), (5.0, {"timings": timings})])
+    monkeypatch.setattr(bench_cli, "_train", lambda framework, flags, out: next(runs))
+    figures = bench_cli.default_run("torch", tmp_path, repeats=3)
+    assert figures["wall"] == 4.0 and figures["bare_import"] == 1.6  # the median run, the median import
+    assert figures["fixed_cost"] == pytest.approx(4.0 - 1.6 - 1.0)
+    # the interpreter's start and exit: the wall time outside the run's clock, plus what the clock left unassigned
+    assert figures["phases"]["rest"] == pytest.approx(4.0 - 3.3 + 0.1)
 
 
 def test_steady_state_is_the_median_after_the_warm_up_epoch():
@@ -79,6 +107,9 @@ def test_the_table_shows_every_ratio(canned):
     assert cells[4:11] == ["1100.0", "500.0", "2.20x", "2100.0", "3000.0", "0.70x", "1.91x"], cells
     assert "| PyTorch | 2.000 | 1.500 | 0.1000 | 20.00x | 5.00x |" in text
     assert "| speed-up |  | 40.00x | 4.00x |" in text
+    assert ("| PyTorch | 4.00 | 1.50 | 1.00 (0.50x) | 0.20 (0.10x) | 2.00 (1.00x) | 0.10 (0.05x) | 0.10 (0.05x) | "
+            "0.40 (0.20x) | 0.20 (0.10x) | 0.25x |") in text
+    assert "| cifar_cnn_max | 0.100 | 0.200 | 2.00x | 0.020 | 0.800 |" in text
 
 
 def test_the_plan_covers_every_architecture_and_caps_the_quick_sizes():
@@ -107,7 +138,7 @@ def leaves(tree, path=()):
 def test_smoke_run_of_both_workers(tmp_path, homes):
     out = tmp_path / "bench.json"
     run = subprocess.run([sys.executable, "-m", "shared.bench", "--smoke", "--device", "cpu", "--json", str(out)],
-                         capture_output=True, text=True, timeout=120)
+                         capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]
     assert run.stdout.startswith("cnnlab benchmark, smoke mode"), run.stdout
     report = json.loads(out.read_text())
@@ -122,3 +153,8 @@ def test_smoke_run_of_both_workers(tmp_path, homes):
     bad = {path: value for path, value in ratios.items() if not (math.isfinite(value) and value > 0)}
     assert not bad, bad
     assert report["devices"] == {"torch": "cpu", "tf": "cpu"} and report["machine"]["cores"] >= 1
+    for framework in ("torch", "tf"):
+        default = report["commands"]["default_run"][framework]
+        assert default["phases"]["epochs"] > 0 and default["wall"] > default["phases"]["epochs"], default
+        row = report["commands"]["small_images"]["rows"][0]
+        assert row["arch"] == "cifar_cnn_max" and row[framework]["steady_epoch"] > 0, row
