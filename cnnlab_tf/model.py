@@ -232,38 +232,36 @@ def layer_outputs(model: keras.Model, spec: ModelSpec, images: np.ndarray) -> di
 def predict_logits(model: keras.Model, images: np.ndarray, batch_size: int) -> np.ndarray:
     """float32 logits for uint8 or float NHWC images, in inference mode in the model's precision, batch by batch."""
     dtype = model.inputs[0].dtype
-    # predict_on_batch runs Keras's compiled predict function (traced once per model); calling the model eagerly
-    # was measured 2.8-3.5x slower (ResNet-18 at 64 px: 187 against 66 ms per batch of 32).
-    predict = model.predict_on_batch
-    if model.distribute_strategy.num_replicas_in_sync > 1:
-        predict = _replicated_predict(model)
+    predict = _predict_function(model)
     chunks = [np.asarray(predict(images[start:start + batch_size].astype(dtype)), np.float32)
               for start in range(0, len(images), batch_size)]
     return np.concatenate(chunks)
 
 
-_replicated_predicts: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_predict_functions: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _replicated_predict(model: keras.Model):
-    """The model's inference over its replicas: each computes the logits of its rows of a batch, gathered back in
-    order. Keras's ``predict_on_batch`` would hand every replica the whole batch and return each row once per
-    replica. Traced once per model, for every batch size.
+def _predict_function(model: keras.Model):
+    """The model's inference as a graph, traced once per model for every batch size. Calling the model eagerly was
+    measured 2.8-3.5x slower (ResNet-18 at 64 px: 187 against 66 ms per batch of 32); Keras's ``predict_on_batch``
+    traces once per batch size (twice a validation pass: the last batch is smaller), and over several replicas
+    hands every replica the whole batch, returning each row once per replica.
 
-    With several workers the gather is a collective that every worker must join, but rank 0 alone runs the
-    reports' and the export's inference: there each worker computes on its own first device, from its copy of the
-    variables, which every worker holds equal."""
-    if model not in _replicated_predicts:
+    Over several replicas each computes the logits of its rows of a batch, gathered back in order. With several
+    workers the gather is a collective that every worker must join, but rank 0 alone runs the reports' and the
+    export's inference: there each worker computes on its own first device, from its copy of the variables, which
+    every worker holds equal."""
+    if model not in _predict_functions:
         strategy = model.distribute_strategy
 
         def replica_logits(batch):  # float32, as returned: the gather has no bfloat16 kernel
             return ops.cast(model(batch[replica_rows(tf.shape(batch)[0])], training=False), "float32")
 
         def logits(batch):
-            if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            if strategy.num_replicas_in_sync == 1 or isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
                 return ops.cast(model(batch, training=False), "float32")
             return strategy.gather(strategy.run(replica_logits, args=(batch,)), axis=0)
 
         signature = [tf.TensorSpec((None, *model.inputs[0].shape[1:]), model.inputs[0].dtype)]
-        _replicated_predicts[model] = tf.function(logits, input_signature=signature)
-    return _replicated_predicts[model]
+        _predict_functions[model] = tf.function(logits, input_signature=signature)
+    return _predict_functions[model]

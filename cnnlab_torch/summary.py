@@ -18,6 +18,10 @@ class TorchScalarWriter:
     def scalar(self, tag: str, value: float, step: int) -> None:
         self.writer.add_scalar(tag, value, step)
 
+    def series(self, tag: str, values: list[float], first_step: int) -> None:
+        for step, value in enumerate(values, start=first_step):
+            self.writer.add_scalar(tag, value, step)
+
     def flush(self) -> None:
         self.writer.flush()
 

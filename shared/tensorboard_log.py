@@ -35,6 +35,7 @@ class ScalarWriter(Protocol):
     """A framework's event-file writer, reduced to what cnnlab logs."""
 
     def scalar(self, tag: str, value: float, step: int) -> None: ...
+    def series(self, tag: str, values: list[float], first_step: int) -> None: ...  # at steps first_step, +1, ...
     def flush(self) -> None: ...
     def close(self) -> None: ...
 
@@ -46,9 +47,8 @@ class TrainingLog:
         self.writer = writer
 
     def batches(self, first_step: int, losses: list[float], rates: list[float]) -> None:
-        for step, (loss, rate) in enumerate(zip(losses, rates), start=first_step):
-            self.writer.scalar(BATCH_LOSS, loss, step)
-            self.writer.scalar(BATCH_LR, rate, step)
+        self.writer.series(BATCH_LOSS, losses, first_step)
+        self.writer.series(BATCH_LR, rates, first_step)
 
     def epoch(self, record: dict) -> None:
         for key, tag in EPOCH_TAGS.items():
