@@ -6,9 +6,9 @@ import sys
 import shared.timings  # noqa: F401  (first: a run's wall time counts from here)
 from cnnlab_torch import load_backend, train
 from shared.api import callable_module
-from shared.runner import main
+from shared.runner import command_line
 
 if __name__ == "__main__":
-    sys.exit(main("torch", load_backend))
+    sys.exit(command_line("torch", load_backend))
 else:
     callable_module(__name__, train)
