@@ -441,11 +441,14 @@ def head_on_features(backend: Backend, model, spec: ModelSpec, first_trainable: 
 
 def stopped(metrics: dict, folder: Path, status: str, message: str, exit_status: int, curves: Curves,
             history: list[dict], timings: Timings) -> int:
-    """A run that ends early: its curves drawn, marked, its finished epochs kept, no export, one message."""
-    with timings.phase("reports"):
-        curves.draw(history)
+    """A run that ends early: marked, its finished epochs kept, its curves drawn, no export, one message."""
     metrics["status"] = status
     metrics.pop("process", None)
+    try:
+        with timings.phase("reports"):
+            curves.draw(history)
+    except KeyboardInterrupt:  # a second stop while they are drawn: the run is marked all the same, without them
+        pass
     metrics["timings"] = timings.take()
     rundir.write_json(folder / rundir.METRICS, metrics)
     print(f"\n{message}", file=sys.stderr)
