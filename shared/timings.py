@@ -66,7 +66,3 @@ class Timings:
         self._seconds, self._since_lap = dict.fromkeys(PHASES, 0.0), 0.0
         return taken
 
-
-def outside_epochs(timings: dict) -> float:
-    """The fixed cost of a run: its wall time less the framework import and the epochs themselves."""
-    return timings["total"] - timings["import"] - timings["epochs"]
