@@ -55,11 +55,10 @@ def evaluate(model: nn.Module, data: Dataset, batch_size: int) -> tuple[float, f
     return cross_entropy(logits, data.labels), accuracy(logits, data.labels)
 
 
-def read_batches(pending: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> tuple[np.ndarray, np.ndarray]:
+def read_batches(values: tuple[torch.Tensor, torch.Tensor]) -> tuple[np.ndarray, np.ndarray]:
     """Losses and correct counts of several batches in one device-to-host transfer each."""
-    losses = torch.stack([loss.double() for loss, _ in pending]).cpu().numpy()
-    corrects = torch.stack([correct for _, correct in pending]).cpu().numpy()
-    return losses, corrects
+    losses, corrects = values
+    return losses.double().cpu().numpy(), corrects.cpu().numpy()
 
 
 def gather_batch(images: torch.Tensor, labels: torch.Tensor, index: torch.Tensor, rows: torch.Tensor | None = None,
@@ -114,12 +113,17 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, train: Dataset, val:
             return loss, correct
         return loss * len(index) / len(batch.indices), correct  # summed over the processes: the batch's mean
 
-    def read(pending: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> tuple[np.ndarray, np.ndarray]:
-        if not world.distributed:
-            return read_batches(pending)
-        # Every process gets the global batch's loss and correct count, so all of them agree on the metrics
-        together = summed(torch.stack([torch.stack([loss.double(), correct.double()]) for loss, correct in pending]))
-        return together[:, 0].cpu().numpy(), together[:, 1].cpu().numpy().round().astype(np.int64)
+    def steps(batches: Sequence[Batch]) -> tuple[torch.Tensor, torch.Tensor]:
+        # One at a time: an eager step has no per-call cost to spread over several batches
+        losses, corrects = zip(*(step(batch) for batch in batches))
+        return torch.stack(losses), torch.stack(corrects)
 
-    return run_epochs(step, read, lambda: evaluate(model, val, config.batch_size), len(train.labels),
+    def read(values: tuple[torch.Tensor, torch.Tensor]) -> tuple[np.ndarray, np.ndarray]:
+        if not world.distributed:
+            return read_batches(values)
+        # Every process gets the global batch's loss and correct count, so all of them agree on the metrics
+        together = summed(torch.stack([values[0].double(), values[1].double()]))
+        return together[0].cpu().numpy(), together[1].cpu().numpy().round().astype(np.int64)
+
+    return run_epochs(steps, read, lambda: evaluate(model, val, config.batch_size), len(train.labels),
                       config, on_epoch_end, first_epoch, train.image_size, on_batches)

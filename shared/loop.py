@@ -1,11 +1,12 @@
-"""The epoch loop both backends run. A backend supplies two closures over its own tensors: ``step`` (one optimizer
-step on a ``Batch``) and ``validate``; batching, augmentation draws, the learning-rate schedule, meters, progress,
-logging and the divergence guard are the same code for both.
+"""The epoch loop both backends run. A backend supplies three closures over its own tensors: ``steps`` (one
+optimizer step on each of a few ``Batch``es, in order), ``read`` and ``validate``; batching, augmentation draws, the
+learning-rate schedule, meters, progress, logging and the divergence guard are the same code for both.
 
-The loop never waits for the device after a batch: ``step`` returns the batch's loss and correct count as device
-scalars, and ``read`` fetches the pending ones in one transfer every ``READ_EVERY`` batches and at the end of the
-epoch. Each batch's values are still recorded (the per-batch percentiles), and the divergence guard still names the
-batch whose loss first stopped being finite.
+The loop never waits for the device after a batch: it hands ``steps`` ``READ_EVERY`` batches at a time (and the
+epoch's last ones), which returns their losses and correct counts as device vectors, and ``read`` fetches them in
+one transfer. A backend may run the group in one call to the device (Keras does: a traced graph call costs more than
+a small model's step). Each batch's values are still recorded (the per-batch percentiles), and the divergence guard
+still names the batch whose loss first stopped being finite.
 
 A resumed run starts at ``first_epoch``: the batch order of every epoch is drawn from (seed, epoch), its crops and
 flips from (seed, epoch, batch) and its learning rates from (epoch, batch), so epoch k sees the same batches whether
@@ -50,16 +51,17 @@ def epoch_batches(count: int, config: TrainConfig, epoch: int, image_size: int =
         yield Batch(indices, learning_rate(config.lr_schedule, config.lr, config.epochs, steps, epoch, number), crops)
 
 
-Step = Callable[[Batch], tuple[Any, Any]]  # a batch -> (mean loss, correct count) as device scalars
-# [(loss, correct), ...] device scalars -> (losses, correct counts) as NumPy arrays, in one transfer
-Read = Callable[[Sequence[tuple[Any, Any]]], tuple[np.ndarray, np.ndarray]]
+# batches -> (their mean losses, their correct counts) as device vectors, one optimizer step per batch, in order
+Steps = Callable[[Sequence[Batch]], tuple[Any, Any]]
+# what steps returned -> (losses, correct counts) as NumPy arrays, in one transfer
+Read = Callable[[tuple[Any, Any]], tuple[np.ndarray, np.ndarray]]
 Validate = Callable[[], tuple[float, float]]  # -> (mean loss, accuracy) on the validation split
 # (global step of the first batch, counted from 1 over the whole run; their losses; their learning rates), called as
 # the loop reads the device's values; TensorBoard's per-batch curves come from it (shared.tensorboard_log)
 BatchesCallback = Callable[[int, list[float], list[float]], None]
 
-# Batches between two reads of the device's values. A read waits until the device has finished those batches (a
-# host-device sync); reading after every batch would keep a GPU idle while the host prepares the next one.
+# Batches handed to ``steps`` together, and read together. A read waits until the device has finished those batches
+# (a host-device sync); reading after every batch would keep a GPU idle while the host prepares the next one.
 READ_EVERY = 16
 
 
@@ -81,7 +83,7 @@ def record_batches(meter: BatchMeter, values: tuple[np.ndarray, np.ndarray], siz
         meter.add(loss, int(correct), size)
 
 
-def run_epochs(step: Step, read: Read, validate: Validate, train_count: int, config: TrainConfig,
+def run_epochs(steps: Steps, read: Read, validate: Validate, train_count: int, config: TrainConfig,
                on_epoch_end: Callable[[dict], None] = lambda record: None, first_epoch: int = 1,
                image_size: int = 0, on_batches: BatchesCallback | None = None) -> list[dict]:
     """Epochs ``first_epoch``..``config.epochs``; returns their records. Raises ``Diverged`` at the first loss that
@@ -96,18 +98,17 @@ def run_epochs(step: Step, read: Read, validate: Validate, train_count: int, con
         batches = epoch_batches(train_count, config, epoch, image_size)
         with progress.bar(batches, total=batches_per_epoch, unit="batch", leave=False,
                           desc=f"epoch {epoch}/{config.epochs}", dynamic_ncols=True) as bar:
-            pending, sizes, rates = [], [], []
+            group = []
             for number, batch in enumerate(bar, start=1):
-                pending.append(step(batch))
-                sizes.append(len(batch.indices))
-                rates.append(batch.lr)
-                if len(pending) == READ_EVERY or number == batches_per_epoch:
-                    values = read(pending)
-                    record_batches(meter, values, sizes, epoch, number, batches_per_epoch)
+                group.append(batch)
+                if len(group) == READ_EVERY or number == batches_per_epoch:
+                    values = read(steps(group))
+                    record_batches(meter, values, [len(batch.indices) for batch in group], epoch, number,
+                                   batches_per_epoch)
                     if on_batches is not None:
-                        first_step = (epoch - 1) * batches_per_epoch + number - len(pending) + 1
-                        on_batches(first_step, values[0].tolist(), rates)
-                    pending, sizes, rates = [], [], []
+                        first_step = (epoch - 1) * batches_per_epoch + number - len(group) + 1
+                        on_batches(first_step, values[0].tolist(), [batch.lr for batch in group])
+                    group = []
                     bar.set_postfix(loss=f"{meter.loss:.4f}", acc=f"{100 * meter.accuracy:.1f}%", refresh=False)
         train_seconds = time.perf_counter() - started
         val_loss, val_acc = validate()

@@ -1,5 +1,5 @@
-"""The shared epoch loop reads the device's values in groups (shared.loop.READ_EVERY) but still records every batch
-and names the exact batch whose loss stopped being finite."""
+"""The shared epoch loop steps and reads in groups (shared.loop.READ_EVERY) but still records every batch and names
+the exact batch whose loss stopped being finite."""
 
 import numpy as np
 import pytest
@@ -13,18 +13,21 @@ BATCHES = 2 * READ_EVERY + 3  # two full reads and a short last one
 
 
 def fake_training(bad_batch: int | None = None):
-    """A step whose loss is the batch number (nan at ``bad_batch``); the read counts the groups it fetched."""
+    """Steps whose loss is the batch number (nan at ``bad_batch``); the read counts the batches of each group."""
     calls, reads = [0], []
 
-    def step(batch):
-        calls[0] += 1
-        return (float("nan") if calls[0] == bad_batch else float(calls[0])), 1
+    def steps(batches):
+        losses = []
+        for _ in batches:
+            calls[0] += 1
+            losses.append(float("nan") if calls[0] == bad_batch else float(calls[0]))
+        return losses, [1] * len(batches)
 
-    def read(pending):
-        reads.append(len(pending))
-        return np.array([loss for loss, _ in pending]), np.array([correct for _, correct in pending])
+    def read(values):
+        reads.append(len(values[0]))
+        return np.array(values[0]), np.array(values[1])
 
-    return step, read, reads
+    return steps, read, reads
 
 
 def test_every_batch_is_recorded_from_grouped_reads():
