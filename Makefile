@@ -1,14 +1,24 @@
 # The two-command start (README, "Quickstart"): `make train` sets up .venv and trains the default model, `make test`
-# sets up the test tools and runs every suite. Each installs only when pyproject.toml or constraints.txt changed.
+# sets up the test tools and runs every suite. Each installs only when pyproject.toml or the constraints changed.
 #   make train FRAMEWORK=tf ARGS="--experiment cifar100-pooling --epochs 5"
 #   make test ARGS="parity_tests -x"
+#   make test STACK=colab      # Google Colab's versions (constraints-colab.txt), in .venv-colab
+#   make check-wheels          # every Colab-stack requirement has a wheel for Colab's Python 3.13
 
 PYTHON ?= python3
 FRAMEWORK ?= torch
 ARGS ?=
-VENV := .venv
+# pinned: the development stack (constraints.txt); colab: Google Colab's runtime (constraints-colab.txt)
+STACK ?= pinned
+VENV_pinned := .venv
+VENV_colab := .venv-colab
+VENV := $(VENV_$(STACK))
+CONSTRAINTS := $(if $(filter colab,$(STACK)),constraints-colab.txt,constraints.txt)
+ifeq ($(VENV),)
+$(error STACK=$(STACK) is not a stack; use STACK=pinned (the default) or STACK=colab)
+endif
 
-.PHONY: train test
+.PHONY: train test check-wheels
 
 train: $(VENV)/.installed
 	$(VENV)/bin/python -m cnnlab_$(FRAMEWORK).train $(ARGS)
@@ -16,14 +26,27 @@ train: $(VENV)/.installed
 test: $(VENV)/.installed-test
 	$(VENV)/bin/python -m pytest $(ARGS)
 
+# Colab runs Python 3.13, which this machine lacks: pip resolves the whole Colab stack for it, wheels only
+check-wheels:
+	$(PYTHON) .ci/check_wheels.py constraints-colab.txt
+
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 
-# The stamp is written only after pip succeeded, so an interrupted install is redone by the next command.
-$(VENV)/.installed: pyproject.toml constraints.txt | $(VENV)/bin/python
-	$(VENV)/bin/pip install -c constraints.txt -e .
+# The stamps are written only after pip succeeded, so an interrupted install is redone by the next command.
+$(VENV_pinned)/.installed: pyproject.toml constraints.txt | $(VENV_pinned)/bin/python
+	$(VENV_pinned)/bin/pip install -c constraints.txt -e .
+	touch $@
+
+# As on Colab: first Colab's own packages; then what the notebooks' setup cell (python -m shared.install) would add
+# there, recorded with pip's --dry-run report (tests/test_install.py checks it changes nothing Colab has); then cnnlab.
+$(VENV_colab)/.installed: pyproject.toml constraints-colab.txt | $(VENV_colab)/bin/python
+	sed -n '/^# On Colab$$/,/^$$/p' constraints-colab.txt > $(VENV_colab)/colab-runtime.txt
+	$(VENV_colab)/bin/pip install -r $(VENV_colab)/colab-runtime.txt
+	$(VENV_colab)/bin/python -m shared.install --report $(VENV_colab)/colab-install-report.json
+	$(VENV_colab)/bin/pip install -c constraints-colab.txt -e .
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed
-	$(VENV)/bin/pip install -c constraints.txt -e '.[test]'
+	$(VENV)/bin/pip install -c $(CONSTRAINTS) -e '.[test]'
 	touch $@

@@ -64,7 +64,8 @@ class TorchBatchNormalization(keras.layers.BatchNormalization):
     differed by 0.14 after three steps at batch 8 and its inference outputs would follow. Inference is unchanged."""
 
     def call(self, inputs, training=None, mask=None):
-        if not (training and self.trainable) or mask is not None or self.renorm:
+        # Batch renormalisation came to Keras's layer in 3.14; 3.13's (Colab's) has no `renorm` attribute
+        if not (training and self.trainable) or mask is not None or getattr(self, "renorm", False):
             return super().call(inputs, training=training, mask=mask)
         # Statistics in float32 at least, as Keras's own layer and PyTorch's batch_norm compute them for 16-bit input
         inputs = ops.cast(inputs, keras.backend.result_type(self.compute_dtype, "float32"))

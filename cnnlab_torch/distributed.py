@@ -3,6 +3,7 @@ on GPUs (``shared.distributed`` says which process this is and which rows of a b
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import torch
@@ -75,9 +76,19 @@ def parallel(model: nn.Module) -> nn.Module:
     not broadcast buffers."""
     if not _world.distributed:
         return model
-    wrapped = nn.parallel.DistributedDataParallel(model, forward_sync_buffers=False, gradient_as_bucket_view=True)
+    wrapped = nn.parallel.DistributedDataParallel(model, **_no_buffer_broadcast(), gradient_as_bucket_view=True)
     wrapped.precision = model.precision  # train_step reads it; DDP, unlike torch.compile, does not pass it through
     return wrapped
+
+
+def _no_buffer_broadcast() -> dict:
+    """DDP's keyword for not broadcasting buffers before each forward. torch 2.13 named it ``forward_sync_buffers``
+    and deprecated ``broadcast_buffers``; torch 2.11 and 2.12 (Colab's is 2.11) know only the old one, which also
+    leaves buffers out of DDP's first sync. That sync has nothing to do here: every process builds the same
+    weights and buffers from the same seed, or loads them from the same checkpoint."""
+    if "forward_sync_buffers" in inspect.signature(nn.parallel.DistributedDataParallel.__init__).parameters:
+        return {"forward_sync_buffers": False}
+    return {"broadcast_buffers": False}
 
 
 class _SumOverProcesses(torch.autograd.Function):

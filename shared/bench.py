@@ -24,7 +24,6 @@ JSON. The ratios:
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import json
 import math
 import os
@@ -42,6 +41,7 @@ from shared import bench_cli
 from shared.atomic import atomic_path
 from shared.bench_worker import steady_seconds
 from shared.data import DIGITS_IMAGE_SIZE
+from shared.environment import package_versions
 from shared.experiments import EXPERIMENTS
 from shared.feature_cache import first_trainable_layer
 from shared.flops import train_step_flops
@@ -163,17 +163,6 @@ def machine() -> dict:
     except OSError:
         pass
     return {"cpu": model, "cores": os.cpu_count(), "os": platform.platform(), "python": platform.python_version()}
-
-
-def package_versions() -> dict:
-    """Installed versions, read without importing a framework."""
-    versions = {}
-    for package in ("torch", "torchvision", "tensorflow", "keras"):
-        try:
-            versions[package] = importlib.metadata.version(package)
-        except importlib.metadata.PackageNotFoundError:
-            versions[package] = None
-    return versions
 
 
 def _results(worker: dict, task: str) -> list[dict]:

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from shared import tolerance_log
+
 # kind -> precision -> bound. A kind holds a row only for the precisions it is measured at.
 TOLERANCES: dict[str, dict[str, float]] = {
     # Same weights, same input, two float32 implementations of the same ops: only summation order differs.
@@ -89,5 +91,7 @@ def compare(actual: np.ndarray, expected: np.ndarray, kind: str,
     actual, expected = np.asarray(actual, np.float64), np.asarray(expected, np.float64)
     assert actual.shape == expected.shape, f"shapes differ: {actual.shape} vs {expected.shape}"
     difference = float(np.max(np.abs(actual - expected))) if actual.size else 0.0
-    bound = tolerance(kind, precision) * max(1.0, float(np.max(np.abs(expected))) if expected.size else 0.0)
+    scale = max(1.0, float(np.max(np.abs(expected))) if expected.size else 0.0)
+    bound = tolerance(kind, precision) * scale
+    tolerance_log.record(kind, precision, difference, tolerance(kind, precision), scale)
     return difference <= bound, difference, bound

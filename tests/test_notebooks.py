@@ -8,6 +8,7 @@ import pytest
 from nbclient import NotebookClient
 
 from shared import rundir
+from shared.environment import package_versions
 from tests.helpers import write_cifar100_archive, write_image_folder, write_torchvision_checkpoint
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
@@ -26,6 +27,14 @@ def execute(name: str, parameters: str, cwd: Path) -> nbformat.NotebookNode:
 def outputs(notebook: nbformat.NotebookNode, mime: str) -> list[str]:
     return [output["data"][mime] for cell in notebook.cells if cell.cell_type == "code"
             for output in cell.get("outputs", []) if mime in output.get("data", {})]
+
+
+def assert_first_output_shows_the_versions(notebook: nbformat.NotebookNode) -> None:
+    """The setup cell's output, the notebook's first, names the Python and each framework's installed version."""
+    first = next(cell for cell in notebook.cells if cell.cell_type == "code" and cell.get("outputs"))
+    text = "".join(output.get("text", "") for output in first.outputs)
+    assert text.startswith("Python 3."), text
+    assert all(f"{name} {version}" in text for name, version in package_versions().items()), text
 
 
 def finished_runs(runs: Path) -> dict[str, str]:
@@ -52,6 +61,7 @@ def test_the_flowers_notebook_runs_both_models_in_both_frameworks(cache):
                        f"WEIGHTS = {str(checkpoint)!r}\nIMAGE_SIZE = 32\nEPOCHS = 2\nFRAMEWORKS = ('torch', 'tf')",
                        cache)
     # Two models x two frameworks x (curves, predictions), and one comparison plot per model.
+    assert_first_output_shows_the_versions(notebook)
     assert len(outputs(notebook, "image/png")) == 2 * 2 * 2 + 2
     tables = outputs(notebook, "text/markdown")
     assert len(tables) == 2 and all("torch" in table and "tf" in table for table in tables)
@@ -64,6 +74,7 @@ def test_the_cifar_notebook_runs_both_studies_in_both_frameworks(cache):
     notebook = execute("lab2_cifar100.ipynb", f"DATA = {str(archive)!r}\nDOWNLOAD = False\n"
                        "CLASSES = ('apple', 'orange', 'pear')\nEPOCHS = 1\nREPEATS = 2\nFRAMEWORKS = ('torch', 'tf')",
                        cache)
+    assert_first_output_shows_the_versions(notebook)
     # Two studies x two frameworks x (study figure, best model's predictions), and one comparison plot per study.
     assert len(outputs(notebook, "image/png")) == 2 * 2 * 2 + 2
     tables = outputs(notebook, "text/markdown")
