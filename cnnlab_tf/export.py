@@ -17,6 +17,7 @@ import onnx
 
 from cnnlab_tf.model import predict_logits, unmirrored_model
 from shared.atomic import atomic_path
+from shared.native_stderr import TENSORFLOW_EXPORT_NOTES, filtered
 from shared.onnx_check import (BATCH_DIM, INPUT_NAME, OPSET, OUTPUT_NAME, check_opset, ir_version, set_format,
                                verify_export)
 from shared.specs import ModelSpec
@@ -50,7 +51,7 @@ def export_onnx(model: keras.Model, spec: ModelSpec, path: Path, check_images: n
     signature = [keras.InputSpec(shape=(None, spec.image_size, spec.image_size, 3), dtype="float32")]
     with tempfile.TemporaryDirectory() as scratch:
         raw = Path(scratch) / "model.onnx"
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), filtered(TENSORFLOW_EXPORT_NOTES):
             # Keras's bundled tf2onnx probes hasattr(np, "object"), which NumPy 2 answers with a FutureWarning
             # (keras/src/export/tf2onnx_lib.py); nothing of ours to fix.
             warnings.filterwarnings("ignore", "In the future `np.object` will be defined", FutureWarning)

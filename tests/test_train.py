@@ -1,5 +1,9 @@
 """The train command end to end on the embedded digits, in each backend, and what an interrupted run keeps."""
 
+import re
+import subprocess
+import sys
+
 import numpy as np
 
 from shared import rundir
@@ -67,3 +71,13 @@ def test_opset_picks_the_exported_files_format(backend, tmp_path):
     assert describe_signature(run_dir / "model.onnx") == {
         "opset": 7, "ir_version": 4, "inputs": {"images": ["batch", 32, 32, 3]}, "outputs": {"logits": ["batch", 10]}}
     assert metrics["onnx"]["opset"] == 7, "the self-check ran on the opset-7 file"
+
+
+def test_a_keras_run_prints_no_tensorflow_log_lines(tmp_path):
+    """What a person reads at the command line: TensorFlow's C++ runtime logs through absl ("I0000 00:00:... file.cc:67]
+    ..."), at start-up and, in TensorFlow 2.20 (Colab's), when tf2onnx runs Grappler at the export; none shows."""
+    finished = subprocess.run([sys.executable, "-m", "cnnlab_tf.train", "--epochs", "1", "--out", str(tmp_path / "run")],
+                              capture_output=True, text=True, timeout=300)
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    assert re.findall(r"^[IWEF]\d{4} .*$", finished.stderr, re.MULTILINE) == []
+    assert "absl::InitializeLog" not in finished.stderr
