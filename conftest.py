@@ -25,4 +25,4 @@ except ImportError:  # a torch build without triton has nothing to clash with
     pass
 
 # The shared test helpers assert on run directories; rewriting their asserts makes a failure show the values.
-pytest.register_assert_rewrite("tests.helpers")
+pytest.register_assert_rewrite("tests.support.helpers")

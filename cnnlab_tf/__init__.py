@@ -21,7 +21,7 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 def load_backend():
     """The backend, imported when first needed (TensorFlow takes seconds to load), without its start-up notes."""
-    from shared.native_stderr import TENSORFLOW_START_UP_NOTES, filtered
+    from shared.util.native_stderr import TENSORFLOW_START_UP_NOTES, filtered
 
     with filtered(TENSORFLOW_START_UP_NOTES):
         from cnnlab_tf.backend import BACKEND
@@ -29,9 +29,9 @@ def load_backend():
 
 
 def train(**options):
-    """Train, checkpoint and export a model; the keywords are the command line's flags (``shared.api``).
-    Raises ``shared.errors.UsageError`` for a mistake the user can fix."""
-    from shared import api
+    """Train, checkpoint and export a model; the keywords are the command line's flags (``shared.commands.api``).
+    Raises ``shared.util.errors.UsageError`` for a mistake the user can fix."""
+    from shared.commands import api
 
     _load_torch_first()
     return api.train("tf", load_backend, **options)

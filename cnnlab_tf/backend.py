@@ -1,4 +1,4 @@
-"""The TensorFlow/Keras backend as the runner sees it (the contract is ``shared.backend.Backend``)."""
+"""The TensorFlow/Keras backend as the runner sees it (the contract is ``shared.training.backend.Backend``)."""
 
 import tensorflow as tf
 
@@ -13,7 +13,7 @@ from cnnlab_tf.optimizer import (get_optimizer_state, load_optimizer, make_optim
 from cnnlab_tf.pretrained import port_checkpoint
 from cnnlab_tf.summary import summary_writer
 from cnnlab_tf.weights import get_weights, load_checkpoint, save_checkpoint, set_weights
-from shared.backend import Backend
+from shared.training.backend import Backend
 
 BACKEND = Backend(framework="tf", version=tf.__version__, checkpoint_name="model.keras", optimizer_name="optimizer.keras.npz",
                   select_device=select_device, build_model=build_model, set_weights=set_weights,

@@ -1,6 +1,6 @@
 """The TensorFlow/Keras benchmark worker, started by ``python -m shared.bench`` in a process of its own. Mirrors
 ``cnnlab_torch.bench``; the tasks both frameworks share (the cnnlab loop, the frozen-feature cache) are in
-``shared.bench_worker``."""
+``shared.commands.bench_worker``."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from cnnlab_tf.backend import BACKEND
 from cnnlab_tf.optimizer import make_optimizer
-from shared.bench_worker import bench_config, call_seconds, run_worker, seeded_model, synthetic_data
+from shared.commands.bench_worker import bench_config, call_seconds, run_worker, seeded_model, synthetic_data
 
 
 class _EpochTimer(keras.callbacks.Callback):

@@ -6,8 +6,8 @@ from __future__ import annotations
 import tensorflow as tf
 
 from cnnlab_tf.distributed import start
-from shared.errors import UsageError
-from shared.native_stderr import TENSORFLOW_START_UP_NOTES, filtered
+from shared.util.errors import UsageError
+from shared.util.native_stderr import TENSORFLOW_START_UP_NOTES, filtered
 
 
 def select_device(name: str, replicas: int = 1) -> str:

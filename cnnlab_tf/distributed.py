@@ -5,10 +5,10 @@
 - Several machines: ``MultiWorkerMirroredStrategy``, one process per machine (a worker), its place and the cluster
   read from ``TF_CONFIG``; each worker trains on ``--replicas`` local GPUs, or one CPU device.
 
-Every replica draws the same global batch from ``shared.loop`` and takes its own contiguous rows of it (the rows
-``shared.distributed.World.share`` gives), so the replicas together compute the step one device computes on the
-whole batch. Variables are mirrored: built inside ``scope()``, every replica holds a copy, and the optimizer applies
-the gradients summed over the replicas to each copy. As under torchrun, rank 0 (the chief) alone writes."""
+Every replica draws the same global batch from ``shared.training.loop`` and takes its own contiguous rows of it (the
+rows ``shared.training.distributed.World.share`` gives), so the replicas together compute the step one device computes
+on the whole batch. Variables are mirrored: built inside ``scope()``, every replica holds a copy, and the optimizer
+applies the gradients summed over the replicas to each copy. As under torchrun, rank 0 (the chief) alone writes."""
 
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from shared.distributed import World, from_tf_config
-from shared.errors import UsageError
+from shared.training.distributed import World, from_tf_config
+from shared.util.errors import UsageError
 
 _strategy: tf.distribute.Strategy | None = None  # None: one device, TensorFlow's default strategy
 _world = World()

@@ -18,11 +18,11 @@ from cnnlab_tf.distributed import loss_scale, on_every_replica, replica_rows, st
 from cnnlab_tf.model import predict_logits
 from cnnlab_tf.optimizer import set_learning_rate
 from cnnlab_tf.precision import loss_scaler
-from shared.augment import pad
-from shared.config import TrainConfig
-from shared.data import Dataset
-from shared.loop import Batch, BatchesCallback, run_epochs
-from shared.metrics import accuracy, cross_entropy
+from shared.data.augment import pad
+from shared.training.config import TrainConfig
+from shared.data.dataset import Dataset
+from shared.training.loop import Batch, BatchesCallback, run_epochs
+from shared.training.metrics import accuracy, cross_entropy
 
 
 def _cross_entropy(labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
@@ -66,7 +66,7 @@ def read_batches(values: tuple[tf.Tensor, tf.Tensor]) -> tuple[np.ndarray, np.nd
 def gather_batch(images: tf.Tensor, labels: tf.Tensor, index: tf.Tensor, rows: tf.Tensor | None = None,
                  cols: tf.Tensor | None = None) -> tuple[tf.Tensor, tf.Tensor]:
     """The batch's uint8 images and labels, picked on the device. With crops, ``images`` is the padded training set
-    and each image is read through its crop's ``rows`` and ``cols`` (``shared.augment.apply``, as gathers)."""
+    and each image is read through its crop's ``rows`` and ``cols`` (``shared.data.augment.apply``, as gathers)."""
     picked = tf.gather(images, index)
     if rows is not None:
         picked = tf.gather(picked, rows, axis=1, batch_dims=1)  # (B, H, W + 2p, C)
@@ -77,10 +77,10 @@ def gather_batch(images: tf.Tensor, labels: tf.Tensor, index: tf.Tensor, rows: t
 def _replica_step(model: keras.Model, optimizer: keras.optimizers.Optimizer,
                   scaler: keras.optimizers.LossScaleOptimizer | None, images: tf.Tensor, labels: tf.Tensor,
                   index: tf.Tensor, *crops: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-    """``train_step`` on this replica's rows of the global batch (``shared.distributed.World.share``'s rows), its
-    loss scaled by their share, so that the replicas' summed gradients are the whole batch's. Returns the loss
-    times the share, whose sum over the replicas is the batch's mean loss, and the correct count. One device is
-    one replica with every row, and a share of exactly 1."""
+    """``train_step`` on this replica's rows of the global batch (``shared.training.distributed.World.share``'s rows),
+    its loss scaled by their share, so that the replicas' summed gradients are the whole batch's. Returns the loss
+    times the share, whose sum over the replicas is the batch's mean loss, and the correct count. One device is one
+    replica with every row, and a share of exactly 1."""
     batch = tf.shape(index)[0]
     rows = replica_rows(batch)
     batch_images, batch_labels = gather_batch(images, labels, index[rows], *(part[rows] for part in crops))

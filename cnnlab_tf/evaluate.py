@@ -1,10 +1,10 @@
 """``python -m cnnlab_tf.evaluate RUN_DIR``: reload a finished run (of either framework) and recompute its validation
-accuracy. See ``--help`` and ``shared.evaluate``."""
+accuracy. See ``--help`` and ``shared.commands.evaluate``."""
 
 import sys
 
 from cnnlab_tf import load_backend
-from shared.evaluate import main
+from shared.commands.evaluate import main
 
 if __name__ == "__main__":
     sys.exit(main("tf", load_backend))

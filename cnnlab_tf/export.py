@@ -16,11 +16,11 @@ import keras
 import onnx
 
 from cnnlab_tf.model import predict_logits, unmirrored_model
-from shared.atomic import atomic_path
-from shared.native_stderr import TENSORFLOW_EXPORT_NOTES, filtered
-from shared.onnx_check import (BATCH_DIM, INPUT_NAME, OPSET, OUTPUT_NAME, check_opset, ir_version, set_format,
+from shared.util.atomic import atomic_path
+from shared.util.native_stderr import TENSORFLOW_EXPORT_NOTES, filtered
+from shared.formats.onnx_check import (BATCH_DIM, INPUT_NAME, OPSET, OUTPUT_NAME, check_opset, ir_version, set_format,
                                verify_export)
-from shared.specs import ModelSpec
+from shared.model.specs import ModelSpec
 
 
 def _rename_ends(model: onnx.ModelProto) -> None:

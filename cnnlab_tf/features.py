@@ -1,4 +1,4 @@
-"""A model split at its first trainable layer, for training on cached backbone features (``shared.feature_cache``):
+"""A model split at its first trainable layer, for training on cached backbone features (``shared.run.feature_cache``):
 the frozen backbone's outputs, and the trainable tail as a model of its own that shares the full model's
 variables. Mirrors ``cnnlab_torch.features``."""
 
@@ -13,7 +13,7 @@ import tensorflow as tf
 
 from cnnlab_tf.distributed import scope
 from cnnlab_tf.model import output_layer_name
-from shared.specs import ModelSpec
+from shared.model.specs import ModelSpec
 
 
 def _backbone_output(model: keras.Model, spec: ModelSpec, first_trainable_layer: str):

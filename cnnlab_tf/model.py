@@ -1,5 +1,6 @@
-"""Keras 3 models built from ``shared.specs``. Layers carry the spec's names (``layer1.0.conv1``), so weights map to
-the canonical names one to one. The model computes in NHWC; ``shared.layout`` converts weights and activations."""
+"""Keras 3 models built from ``shared.model.specs``. Layers carry the spec's names (``layer1.0.conv1``), so weights
+map to the canonical names one to one. The model computes in NHWC; ``shared.model.layout`` converts weights and
+activations."""
 
 from __future__ import annotations
 
@@ -13,10 +14,10 @@ from keras import ops
 
 from cnnlab_tf.distributed import replica_rows, scope
 from cnnlab_tf.precision import dtype_policy, variable_dtype
-from shared.layout import activation_to_canonical
-from shared.precision import DEFAULT_PRECISION
-from shared.shapes import output_shapes, parameters
-from shared.specs import (AvgPool2d, BasicBlock, BatchNorm2d, Conv2d, Flatten, GlobalAvgPool2d, Layer, Linear,
+from shared.model.layout import activation_to_canonical
+from shared.training.precision import DEFAULT_PRECISION
+from shared.model.shapes import output_shapes, parameters
+from shared.model.specs import (AvgPool2d, BasicBlock, BatchNorm2d, Conv2d, Flatten, GlobalAvgPool2d, Layer, Linear,
                           MaxPool2d, ModelSpec, Normalize, ReLU, Stage, block_layers)
 
 
@@ -134,7 +135,7 @@ def _apply(layer: Layer, name: str, x):
     if isinstance(layer, GlobalAvgPool2d):
         return keras.layers.GlobalAveragePooling2D(keepdims=True, name=name)(x)
     if isinstance(layer, Flatten):
-        return keras.layers.Flatten(name=name)(x)  # (H, W, C) order; shared.layout permutes the next Linear
+        return keras.layers.Flatten(name=name)(x)  # (H, W, C) order; shared.model.layout permutes the next Linear
     if isinstance(layer, Linear):
         return keras.layers.Dense(layer.out_features, use_bias=layer.bias, name=name)(x)
     if isinstance(layer, BasicBlock):

@@ -14,11 +14,11 @@ from keras import ops
 from cnnlab_tf.distributed import scope
 from cnnlab_tf.precision import dtype_policy
 from cnnlab_tf.weights import canonical_variables
-from shared.atomic import atomic_path
-from shared.config import TrainConfig
-from shared.errors import WeightsError
-from shared.optimizer_state import OptimizerState
-from shared.specs import ModelSpec
+from shared.util.atomic import atomic_path
+from shared.training.config import TrainConfig
+from shared.util.errors import WeightsError
+from shared.formats.optimizer_state import OptimizerState
+from shared.model.specs import ModelSpec
 
 
 @keras.saving.register_keras_serializable(package="cnnlab")
@@ -74,8 +74,9 @@ def make_optimizer(model: keras.Model, config: TrainConfig) -> keras.optimizers.
 
 
 def set_learning_rate(optimizer: keras.optimizers.Optimizer, lr: tf.Tensor) -> None:
-    """The schedule's rate for the next step (``shared.schedule``), assigned to the optimizer's rate variable; a
-    float64 tensor, so a traced step takes each step's rate as an argument rather than retracing for it."""
+    """The schedule's rate for the next step (``shared.training.schedule``), assigned to the optimizer's rate
+    variable; a float64 tensor, so a traced step takes each step's rate as an argument rather than retracing for
+    it."""
     optimizer.learning_rate.assign(ops.cast(lr, optimizer.learning_rate.dtype))
 
 

@@ -1,6 +1,6 @@
 """``--precision`` in Keras: a dtype policy for the layers (``mixed_bfloat16`` computes in bfloat16 and keeps the
 variables in float32) and ``LossScaleOptimizer`` for 16-mixed. Mirrors ``cnnlab_torch.precision``; the modes
-themselves are defined in ``shared.precision``."""
+themselves are defined in ``shared.training.precision``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from contextlib import contextmanager
 import keras
 
 from cnnlab_tf.distributed import scope
-from shared.precision import LOSS_SCALE_GROWTH, LOSS_SCALE_INITIAL, precision
+from shared.training.precision import LOSS_SCALE_GROWTH, LOSS_SCALE_INITIAL, precision
 
 _POLICIES = {"32-true": "float32", "64-true": "float64", "bf16-mixed": "mixed_bfloat16",
              "16-mixed": "mixed_float16"}

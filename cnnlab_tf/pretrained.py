@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from shared.errors import UsageError
+from shared.util.errors import UsageError
 
 
 def port_checkpoint(checkpoint: Path, neutral: Path) -> None:

@@ -1,5 +1,5 @@
-"""TensorBoard event files through TensorFlow's own writer, ``tf.summary``; the tags are ``shared.tensorboard_log``'s,
-the same as ``cnnlab_torch.summary`` writes."""
+"""TensorBoard event files through TensorFlow's own writer, ``tf.summary``; the tags are
+``shared.training.tensorboard_log``'s, the same as ``cnnlab_torch.summary`` writes."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from tensorflow.core.framework.summary_pb2 import SummaryMetadata
 
 # What tf.summary.scalar attaches. tf.summary.scalar itself is TensorBoard's code and resolves TensorFlow through
 # tensorboard's compat layer, which a PyTorch run in the same process (a notebook) has pointed at its stub
-# (shared.tensorboard_log.tensorboard_without_tensorflow); tf.summary.write is TensorFlow's own op.
+# (shared.training.tensorboard_log.tensorboard_without_tensorflow); tf.summary.write is TensorFlow's own op.
 SCALAR = SummaryMetadata(plugin_data=SummaryMetadata.PluginData(plugin_name="scalars"))
 
 

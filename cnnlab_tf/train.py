@@ -3,10 +3,10 @@ Imported, it is also the API function: ``cnnlab_tf.train(experiment=..., epochs=
 
 import sys
 
-import shared.timings  # noqa: F401  (first: a run's wall time counts from here)
+import shared.util.timings  # noqa: F401  (first: a run's wall time counts from here)
 from cnnlab_tf import load_backend, train
-from shared.api import callable_module
-from shared.runner import command_line
+from shared.commands.api import callable_module
+from shared.commands.train import command_line
 
 if __name__ == "__main__":
     sys.exit(command_line("tf", load_backend))

@@ -1,4 +1,4 @@
-"""Keras weights <-> the canonical layout. Every permutation is a call into ``shared.layout``."""
+"""Keras weights <-> the canonical layout. Every permutation is a call into ``shared.model.layout``."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from typing import Callable
 import numpy as np
 
 import keras
-from shared.atomic import atomic_path
-from shared.layout import conv_kernel_from_hwio, conv_kernel_to_hwio, dense_from_keras, dense_to_keras
-from shared.shapes import flatten_input_shapes
-from shared.specs import BatchNorm2d, Conv2d, Linear, ModelSpec, leaf_layers
+from shared.util.atomic import atomic_path
+from shared.model.layout import conv_kernel_from_hwio, conv_kernel_to_hwio, dense_from_keras, dense_to_keras
+from shared.model.shapes import flatten_input_shapes
+from shared.model.specs import BatchNorm2d, Conv2d, Linear, ModelSpec, leaf_layers
 
 # Keras keeps a BatchNormalization layer's weights as [gamma, beta, moving_mean, moving_variance].
 _BATCHNORM_KINDS = ("weight", "bias", "running_mean", "running_var")

@@ -16,10 +16,10 @@ def load_backend():
 
 
 def train(**options):
-    """Train, checkpoint and export a model; the keywords are the command line's flags (``shared.api``).
-    Raises ``shared.errors.UsageError`` for a mistake the user can fix."""
-    from shared import api
-    from shared.errors import UsageError
+    """Train, checkpoint and export a model; the keywords are the command line's flags (``shared.commands.api``).
+    Raises ``shared.util.errors.UsageError`` for a mistake the user can fix."""
+    from shared.commands import api
+    from shared.util.errors import UsageError
 
     if "tensorflow" in sys.modules and "triton" not in sys.modules and importlib.util.find_spec("triton"):
         # torch's ONNX export loads triton, which segfaults once TensorFlow is loaded (both bundle LLVM;

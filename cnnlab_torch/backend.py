@@ -1,4 +1,4 @@
-"""The PyTorch backend as the runner sees it (the contract is ``shared.backend.Backend``)."""
+"""The PyTorch backend as the runner sees it (the contract is ``shared.training.backend.Backend``)."""
 
 import torch
 import torch._dynamo  # noqa: F401  (torch.optim's first step imports it, 1 s: counted with the framework's import)
@@ -14,7 +14,7 @@ from cnnlab_torch.optimizer import (get_optimizer_state, load_optimizer, make_op
 from cnnlab_torch.pretrained import port_checkpoint
 from cnnlab_torch.summary import summary_writer
 from cnnlab_torch.weights import get_weights, load_checkpoint, save_checkpoint, set_weights
-from shared.backend import Backend
+from shared.training.backend import Backend
 
 BACKEND = Backend(framework="torch", version=torch.__version__, checkpoint_name="model.pt", optimizer_name="optimizer.pt",
                   select_device=select_device, build_model=build_model, set_weights=set_weights,

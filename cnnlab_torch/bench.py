@@ -1,6 +1,7 @@
 """The PyTorch benchmark worker, started by ``python -m shared.bench`` in a process of its own. Mirrors
 ``cnnlab_tf.bench``; the tasks both frameworks share (the cnnlab loop, the frozen-feature cache) are in
-``shared.bench_worker``. Only PyTorch has ``time_data_pipeline``: the seed labs' image pipeline is torchvision's."""
+``shared.commands.bench_worker``. Only PyTorch has ``time_data_pipeline``: the seed labs' image pipeline is
+torchvision's."""
 
 from __future__ import annotations
 
@@ -16,10 +17,10 @@ from cnnlab_torch.backend import BACKEND
 from cnnlab_torch.device import current_device
 from cnnlab_torch.engine import gather_batch
 from cnnlab_torch.optimizer import make_optimizer
-from shared.bench_worker import (bench_config, call_seconds, run_worker, seeded_model, synthetic_data,
+from shared.commands.bench_worker import (bench_config, call_seconds, run_worker, seeded_model, synthetic_data,
                                  write_jpeg_folder)
-from shared.data import batch_indices
-from shared.image_folder import load_image_folder
+from shared.data.dataset import batch_indices
+from shared.data.image_folder import load_image_folder
 
 SEED_LOADER_WORKERS = 2  # the seed flowers lab's DataLoader(num_workers=2)
 

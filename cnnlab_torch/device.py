@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from cnnlab_torch.distributed import start
-from shared.errors import UsageError
+from shared.util.errors import UsageError
 
 _current = torch.device("cpu")
 

@@ -1,5 +1,5 @@
 """Several processes, one model: DistributedDataParallel over the processes torchrun starts, gloo on CPUs and NCCL
-on GPUs (``shared.distributed`` says which process this is and which rows of a batch it takes)."""
+on GPUs (``shared.training.distributed`` says which process this is and which rows of a batch it takes)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from shared.distributed import World, from_environment
-from shared.errors import UsageError
+from shared.training.distributed import World, from_environment
+from shared.util.errors import UsageError
 
 _world = World()
 

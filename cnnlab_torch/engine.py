@@ -15,12 +15,12 @@ from cnnlab_torch.distributed import current_world, loss_scale, parallel, summed
 from cnnlab_torch.model import predict_logits
 from cnnlab_torch.optimizer import set_learning_rate
 from cnnlab_torch.precision import autocast, loss_scaler, variable_dtype
-from shared.augment import pad
-from shared.config import TrainConfig
-from shared.data import Dataset
-from shared.loop import Batch, BatchesCallback, run_epochs
-from shared.metrics import accuracy, cross_entropy
-from shared.precision import DEFAULT_PRECISION
+from shared.data.augment import pad
+from shared.training.config import TrainConfig
+from shared.data.dataset import Dataset
+from shared.training.loop import Batch, BatchesCallback, run_epochs
+from shared.training.metrics import accuracy, cross_entropy
+from shared.training.precision import DEFAULT_PRECISION
 
 
 def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, images: torch.Tensor, labels: torch.Tensor,
@@ -64,7 +64,7 @@ def read_batches(values: tuple[torch.Tensor, torch.Tensor]) -> tuple[np.ndarray,
 def gather_batch(images: torch.Tensor, labels: torch.Tensor, index: torch.Tensor, rows: torch.Tensor | None = None,
                  cols: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """The batch's uint8 images and labels, picked on the device. With crops, ``images`` is the padded training set
-    and each image is read through its crop's ``rows`` and ``cols`` (``shared.augment.apply``, as one gather)."""
+    and each image is read through its crop's ``rows`` and ``cols`` (``shared.data.augment.apply``, as one gather)."""
     if rows is None:
         return images[index], labels[index]
     return images[index[:, None, None], rows[:, :, None], cols[:, None, :]], labels[index]

@@ -2,7 +2,7 @@
 every opset.
 
 Its dynamo exporter (``dynamo=True``), which torch recommends, was tried and left: it writes opsets below 18 only
-through the ONNX version converter, which fails (``shared.onnx_check.OPSET`` says how), and at 18 it took 1.7 s
+through the ONNX version converter, which fails (``shared.formats.onnx_check.OPSET`` says how), and at 18 it took 1.7 s
 for the small CIFAR CNN (0.6 s of it registering onnxscript's torchlib, then importing and tracing with
 torch.export) where the TorchScript exporter takes 0.03 s: more than ten digits epochs. Both files at 18 pass the
 same checks (the parity suite's ``test_outputs.py``). torch marks the TorchScript exporter deprecated; should a
@@ -21,10 +21,10 @@ import torch
 from torch import nn
 
 from cnnlab_torch.model import predict_logits
-from shared.atomic import atomic_path
-from shared.onnx_check import BATCH_DIM, INPUT_NAME, OPSET, OUTPUT_NAME, check_opset, set_format, verify_export
-from shared.precision import DEFAULT_PRECISION
-from shared.specs import ModelSpec
+from shared.util.atomic import atomic_path
+from shared.formats.onnx_check import BATCH_DIM, INPUT_NAME, OPSET, OUTPUT_NAME, check_opset, set_format, verify_export
+from shared.training.precision import DEFAULT_PRECISION
+from shared.model.specs import ModelSpec
 
 
 def export_onnx(model: nn.Module, spec: ModelSpec, path: Path, check_images: np.ndarray, opset: int = OPSET) -> dict:

@@ -1,4 +1,4 @@
-"""A model split at its first trainable layer, for training on cached backbone features (``shared.feature_cache``):
+"""A model split at its first trainable layer, for training on cached backbone features (``shared.run.feature_cache``):
 the frozen backbone's outputs, and the trainable tail as a model of its own that shares the full model's
 parameters. Mirrors ``cnnlab_tf.features``."""
 
@@ -13,7 +13,7 @@ from torch import nn
 
 from cnnlab_torch.model import SpecModel
 from cnnlab_torch.precision import autocast, variable_dtype
-from shared.specs import ModelSpec
+from shared.model.specs import ModelSpec
 
 
 def _split(model: SpecModel, spec: ModelSpec, first_trainable_layer: str) -> tuple[list, list]:

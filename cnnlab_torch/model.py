@@ -1,4 +1,4 @@
-"""PyTorch models built from ``shared.specs``. Module names follow the spec, so ``state_dict`` keys are the
+"""PyTorch models built from ``shared.model.specs``. Module names follow the spec, so ``state_dict`` keys are the
 canonical parameter names (for ``resnet18``, exactly torchvision's)."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from torch import nn
 from cnnlab_torch.device import current_device
 from cnnlab_torch.distributed import current_world, sum_over_processes, summed
 from cnnlab_torch.precision import autocast, variable_dtype
-from shared.precision import DEFAULT_PRECISION
-from shared.specs import (AvgPool2d, BasicBlock, BatchNorm2d, Conv2d, Flatten, GlobalAvgPool2d, Layer, Linear,
+from shared.training.precision import DEFAULT_PRECISION
+from shared.model.specs import (AvgPool2d, BasicBlock, BatchNorm2d, Conv2d, Flatten, GlobalAvgPool2d, Layer, Linear,
                           MaxPool2d, ModelSpec, Normalize, ReLU, Stage, block_layers)
 
 
@@ -106,7 +106,8 @@ class SpecModel(nn.Module):
     def __init__(self, spec: ModelSpec, precision: str = DEFAULT_PRECISION):
         super().__init__()
         self.spec_name = spec.name
-        self.precision = precision  # a shared.precision name: the weights' dtype and the autocast of the forward
+        # a shared.training.precision name: the weights' dtype and the autocast of the forward
+        self.precision = precision
         self.frozen_batchnorms: list[nn.Module] = []  # set by ``freeze``; they stay in eval mode
         for name, layer in spec.layers:
             self.add_module(name, to_module(layer))

@@ -8,10 +8,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from shared.atomic import atomic_path
-from shared.config import TrainConfig
-from shared.optimizer_state import OptimizerState
-from shared.specs import ModelSpec
+from shared.util.atomic import atomic_path
+from shared.training.config import TrainConfig
+from shared.formats.optimizer_state import OptimizerState
+from shared.model.specs import ModelSpec
 
 
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
@@ -26,7 +26,8 @@ def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimiz
 
 
 def set_learning_rate(optimizer: torch.optim.Optimizer, lr: float) -> None:
-    """The schedule's rate for the next step (``shared.schedule``); a Python float, as PyTorch's schedulers set."""
+    """The schedule's rate for the next step (``shared.training.schedule``); a Python float, as PyTorch's schedulers
+    set."""
     for group in optimizer.param_groups:
         group["lr"] = lr
 

@@ -1,5 +1,5 @@
 """``--precision`` in PyTorch: the model's dtype, ``torch.autocast`` around the forward pass, and ``GradScaler`` for
-16-mixed. Mirrors ``cnnlab_tf.precision``; the modes themselves are defined in ``shared.precision``."""
+16-mixed. Mirrors ``cnnlab_tf.precision``; the modes themselves are defined in ``shared.training.precision``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import contextlib
 
 import torch
 
-from shared.precision import LOSS_SCALE_GROWTH, LOSS_SCALE_INITIAL, precision
+from shared.training.precision import LOSS_SCALE_GROWTH, LOSS_SCALE_INITIAL, precision
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64, "bfloat16": torch.bfloat16,
            "float16": torch.float16}

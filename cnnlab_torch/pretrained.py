@@ -8,10 +8,10 @@ from pathlib import Path
 
 import torch
 
-from shared.errors import UsageError, WeightsError
-from shared.pretrained import IMAGENET_CLASSES
-from shared.registry import build_spec
-from shared.weights_io import save_weights
+from shared.util.errors import EXIT_OK, EXIT_USAGE, UsageError, WeightsError
+from shared.formats.pretrained import IMAGENET_CLASSES
+from shared.model.registry import build_spec
+from shared.formats.weights_io import save_weights
 
 _TORCH_ONLY_SUFFIX = "num_batches_tracked"
 
@@ -43,8 +43,8 @@ def _command(argv: list[str]) -> int:
         port_checkpoint(Path(argv[0]), Path(argv[1]))
     except UsageError as error:
         print(f"cnnlab_torch.pretrained: error: {error}", file=sys.stderr)
-        return 2
-    return 0
+        return EXIT_USAGE
+    return EXIT_OK
 
 
 if __name__ == "__main__":

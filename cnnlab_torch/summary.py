@@ -1,11 +1,11 @@
 """TensorBoard event files through PyTorch's own writer, ``torch.utils.tensorboard.SummaryWriter``; the tags are
-``shared.tensorboard_log``'s, the same as ``cnnlab_tf.summary`` writes."""
+``shared.training.tensorboard_log``'s, the same as ``cnnlab_tf.summary`` writes."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from shared.tensorboard_log import tensorboard_without_tensorflow
+from shared.training.tensorboard_log import tensorboard_without_tensorflow
 
 tensorboard_without_tensorflow()  # before torch.utils.tensorboard imports tensorboard
 from torch.utils.tensorboard import SummaryWriter  # noqa: E402  (after the switch above)

@@ -8,9 +8,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from shared.atomic import atomic_path
-from shared.shapes import parameters
-from shared.specs import ModelSpec
+from shared.util.atomic import atomic_path
+from shared.model.shapes import parameters
+from shared.model.specs import ModelSpec
 
 # PyTorch-only bookkeeping that the neutral format does not carry; a freshly loaded model starts it at zero.
 _TORCH_ONLY_SUFFIX = "num_batches_tracked"

@@ -16,10 +16,10 @@ import numpy as np
 
 import cnnlab_tf.backend
 import cnnlab_torch.backend
-from shared.config import TrainConfig
-from shared.experiments import DataOptions, prepare_data
-from shared.init import initial_weights
-from shared.registry import build_spec
+from shared.training.config import TrainConfig
+from shared.run.experiments import DataOptions, prepare_data
+from shared.model.init import initial_weights
+from shared.model.registry import build_spec
 
 BACKENDS = {"torch": cnnlab_torch.backend.BACKEND, "tf": cnnlab_tf.backend.BACKEND}
 # One weight and the bias of the first, the middle and the last layer. A single nudge flips only some of the rounding

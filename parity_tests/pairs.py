@@ -20,13 +20,13 @@ import cnnlab_torch.export
 import cnnlab_torch.model
 import cnnlab_torch.optimizer
 import cnnlab_torch.weights
-from shared.config import TrainConfig
-from shared.init import initial_weights
-from shared.onnx_check import OPSET, onnx_logits
-from shared.registry import build_spec
-from shared.specs import ModelSpec
-from shared.tolerances import compare
-from tests.helpers import small_image_size
+from shared.training.config import TrainConfig
+from shared.model.init import initial_weights
+from shared.formats.onnx_check import OPSET, onnx_logits
+from shared.model.registry import build_spec
+from shared.model.specs import ModelSpec
+from shared.formats.tolerances import compare
+from tests.support.helpers import small_image_size
 
 PARITY_CLASSES = 5
 STEP_BATCH, STEPS = 8, 3  # train_both: a few steps on one small batch

@@ -7,9 +7,9 @@ import tempfile  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from parity_tests.pairs import build_pair, random_images  # noqa: E402
-from shared.onnx_check import onnx_logits  # noqa: E402
-from shared.registry import ARCHITECTURES  # noqa: E402
-from shared.tolerances import compare  # noqa: E402
+from shared.formats.onnx_check import onnx_logits  # noqa: E402
+from shared.model.registry import ARCHITECTURES  # noqa: E402
+from shared.formats.tolerances import compare  # noqa: E402
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""Augmentation is drawn once (shared.augment) and applied on each framework's device: with the same seed both
+"""Augmentation is drawn once (shared.data.augment) and applied on each framework's device: with the same seed both
 frameworks train on bit-identical augmented pixels, equal to the NumPy reference."""
 
 import numpy as np
@@ -8,9 +8,9 @@ import torch
 
 from cnnlab_tf.engine import gather_batch as keras_gather
 from cnnlab_torch.engine import gather_batch as torch_gather
-from shared import augment
-from shared.config import TrainConfig
-from shared.loop import epoch_batches
+from shared.data import augment
+from shared.training.config import TrainConfig
+from shared.training.loop import epoch_batches
 
 IMAGES = np.random.default_rng(0).integers(0, 256, (50, 16, 16, 3), dtype=np.uint8)
 LABELS = np.arange(50, dtype=np.int64) % 5

@@ -6,7 +6,7 @@ import pytest
 import cnnlab_tf.model
 import cnnlab_tf.weights
 from parity_tests.pairs import assert_agree, assert_layers_agree, build_pair, random_images, train_both
-from shared import layout
+from shared.model import layout
 
 
 def test_missing_flatten_permutation_is_caught_at_the_first_linear(monkeypatch):

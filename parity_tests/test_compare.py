@@ -1,4 +1,4 @@
-"""The pooling study in both frameworks, and ``shared.compare`` setting the two side by side: same data, same
+"""The pooling study in both frameworks, and ``shared.commands.compare`` setting the two side by side: same data, same
 settings, near-identical models, and a report that shows it."""
 
 import json
@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
-from shared.compare import main as compare
-from tests.helpers import write_cifar100_archive
-from shared.tolerances import MIN_ARGMAX_AGREEMENT, tolerance
+from shared.commands.compare import main as compare
+from tests.support.helpers import write_cifar100_archive
+from shared.formats.tolerances import MIN_ARGMAX_AGREEMENT, tolerance
 
 # The slow half of the parity suite: it trains models (make test ARGS="parity_tests -m 'not training'" skips it)
 pytestmark = pytest.mark.training

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from parity_tests.pairs import assert_agree
-from shared import rundir
-from shared.data import load_digits_rgb, read_split
-from shared.onnx_check import onnx_logits
-from shared.tolerances import MIN_ARGMAX_AGREEMENT
+from shared.formats import rundir
+from shared.data.dataset import load_digits_rgb, read_split
+from shared.formats.onnx_check import onnx_logits
+from shared.formats.tolerances import MIN_ARGMAX_AGREEMENT
 
 # The slow half of the parity suite: it trains models (make test ARGS="parity_tests -m 'not training'" skips it)
 pytestmark = pytest.mark.training

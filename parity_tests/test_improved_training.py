@@ -2,7 +2,7 @@
 crop-and-flip augmentation, L2 weight decay, a cosine schedule) from the same seed on a CIFAR-format archive.
 
 32-true trains one epoch against the one-epoch bound; 64-true trains three, where the frameworks compute the same
-thing and the exports must agree to rounding (shared/tolerances.py)."""
+thing and the exports must agree to rounding (shared/formats/tolerances.py)."""
 
 import os
 import subprocess
@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 from parity_tests.pairs import assert_agree
-from shared import cifar100
-from shared.onnx_check import onnx_logits
-from shared.tolerances import MIN_ARGMAX_AGREEMENT
-from tests.helpers import write_cifar100_archive
+from shared.data import cifar100
+from shared.formats.onnx_check import onnx_logits
+from shared.formats.tolerances import MIN_ARGMAX_AGREEMENT
+from tests.support.helpers import write_cifar100_archive
 
 # The slow half of the parity suite: it trains models (make test ARGS="parity_tests -m 'not training'" skips it)
 pytestmark = pytest.mark.training

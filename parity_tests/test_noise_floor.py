@@ -5,7 +5,7 @@ much as one framework differs from itself when an initial weight moves by one fl
 import pytest
 
 from parity_tests.noise_floor import measure
-from shared.tolerances import tolerance
+from shared.formats.tolerances import tolerance
 
 # The slow half of the parity suite: it trains models (make test ARGS="parity_tests -m 'not training'" skips it)
 pytestmark = pytest.mark.training

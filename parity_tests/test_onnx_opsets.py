@@ -1,6 +1,6 @@
 """The lowest opset both exports support: at opset 7 both frameworks' files of every registered architecture have the
-same format and signature and compute the same logits, in onnxruntime and in OpenCV. The default opset (18) is
-checked in test_outputs.py; every opset from 5 to 19 was measured the same way (shared.onnx_check says what fails
+same format and signature and compute the same logits, in onnxruntime and in OpenCV. The default opset (18) is checked
+in test_outputs.py; every opset from 5 to 19 was measured the same way (shared.formats.onnx_check says what fails
 outside 7 to 18)."""
 
 import pytest
@@ -8,9 +8,9 @@ import pytest
 import cnnlab_tf.export
 import cnnlab_torch.export
 from parity_tests.pairs import assert_agree, assert_opencv_agrees, random_images
-from shared.errors import UsageError
-from shared.onnx_check import LOWEST_OPSET, describe_signature, onnx_logits
-from shared.registry import ARCHITECTURES
+from shared.util.errors import UsageError
+from shared.formats.onnx_check import LOWEST_OPSET, describe_signature, onnx_logits
+from shared.model.registry import ARCHITECTURES
 
 MEASURED_LOWEST_OPSET = 7  # at 6 onnxruntime runs neither export: no Div(6) kernel (PyTorch's), no Mul(6) (Keras's)
 IR_OF_OPSET_7 = 4  # ONNX 1.2 paired opset 7 with IR 3, which would list every weight as a graph input

@@ -3,8 +3,8 @@
 import pytest
 
 from parity_tests.pairs import assert_agree, assert_layers_agree, assert_opencv_agrees, random_images
-from shared.onnx_check import OPSET, describe_signature, onnx_logits
-from shared.registry import ARCHITECTURES
+from shared.formats.onnx_check import OPSET, describe_signature, onnx_logits
+from shared.model.registry import ARCHITECTURES
 
 ARCHS = sorted(ARCHITECTURES)
 IR_OF_OPSET_18 = 8  # ONNX 1.13 released opset 18 with IR version 8

@@ -11,9 +11,9 @@ import cnnlab_tf.model
 import cnnlab_tf.weights
 from cnnlab_torch.pretrained import port_checkpoint
 from parity_tests.pairs import assert_agree, random_images
-from shared.registry import IMAGENET_MEAN, IMAGENET_STD, build_spec
-from tests.helpers import write_torchvision_checkpoint
-from shared.weights_io import load_weights
+from shared.model.registry import IMAGENET_MEAN, IMAGENET_STD, build_spec
+from tests.support.helpers import write_torchvision_checkpoint
+from shared.formats.weights_io import load_weights
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,8 @@ import torchvision
 import cnnlab_tf.model
 import cnnlab_torch.model
 from parity_tests.pairs import PARITY_CLASSES, random_images
-from shared import shapes
-from shared.registry import ARCHITECTURES, build_spec
+from shared.model import shapes
+from shared.model.registry import ARCHITECTURES, build_spec
 
 ARCHS = sorted(ARCHITECTURES)
 

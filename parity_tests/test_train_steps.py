@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from parity_tests.pairs import STEPS, assert_agree, train_both
-from shared.config import TrainConfig
-from shared.registry import ARCHITECTURES
+from shared.training.config import TrainConfig
+from shared.model.registry import ARCHITECTURES
 
 
 @pytest.mark.parametrize("arch", sorted(ARCHITECTURES))

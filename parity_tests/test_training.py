@@ -1,8 +1,8 @@
 """Trained the same way, they train the same: both CLIs, same seed, on the embedded digits, in every precision.
 
-32-true and the mixed modes train one epoch; their bound is measured, not a rounding bound (shared/tolerances.py).
-64-true trains the full default run: in float64 the frameworks compute the same thing, so the float32 exports agree
-to float32 rounding."""
+32-true and the mixed modes train one epoch; their bound is measured, not a rounding bound
+(shared/formats/tolerances.py). 64-true trains the full default run: in float64 the frameworks compute the same thing,
+so the float32 exports agree to float32 rounding."""
 
 import json
 import subprocess
@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 
 from parity_tests.pairs import assert_agree
-from shared.data import load_digits_rgb, read_split
-from shared.onnx_check import onnx_logits
-from shared.precision import PRECISIONS
-from shared.tensorboard_log import read_scalars
-from shared.tolerances import MIN_ARGMAX_AGREEMENT
+from shared.data.dataset import load_digits_rgb, read_split
+from shared.formats.onnx_check import onnx_logits
+from shared.training.precision import PRECISIONS
+from shared.training.tensorboard_log import read_scalars
+from shared.formats.tolerances import MIN_ARGMAX_AGREEMENT
 
 # The slow half of the parity suite: it trains models (make test ARGS="parity_tests -m 'not training'" skips it)
 pytestmark = pytest.mark.training

@@ -10,5 +10,5 @@ FRAMEWORKS = ("torch", "tf")
 
 @pytest.fixture(scope="module", params=FRAMEWORKS)
 def backend(request):
-    """The backend as the runner sees it (``shared.backend.Backend``)."""
+    """The backend as the runner sees it (``shared.training.backend.Backend``)."""
     return importlib.import_module(f"cnnlab_{request.param}.backend").BACKEND

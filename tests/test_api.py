@@ -8,12 +8,13 @@ import json
 import numpy as np
 import pytest
 
-from shared import api, rundir
-from shared.data import load_digits_rgb, read_split
-from shared.errors import UsageError
-from shared.metrics import accuracy
-from shared.registry import build_spec
-from tests.helpers import interrupting_backend, write_cifar100_archive
+from shared.commands import api
+from shared.formats import rundir
+from shared.data.dataset import load_digits_rgb, read_split
+from shared.util.errors import UsageError
+from shared.training.metrics import accuracy
+from shared.model.registry import build_spec
+from tests.support.helpers import interrupting_backend, write_cifar100_archive
 
 
 def package(backend):

@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from shared import rundir
-from shared.errors import UsageError
-from shared.tolerances import compare
+from shared.formats import rundir
+from shared.util.errors import UsageError
+from shared.formats.tolerances import compare
 
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
 
@@ -102,10 +102,10 @@ def test_two_replicas_train_the_weights_of_one(framework, arch, flags, resumed, 
 
 @pytest.mark.parametrize("framework", ["torch", "tf"])
 def test_two_replicas_train_the_resnet18_weights_of_one(framework, tmp_path):
-    """The backend's ``fit`` alone (tests/replicated_fit.py), which spares the command line's two minutes of
+    """The backend's ``fit`` alone (tests/scripts/replicated_fit.py), which spares the command line's two minutes of
     validation and export: three steps of 9 images with crops and flips, rows 4/5 of each on the two replicas,
     BatchNorm in every block (its running statistics are compared too)."""
-    script = ["-m", "tests.replicated_fit", framework, "resnet18"]
+    script = ["-m", "tests.scripts.replicated_fit", framework, "resnet18"]
     launchers = {"one": [sys.executable], "two": TORCHRUN} if framework == "torch" else {"both": [sys.executable]}
     results = {}
     for name, launcher in launchers.items():

@@ -3,7 +3,7 @@ and PNGs, the CIFAR-100 python archive, a torchvision ResNet-18 checkpoint."""
 
 import pytest
 
-from tests import helpers
+from tests.support import helpers
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +33,7 @@ def test_evaluate_uses_the_recorded_split_when_the_folder_gained_images(backend,
     files, says the folder changed, and still reproduces the accuracy. (Last in this module: it changes the data.)"""
     import shutil
 
-    from shared.evaluate import main as evaluate
+    from shared.commands.evaluate import main as evaluate
 
     monkeypatch.setenv("CNNLAB_HOME", str(runs["flowers"].parent.parent / "home"))
     folder = runs["flowers"].parent.parent / "flowers"

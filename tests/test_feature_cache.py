@@ -11,13 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from shared.experiments import DataOptions, prepare_data
-from shared.init import initial_weights
-from shared.onnx_check import onnx_logits
-from shared.registry import build_spec
-from shared.runner import main
-from shared.tolerances import compare
-from tests.helpers import check_run_directory, write_image_folder, write_torchvision_checkpoint
+from shared.run.experiments import DataOptions, prepare_data
+from shared.model.init import initial_weights
+from shared.formats.onnx_check import onnx_logits
+from shared.model.registry import build_spec
+from shared.commands.train import main
+from shared.formats.tolerances import compare
+from tests.support.helpers import check_run_directory, write_image_folder, write_torchvision_checkpoint
 
 EPOCHS = 2
 BATCH_SIZE = 4  # several steps per epoch, each on a shuffled batch gathered from the features

@@ -8,9 +8,10 @@ import statistics
 
 import pytest
 
-from shared import rundir
-from shared.runner import main
-from tests.helpers import check_run_directory, differences, final_state, interrupting_backend, write_cifar100_archive
+from shared.formats import rundir
+from shared.commands.train import main
+from tests.support.helpers import (check_run_directory, differences, final_state, interrupting_backend,
+                                   write_cifar100_archive)
 
 EPOCHS = 2
 
@@ -86,7 +87,7 @@ def test_the_study_writes_a_lab_report_with_the_combined_plot(study):
 
 
 def test_evaluate_reloads_the_best_arm(backend, study, monkeypatch, capsys):
-    from shared.evaluate import main as evaluate
+    from shared.commands.evaluate import main as evaluate
 
     monkeypatch.setenv("CNNLAB_HOME", str(study.parent / "home"))
     assert evaluate(backend.framework, lambda: backend, [str(study)]) == 0

@@ -1,16 +1,18 @@
-"""The notebooks' setup cell (``python -m shared.install``) adds cnnlab to a runtime and changes none of what is
-there: checked on the Colab stack with pip's own dry-run report, as the cell runs on a fresh Colab runtime."""
+"""The notebooks' setup cell (``python -m shared.commands.install``) adds cnnlab to a runtime and changes none of what
+is there: checked on the Colab stack with pip's own dry-run report, as the cell runs on a fresh Colab runtime."""
 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
 
-from shared import install
+from shared.commands import install
 
 # Google Colab's runtime (googlecolab/backend-info, pip-freeze.gpu.txt, "Upgrade to Python 3.13", 2026-08-19)
 COLAB = {"torch": "2.11.0+cu128", "torchvision": "0.26.0+cu128", "tensorflow": "2.20.0", "keras": "3.13.2",
@@ -54,7 +56,7 @@ def _report_installs(report: Path) -> dict[str, str]:
 def test_installing_again_here_changes_nothing(tmp_path):
     """Live, on whichever stack runs the suite: everything is there, so pip would add cnnlab alone."""
     report = tmp_path / "report.json"
-    finished = subprocess.run([sys.executable, "-m", "shared.install", "--report", str(report)],
+    finished = subprocess.run([sys.executable, "-m", "shared.commands.install", "--report", str(report)],
                               cwd=install.ROOT, capture_output=True, text=True)
     assert finished.returncode == 0, finished.stderr
     assert set(_report_installs(report)) <= {"cnnlab"}
@@ -73,3 +75,20 @@ def test_on_a_fresh_colab_runtime_pip_adds_only_what_colab_lacks():
     added = _report_installs(report)
     assert {"onnx", "onnxruntime", "tf2onnx", "cnnlab"} <= set(added)
     assert {name: (runtime[name], version) for name, version in added.items() if name in runtime} == {}
+
+
+def test_the_wheel_ships_the_packages_and_no_tests(tmp_path):
+    """Built from a copy of the sources, so that no earlier build/ folder adds stale files."""
+    source = tmp_path / "source"
+    for name in ("pyproject.toml", "README.md"):
+        (source / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(install.ROOT / name, source / name)
+    for package in ("shared", "cnnlab_torch", "cnnlab_tf"):
+        shutil.copytree(install.ROOT / package, source / package, ignore=shutil.ignore_patterns("__pycache__"))
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+                            "--wheel-dir", str(tmp_path / "wheel"), str(source)], capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr
+    names = zipfile.ZipFile(next((tmp_path / "wheel").glob("cnnlab-*.whl"))).namelist()
+    assert [name for name in names if "/tests/" in name or name.startswith("tests/")] == []
+    assert {"shared/run/runner.py", "shared/commands/install.py", "cnnlab_torch/engine.py",
+            "cnnlab_tf/engine.py", "shared/bench.py"} <= set(names)

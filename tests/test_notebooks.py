@@ -7,9 +7,9 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from shared import rundir
-from shared.environment import package_versions
-from tests.helpers import write_cifar100_archive, write_image_folder, write_torchvision_checkpoint
+from shared.formats import rundir
+from shared.util.environment import package_versions
+from tests.support.helpers import write_cifar100_archive, write_image_folder, write_torchvision_checkpoint
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 

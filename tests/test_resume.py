@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from shared import checkpoints, rundir
-from shared.optimizer_state import OptimizerState
-from shared.runner import main
-from tests.helpers import differences, final_state, interrupting_backend, write_cifar100_archive
+from shared.formats import checkpoints, rundir
+from shared.formats.optimizer_state import OptimizerState
+from shared.commands.train import main
+from tests.support.helpers import differences, final_state, interrupting_backend, write_cifar100_archive
 
 EPOCHS = 3
 
@@ -136,7 +136,7 @@ def test_a_diverging_run_stops_at_once_and_keeps_its_last_finished_epoch(backend
 
         return backend.fit(model, optimizer, train_set, val, config, save_then_poison, first_epoch, **options)
 
-    from shared.registry import build_spec
+    from shared.model.registry import build_spec
     spec = build_spec("cifar_cnn_max", 10, 32)
     run_dir = tmp_path / "run"
     assert train(dataclasses.replace(backend, fit=fit), ["--epochs", "3", "--out", str(run_dir)]) == 3

@@ -4,10 +4,10 @@ import math
 
 import numpy as np
 
-from shared import rundir
-from shared.tensorboard_log import read_scalars
-from shared.runner import main
-from tests.helpers import interrupting_backend
+from shared.formats import rundir
+from shared.training.tensorboard_log import read_scalars
+from shared.commands.train import main
+from tests.support.helpers import interrupting_backend
 
 EPOCH_TAGS = {"loss/train": "train_loss", "loss/validation": "val_loss", "accuracy/train": "train_acc",
               "accuracy/validation": "val_acc", "speed/images_per_second": "images_per_second"}
@@ -40,7 +40,7 @@ def test_a_run_logs_its_epochs_and_every_batch(backend, tmp_path):
         assert np.array_equal(values(scalars[tag]), np.float32([record[key] for record in history])), tag
     for tag in BATCH_TAGS:
         assert steps(scalars[tag]) == list(range(1, EPOCHS * STEPS + 1)), tag
-    # Half a cosine wave from --lr to 0 over the 24 steps, worked out here, not taken from shared.schedule.
+    # Half a cosine wave from --lr to 0 over the 24 steps, worked out here, not taken from shared.training.schedule.
     expected = [LR * 0.5 * (1 + math.cos(math.pi * step / (EPOCHS * STEPS))) for step in range(EPOCHS * STEPS)]
     assert np.array_equal(values(scalars["batch/learning_rate"]), np.float32(expected))
     # The epoch's train loss is its batches' losses weighted by their sizes (the last batch holds 1438 - 11 * 128).

@@ -6,14 +6,14 @@ import sys
 
 import numpy as np
 
-from shared import rundir
-from shared.data import load_digits_rgb, read_split
-from shared.onnx_check import describe_signature, onnx_logits
-from shared.registry import build_spec
-from shared.runner import main
-from shared.tolerances import compare
-from shared.weights_io import load_weights
-from tests.helpers import check_interrupted_run, check_run_directory, interrupting_backend
+from shared.formats import rundir
+from shared.data.dataset import load_digits_rgb, read_split
+from shared.formats.onnx_check import describe_signature, onnx_logits
+from shared.model.registry import build_spec
+from shared.commands.train import main
+from shared.formats.tolerances import compare
+from shared.formats.weights_io import load_weights
+from tests.support.helpers import check_interrupted_run, check_run_directory, interrupting_backend
 
 
 def test_one_epoch_run_writes_a_complete_run_directory(backend, tmp_path, capsys):

@@ -7,9 +7,9 @@ import cnnlab_tf.model
 import cnnlab_tf.weights
 import keras
 from cnnlab_tf.model import build_model, predict_logits
-from shared import shapes
-from shared.registry import ARCHITECTURES, build_spec
-from tests.helpers import check_model_follows_spec, small_image_size
+from shared.model import shapes
+from shared.model.registry import ARCHITECTURES, build_spec
+from tests.support.helpers import check_model_follows_spec, small_image_size
 
 
 def small_spec(arch: str, classes: int = 5):
@@ -33,7 +33,7 @@ def test_max_pool_pads_with_minus_infinity():
     # A 3x3/2 max-pool with padding 1 on an all-negative map must return negatives, as PyTorch does;
     # zero padding would put zeros on the border.
     from cnnlab_tf.model import _apply
-    from shared.specs import MaxPool2d
+    from shared.model.specs import MaxPool2d
 
     inputs = keras.Input((4, 4, 1))
     pooled = keras.Model(inputs, _apply(MaxPool2d(3, 2, 1), "pool", inputs))

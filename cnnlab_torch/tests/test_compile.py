@@ -6,9 +6,9 @@ import torch
 from cnnlab_torch.engine import fit
 from cnnlab_torch.model import build_model
 from cnnlab_torch.optimizer import make_optimizer
-from shared.config import TrainConfig
-from shared.data import Dataset
-from shared.registry import build_spec
+from shared.training.config import TrainConfig
+from shared.data.dataset import Dataset
+from shared.model.registry import build_spec
 
 
 def test_compile_falls_back_to_eager_when_inductor_cannot_build(monkeypatch, capsys):

@@ -8,9 +8,9 @@ import torchvision
 import cnnlab_torch.model
 import cnnlab_torch.weights
 from cnnlab_torch.model import SpecModel, build_model, predict_logits
-from shared.registry import ARCHITECTURES, IMAGENET_MEAN, IMAGENET_STD, build_spec
-from tests.helpers import check_model_follows_spec
-from shared.tolerances import compare
+from shared.model.registry import ARCHITECTURES, IMAGENET_MEAN, IMAGENET_STD, build_spec
+from tests.support.helpers import check_model_follows_spec
+from shared.formats.tolerances import compare
 
 
 @pytest.mark.parametrize("arch", sorted(ARCHITECTURES))

@@ -10,10 +10,10 @@ from cnnlab_torch.model import build_model, predict_logits
 from cnnlab_torch.optimizer import make_optimizer
 from cnnlab_torch.precision import loss_scaler
 from cnnlab_torch.weights import get_weights, set_weights
-from shared.config import TrainConfig
-from shared.init import initial_weights
-from shared.precision import LOSS_SCALE_INITIAL, PRECISIONS
-from shared.registry import build_spec
+from shared.training.config import TrainConfig
+from shared.model.init import initial_weights
+from shared.training.precision import LOSS_SCALE_INITIAL, PRECISIONS
+from shared.model.registry import build_spec
 
 SPEC = build_spec("cifar_cnn_max", 3, 32)
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import torchvision
 
-from shared import pretrained
-from shared.download import DownloadError
-from shared.errors import UsageError
+from shared.formats import pretrained
+from shared.util.download import DownloadError
+from shared.util.errors import UsageError
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "lab1_flowers.ipynb"
 

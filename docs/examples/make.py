@@ -2,8 +2,8 @@
 
 The curves, prediction grid, summary and report come from the default digits run. The two CIFAR-100 studies and
 the framework comparison run on a synthetic archive in the real CIFAR-100 format (the real one needs a download):
-each class is a small shape at a random place, in a random colour (``tests.helpers.write_cifar100_archive``, kind
-"glyph"). Their accuracies say nothing about CIFAR-100; the layout of the reports is what they show.
+each class is a small shape at a random place, in a random colour (``tests.support.helpers.write_cifar100_archive``,
+kind "glyph"). Their accuracies say nothing about CIFAR-100; the layout of the reports is what they show.
 """
 
 import os
@@ -35,7 +35,7 @@ def copy_study(study: Path, target: Path) -> None:
 
 def main() -> None:
     sys.path.insert(0, str(ROOT))
-    from tests.helpers import write_cifar100_archive
+    from tests.support.helpers import write_cifar100_archive
 
     with tempfile.TemporaryDirectory() as temp:
         temp = Path(temp)

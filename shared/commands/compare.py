@@ -1,0 +1,151 @@
+"""``python -m shared.compare RUN_A RUN_B``: a PyTorch run and a TensorFlow run of the same experiment, side by side.
+
+Writes ``compare.md`` and ``compare.png`` (accuracy curves of both frameworks on one plot) into a new folder: final
+accuracy, seconds per epoch, images per second, parameter counts, and how far the two ONNX exports agree on the
+validation set. For two cifar100-pooling studies every variant is compared. This is the lab's theory section
+(which framework, at what cost), measured.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from shared.formats import rundir
+from shared.commands.cli import OneLineParser, parse_or_exit
+from shared.util.errors import EXIT_OK, EXIT_USAGE, UsageError
+from shared.run.experiments import recorded_validation
+from shared.formats.onnx_check import onnx_logits
+from shared.training.precision import DEFAULT_PRECISION
+from shared.report.reports import write_text
+
+
+def run_pairs(run_a: Path, run_b: Path) -> list[tuple[str, Path, Path]]:
+    """(label, run of A, run of B) for each model both runs trained."""
+    study_table = f"{rundir.COMPARISON}.json"
+    for run in (run_a, run_b):
+        if not (run / rundir.METRICS).is_file() and not (run / study_table).is_file():
+            raise UsageError(f"{run} is not a finished cnnlab run directory (no {rundir.METRICS} or {study_table}); "
+                             f"pass two train --out folders")
+    studies = [(run / study_table).is_file() for run in (run_a, run_b)]
+    if studies[0] != studies[1]:
+        study, single = (run_a, run_b) if studies[0] else (run_b, run_a)
+        raise UsageError(f"{study} is a study of several variants and {single} a single run; compare two studies, "
+                         f"or a single run with one variant's folder ({study}/<variant>)")
+    if studies[0]:
+        variants = rundir.read_json(run_a / study_table, "study table")["variants"]
+        return [(variant, run_a / variant, run_b / variant) for variant in variants]
+    return [(rundir.read_json(run_a / rundir.METRICS, "run's metrics")["arch"], run_a, run_b)]
+
+
+def onnx_agreement(run_a: Path, run_b: Path, images: np.ndarray) -> dict:
+    logits_a = onnx_logits(run_a / rundir.ONNX, images)
+    logits_b = onnx_logits(run_b / rundir.ONNX, images)
+    return {"max_abs_logit_diff": float(np.abs(logits_a - logits_b).max()),
+            "max_abs_logit": float(np.abs(logits_a).max()),
+            "argmax_agreement": float((logits_a.argmax(1) == logits_b.argmax(1)).mean()), "images": len(images)}
+
+
+def compare(run_a: Path, run_b: Path) -> dict:
+    result = {}
+    images = None  # every variant of a study saw the same data: load it once
+    for label, a, b in run_pairs(run_a, run_b):
+        metrics = {"a": rundir.read_finished_metrics(a, "compare"), "b": rundir.read_finished_metrics(b, "compare")}
+        if metrics["a"]["data"] != metrics["b"]["data"] or metrics["a"]["arch"] != metrics["b"]["arch"]:
+            raise UsageError(f"{a} and {b} did not train the same model on the same data; compare two runs of one "
+                             f"experiment with the same flags")
+        if images is None:
+            images = recorded_validation(metrics["a"], rundir.read_json(a / rundir.SPLIT, "run's split"))[0]
+            images = images.astype(np.float32)
+        result[label] = {"runs": {side: {"framework": m["framework"], "framework_version": m["framework_version"],
+                                         "device": m["device"],
+                                         "precision": m.get("precision", DEFAULT_PRECISION),
+                                         "final_val_acc": m["history"][-1]["val_acc"],
+                                         "final_train_acc": m["history"][-1]["train_acc"],
+                                         "seconds_per_epoch": m["seconds_per_epoch"],
+                                         "images_per_second": m["images_per_second"],
+                                         "params_trainable": m["params_trainable"],
+                                         "val_acc": [r["val_acc"] for r in m["history"]],
+                                         "train_acc": [r["train_acc"] for r in m["history"]]}
+                                  for side, m in metrics.items()},
+                         "onnx": onnx_agreement(a, b, images)}
+    return result
+
+
+def markdown(result: dict, run_a: Path, run_b: Path) -> str:
+    lines = ["# Framework comparison", "", f"A: `{run_a}`  ", f"B: `{run_b}`", ""]
+    for label, entry in result.items():
+        a, b = entry["runs"]["a"], entry["runs"]["b"]
+        onnx = entry["onnx"]
+        lines += [f"## {label}", "", f"| | {a['framework']} {a['framework_version']} | "
+                  f"{b['framework']} {b['framework_version']} |", "|---|---|---|"]
+        rows = (("device", "{device}"), ("precision", "{precision}"), ("final validation accuracy", "{final_val_acc:.2%}"),
+                ("final train accuracy", "{final_train_acc:.2%}"), ("seconds per epoch", "{seconds_per_epoch:.2f}"),
+                ("training images per second", "{images_per_second:,.0f}"),
+                ("trainable parameters", "{params_trainable:,}"))
+        lines += [f"| {name} | {fmt.format(**a)} | {fmt.format(**b)} |" for name, fmt in rows]
+        lines += ["", f"ONNX exports on the {onnx['images']} validation images: max |logit difference| "
+                  f"{onnx['max_abs_logit_diff']:.3g} (largest logit {onnx['max_abs_logit']:.3g}), same predicted "
+                  f"class on {onnx['argmax_agreement']:.2%} of images.", ""]
+    lines += ["![accuracy curves](compare.png)", ""]
+    return "\n".join(lines)
+
+
+def plot(result: dict, path: Path) -> None:
+    from shared.report.plots import pyplot
+
+    plt = pyplot()
+    figure, axes = plt.subplots(1, len(result), figsize=(6 * len(result), 4), squeeze=False)
+    for axis, (label, entry) in zip(axes[0], result.items()):
+        for side, style in (("a", "-"), ("b", "--")):
+            run = entry["runs"][side]
+            epochs = np.arange(1, len(run["val_acc"]) + 1)
+            axis.plot(epochs, run["train_acc"], style, marker="o", label=f"{run['framework']} train")
+            axis.plot(epochs, run["val_acc"], style, marker="s", label=f"{run['framework']} validation")
+        axis.set_title(label)
+        axis.set_xlabel("epoch")
+        axis.set_ylabel("accuracy")
+        axis.set_ylim(0, 1)
+        axis.grid(alpha=0.3)
+        axis.legend(loc="lower right")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = OneLineParser(prog="shared.compare", description="Compare a PyTorch run and a TensorFlow run of the "
+                            "same experiment: accuracy, time, parameters and ONNX agreement.")
+    parser.add_argument("run_a", type=Path, help="a run directory (e.g. from cnnlab_torch.train)")
+    parser.add_argument("run_b", type=Path, help="a run directory of the same experiment (e.g. from cnnlab_tf.train)")
+    parser.add_argument("--out", type=Path, default=None, help="new folder for compare.md and compare.png "
+                        "(default: compare-<A>-vs-<B> beside RUN_A)")
+    args = parse_or_exit(parser, argv)
+    try:
+        out = compare_runs(args.run_a, args.run_b, args.out)
+    except UsageError as error:
+        print(f"shared.compare: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    print((out / "compare.md").read_text())
+    print(f"wrote {out}")
+    return EXIT_OK
+
+
+def compare_runs(run_a: Path, run_b: Path, out: Path | None = None) -> Path:
+    """Write compare.md, compare.png and compare.json into ``out`` (default: compare-<A>-vs-<B> beside ``run_a``)
+    and return it; ``UsageError`` for runs that cannot be compared, before anything is written."""
+    run_a, run_b = Path(run_a), Path(run_b)
+    out = Path(out) if out is not None else run_a.parent / f"compare-{run_a.name}-vs-{run_b.name}"
+    rundir.check_new(out)
+    result = compare(run_a, run_b)
+    rundir.create(out)
+    plot(result, out / "compare.png")
+    write_text(out / "compare.md", markdown(result, run_a, run_b))
+    rundir.write_json(out / "compare.json", result)
+    return out
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,123 @@
+"""Run directories: their file names, and the code that creates, writes and reads them.
+
+A run directory is created once and never overwritten; every file in it is written atomically, so an interrupted
+run keeps everything it finished. ``evaluate``, ``compare``, ``--resume`` and the tests read runs through here.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import socket
+import time
+from pathlib import Path
+
+from shared.util.atomic import atomic_path
+from shared.util.errors import RunDirError
+
+# File names inside a run directory.
+RUN = "run.json"  # what was asked for (experiment, settings, data): enough to continue the run
+METRICS = "metrics.json"  # status, history and measurements of one model
+SPLIT, WEIGHTS, OPTIMIZER, ONNX, CURVES = "split.json", "weights.npz", "optimizer.npz", "model.onnx", "curves.png"
+SUMMARY, REPORT, PREDICTIONS = "summary.txt", "classification_report.txt", "predictions.png"
+COMPARISON, BEST = "comparison", "best"  # the pooling study's table (.md, .json) and its best variant's folder
+CHECKPOINTS, STATE = "checkpoints", "state.json"  # shared.formats.checkpoints: the last finished epoch's training state
+
+# metrics.json "status"
+RUNNING, COMPLETE, INTERRUPTED, DIVERGED, STOPPED = "running", "complete", "interrupted", "diverged", "stopped"
+
+
+def default_run_dir(framework: str, arch: str) -> Path:
+    return Path("runs") / f"{framework}-{arch}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def check_new(path: Path) -> None:
+    """Fail early, before any work, if the run directory cannot be created."""
+    path = Path(path)
+    if path.exists():
+        raise RunDirError(f"run directory {path} already exists and is never overwritten; pass a new --out or move "
+                          f"the old run away")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise RunDirError(f"cannot create run directory {path}: {parent} is a file, not a folder; pass an "
+                                  f"--out inside a folder")
+            if not os.access(parent, os.W_OK):
+                raise RunDirError(f"cannot create run directory {path}: {parent} is not writable; pass a writable "
+                                  f"--out")
+            return
+
+
+def create(path: Path) -> Path:
+    """Create the run directory; ``exist_ok=False`` also guards against a second run racing for the same name."""
+    check_new(path)
+    try:
+        Path(path).mkdir(parents=True, exist_ok=False)
+    except FileExistsError:
+        check_new(path)
+    except OSError as error:
+        raise RunDirError(f"cannot create run directory {path}: {error.strerror}; pass a writable --out") from None
+    return Path(path)
+
+
+def _finite(value):
+    """NaN and infinity as JSON null: standard JSON has no token for them, and strict parsers reject ``NaN``."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value
+
+
+def write_json(path: Path, data: dict) -> None:
+    """Replace ``path`` atomically with valid JSON, so a reader (or a crash) never sees half a file."""
+    with atomic_path(path) as part:
+        part.write_text(json.dumps(_finite(data), indent=2, allow_nan=False) + "\n")
+
+
+def read_json(path: Path, what: str = "file") -> dict:
+    """A JSON file of a run; a missing or damaged one is a usage error that names it."""
+    path = Path(path)
+    if not path.is_file():
+        raise RunDirError(f"{path} does not exist; expected a cnnlab run directory (the --out of a train run)")
+    try:
+        return json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as error:
+        raise RunDirError(f"{path} is damaged ({error}); this {what} cannot be read. Its checkpoints/ folder may "
+                          f"still allow --resume") from None
+
+
+def running_marker() -> dict:
+    """Written into metrics.json while a run trains, so a reader can tell a live run from a killed one."""
+    return {"pid": os.getpid(), "host": socket.gethostname()}
+
+
+def effective_status(metrics: dict) -> str:
+    """The recorded status, except that a "running" run whose process is gone (killed, machine restarted) is
+    "stopped": its last finished epoch can be resumed."""
+    status = metrics.get("status")
+    process = metrics.get("process") or {}
+    if status != RUNNING or process.get("host") != socket.gethostname():
+        return status
+    try:
+        os.kill(int(process["pid"]), 0)
+    except ProcessLookupError:
+        return STOPPED
+    except (PermissionError, KeyError, ValueError, TypeError):
+        pass
+    return status
+
+
+def read_finished_metrics(run_dir: Path, purpose: str) -> dict:
+    """A completed run's metrics.json; an unfinished run is a usage error for ``purpose`` that says what to do."""
+    metrics = read_json(Path(run_dir) / METRICS, "run's metrics")
+    status = effective_status(metrics)
+    if status != COMPLETE:
+        hint = {STOPPED: "its process is gone (killed?); continue it with --resume",
+                INTERRUPTED: "continue it with --resume", DIVERGED: "its loss diverged; start a new run with a "
+                "lower --lr", RUNNING: "it is still training; wait for it to finish"}.get(status, "")
+        raise RunDirError(f"{run_dir} is {status}, not complete: {hint}; {purpose} a finished run")
+    return metrics

@@ -1,0 +1,1 @@
+"""Helpers the test suites share: tiny datasets in the real formats, run-directory checks, interrupting backends."""
