@@ -9,13 +9,15 @@ from cnnlab_tf.export import export_onnx
 from cnnlab_tf.features import backbone_features, head_model
 from cnnlab_tf.model import build_model, count_trainable, freeze, predict_logits
 from cnnlab_tf.optimizer import (get_optimizer_state, load_optimizer, make_optimizer, save_optimizer,
-                                set_optimizer_state)
+                                 set_optimizer_state)
 from cnnlab_tf.pretrained import port_checkpoint
 from cnnlab_tf.summary import summary_writer
 from cnnlab_tf.weights import get_weights, load_checkpoint, save_checkpoint, set_weights
+from shared.formats import rundir
 from shared.training.backend import Backend
 
-BACKEND = Backend(framework="tf", version=tf.__version__, checkpoint_name="model.keras", optimizer_name="optimizer.keras.npz",
+BACKEND = Backend(framework="tf", version=tf.__version__, checkpoint_name=rundir.NATIVE_CHECKPOINTS["tf"],
+                  optimizer_name=rundir.NATIVE_OPTIMIZERS["tf"],
                   select_device=select_device, build_model=build_model, set_weights=set_weights,
                   get_weights=get_weights, count_trainable=count_trainable, freeze=freeze,
                   make_optimizer=make_optimizer, get_optimizer_state=get_optimizer_state,

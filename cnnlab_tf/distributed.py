@@ -17,7 +17,6 @@ import json
 from dataclasses import replace
 from typing import Any, Callable
 
-import keras
 import numpy as np
 import tensorflow as tf
 
@@ -166,8 +165,3 @@ def loss_scale(rows: tf.Tensor | int, batch: tf.Tensor | int) -> tf.Tensor | flo
     optimizer sums the replicas' gradients (where torch's DDP averages them), so each replica's loss is its rows'
     share of the whole batch's mean."""
     return rows / batch
-
-
-def parallel(model: keras.Model) -> keras.Model:
-    """The model itself: mirrored variables make it every replica's model already."""
-    return model

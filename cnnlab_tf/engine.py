@@ -1,5 +1,7 @@
-"""Training and evaluation in TensorFlow/Keras. Mirrors ``cnnlab_torch.engine`` section by section; only the
-autograd lines differ."""
+"""Training and evaluation in TensorFlow/Keras: ``cnnlab_torch.engine``'s functions with the same arguments, and the
+same ``steps`` and ``read`` for ``shared.training.loop``. How a group of steps runs differs: here a group of
+equal-sized batches is one traced graph call, and the replicas of a tf.distribute strategy run inside this process
+(``strategy.run``); PyTorch steps each batch eagerly, one process per replica."""
 
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ from cnnlab_tf.model import predict_logits, unmirrored_model
 from shared.util.atomic import atomic_path
 from shared.util.native_stderr import TENSORFLOW_EXPORT_NOTES, filtered
 from shared.formats.onnx_check import (BATCH_DIM, INPUT_NAME, OPSET, OUTPUT_NAME, check_opset, ir_version, set_format,
-                               verify_export)
+                                       verify_export)
 from shared.model.specs import ModelSpec
 
 

@@ -18,7 +18,7 @@ from shared.model.layout import activation_to_canonical
 from shared.training.precision import DEFAULT_PRECISION
 from shared.model.shapes import output_shapes, parameters
 from shared.model.specs import (AvgPool2d, BasicBlock, BatchNorm2d, Conv2d, Flatten, GlobalAvgPool2d, Layer, Linear,
-                          MaxPool2d, ModelSpec, Normalize, ReLU, Stage, block_layers)
+                                MaxPool2d, ModelSpec, Normalize, ReLU, Stage, block_layers)
 
 
 @keras.saving.register_keras_serializable(package="cnnlab")
@@ -199,7 +199,7 @@ def freeze(model: keras.Model, spec: ModelSpec, trainable_prefixes: tuple[str, .
         layer_name = param.name.rsplit(".", 1)[0]
         layer = model.get_layer(layer_name)
         layer.trainable = f"{layer_name}.".startswith(trainable_prefixes)
-        if layer.trainable and not param.name.endswith(("running_mean", "running_var")):
+        if layer.trainable and param.trainable:
             trainable.append(param.name)
     return trainable
 

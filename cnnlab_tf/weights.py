@@ -14,7 +14,7 @@ import keras
 from shared.util.atomic import atomic_path
 from shared.model.layout import conv_kernel_from_hwio, conv_kernel_to_hwio, dense_from_keras, dense_to_keras
 from shared.model.shapes import flatten_input_shapes
-from shared.model.specs import BatchNorm2d, Conv2d, Linear, ModelSpec, leaf_layers
+from shared.model.specs import PARAMETER_FREE, BatchNorm2d, Conv2d, Linear, ModelSpec, leaf_layers
 
 # Keras keeps a BatchNormalization layer's weights as [gamma, beta, moving_mean, moving_variance].
 _BATCHNORM_KINDS = ("weight", "bias", "running_mean", "running_var")
@@ -39,13 +39,15 @@ def canonical_variables(model: keras.Model, spec: ModelSpec) -> dict[str, Canoni
     flattened = flatten_input_shapes(spec)
     variables = {}
     for name, layer in leaf_layers(spec):
-        if not isinstance(layer, (Conv2d, Linear, BatchNorm2d)):
+        if isinstance(layer, PARAMETER_FREE):
             continue
         weights = model.get_layer(name).weights
         if isinstance(layer, BatchNorm2d):
             kinds = dict(zip(_BATCHNORM_KINDS, [(weight, _same, _same) for weight in weights]))
         elif isinstance(layer, Conv2d):
             kinds = {"weight": (weights[0], conv_kernel_from_hwio, conv_kernel_to_hwio)}
+        elif not isinstance(layer, Linear):
+            raise TypeError(f"no Keras variables rule for layer {layer!r}")
         else:
             chw = flattened.get(name)
             kinds = {"weight": (weights[0], partial(dense_from_keras, flattened_chw=chw),

@@ -10,13 +10,15 @@ from cnnlab_torch.export import export_onnx
 from cnnlab_torch.features import backbone_features, head_model
 from cnnlab_torch.model import build_model, count_trainable, freeze, predict_logits
 from cnnlab_torch.optimizer import (get_optimizer_state, load_optimizer, make_optimizer, save_optimizer,
-                                   set_optimizer_state)
+                                    set_optimizer_state)
 from cnnlab_torch.pretrained import port_checkpoint
 from cnnlab_torch.summary import summary_writer
 from cnnlab_torch.weights import get_weights, load_checkpoint, save_checkpoint, set_weights
+from shared.formats import rundir
 from shared.training.backend import Backend
 
-BACKEND = Backend(framework="torch", version=torch.__version__, checkpoint_name="model.pt", optimizer_name="optimizer.pt",
+BACKEND = Backend(framework="torch", version=torch.__version__, checkpoint_name=rundir.NATIVE_CHECKPOINTS["torch"],
+                  optimizer_name=rundir.NATIVE_OPTIMIZERS["torch"],
                   select_device=select_device, build_model=build_model, set_weights=set_weights,
                   get_weights=get_weights, count_trainable=count_trainable, freeze=freeze,
                   make_optimizer=make_optimizer, get_optimizer_state=get_optimizer_state,

@@ -18,7 +18,7 @@ from cnnlab_torch.device import current_device
 from cnnlab_torch.engine import gather_batch
 from cnnlab_torch.optimizer import make_optimizer
 from shared.commands.bench_worker import (bench_config, call_seconds, run_worker, seeded_model, synthetic_data,
-                                 write_jpeg_folder)
+                                          write_jpeg_folder)
 from shared.data.dataset import batch_indices
 from shared.data.image_folder import load_image_folder
 

@@ -1,5 +1,8 @@
-"""Training and evaluation in PyTorch. ``cnnlab_tf.engine`` mirrors this file section by section; only the
-autograd lines differ."""
+"""Training and evaluation in PyTorch. ``cnnlab_tf.engine`` offers the same functions with the same arguments
+(``train_step``, ``evaluate``, ``read_batches``, ``gather_batch``, ``fit``), and both hand ``shared.training.loop`` the
+same ``steps`` and ``read``. How a group of steps runs differs: here each batch is one eager step, and several
+replicas are several processes (DDP, ``cnnlab_torch.distributed``); Keras traces a group of batches into one graph
+call and runs its replicas inside one process (tf.distribute)."""
 
 from __future__ import annotations
 
@@ -20,7 +23,6 @@ from shared.training.config import TrainConfig
 from shared.data.dataset import Dataset
 from shared.training.loop import Batch, BatchesCallback, run_epochs
 from shared.training.metrics import accuracy, cross_entropy
-from shared.training.precision import DEFAULT_PRECISION
 
 
 def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, images: torch.Tensor, labels: torch.Tensor,
@@ -30,7 +32,7 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, images: torch
     correct count as 0-d tensors, left on the device. ``scaler`` scales the loss (16-mixed); ``loss_scale``
     multiplies the loss that is differentiated (a process's share of a distributed batch)."""
     model.train()
-    precision = getattr(model, "precision", DEFAULT_PRECISION)
+    precision = model.precision  # a SpecModel's (DDP's wrapper and torch.compile's pass it on); no silent default
     # Forward, convolutions and matmuls in the precision's compute dtype; the loss in the variable dtype
     with autocast(precision, images.device):
         logits = model(images)
@@ -89,7 +91,7 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, train: Dataset, val:
         on_batches: BatchesCallback | None = None) -> list[dict]:
     """Epochs ``first_epoch``..``config.epochs`` with the shared batch order, validating after every epoch."""
     device = next(model.parameters()).device
-    dtype = variable_dtype(getattr(model, "precision", DEFAULT_PRECISION))
+    dtype = variable_dtype(config.precision)
     # The uint8 training set lives on the device once (padded for the crops); each step gathers its batch there.
     images = torch.from_numpy(pad(train.images, config.augmentation.padding)).to(device)
     labels = torch.from_numpy(train.labels).to(device)

@@ -12,7 +12,7 @@ from cnnlab_torch.distributed import current_world, sum_over_processes, summed
 from cnnlab_torch.precision import autocast, variable_dtype
 from shared.training.precision import DEFAULT_PRECISION
 from shared.model.specs import (AvgPool2d, BasicBlock, BatchNorm2d, Conv2d, Flatten, GlobalAvgPool2d, Layer, Linear,
-                          MaxPool2d, ModelSpec, Normalize, ReLU, Stage, block_layers)
+                                MaxPool2d, ModelSpec, Normalize, ReLU, Stage, block_layers)
 
 
 class NormalizeNHWC(nn.Module):
@@ -176,7 +176,7 @@ def layer_outputs(model: SpecModel, spec: ModelSpec, images: np.ndarray) -> dict
 def predict_logits(model: nn.Module, images: np.ndarray, batch_size: int) -> np.ndarray:
     """float32 logits for uint8 or float NHWC images, in inference mode in the model's precision, batch by batch."""
     model.eval()
-    precision = getattr(model, "precision", DEFAULT_PRECISION)
+    precision = model.precision  # a SpecModel's (DDP's wrapper and torch.compile's pass it on); no silent default
     device, dtype = next(model.parameters()).device, variable_dtype(precision)
     chunks = []
     with autocast(precision, device):

@@ -10,7 +10,7 @@ import pytest
 
 from parity_tests.pairs import assert_agree
 from shared.formats import rundir
-from shared.data.dataset import load_digits_rgb, read_split
+from shared.data.dataset import Split, load_digits_rgb
 from shared.formats.onnx_check import onnx_logits
 from shared.formats.tolerances import MIN_ARGMAX_AGREEMENT
 
@@ -46,7 +46,7 @@ def test_the_continued_run_records_where_it_came_from(continued):
 
 def test_the_continued_run_ends_where_the_single_framework_run_ends(continued):
     alone, finished, first = continued
-    images = load_digits_rgb().images[read_split(alone / rundir.SPLIT).val].astype(np.float32)
+    images = load_digits_rgb().images[Split.from_json(rundir.read_split(alone)).val].astype(np.float32)
     expected, actual = onnx_logits(alone / rundir.ONNX, images), onnx_logits(finished / rundir.ONNX, images)
     assert_agree(actual, expected, "trained_run", f"2-epoch logits: {first} alone vs {first} then {OTHER[first]}")
     agreement = float((actual.argmax(1) == expected.argmax(1)).mean())

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from parity_tests.pairs import assert_agree
-from shared.data.dataset import load_digits_rgb, read_split
+from shared.data.dataset import Split, load_digits_rgb
+from shared.formats import rundir
 from shared.formats.onnx_check import onnx_logits
 from shared.training.precision import PRECISIONS
 from shared.training.tensorboard_log import read_scalars
@@ -40,13 +41,13 @@ def runs(request, tmp_path_factory):
 
 def test_both_runs_saw_the_same_split(runs):
     _, *directories = runs
-    torch_split, tf_split = (read_split(run / "split.json") for run in directories)
+    torch_split, tf_split = (Split.from_json(rundir.read_split(run)) for run in directories)
     assert np.array_equal(torch_split.val, tf_split.val) and np.array_equal(torch_split.train, tf_split.train)
 
 
 def test_exported_models_agree_on_the_validation_set(runs):
     precision, torch_run, tf_run = runs
-    val_images = load_digits_rgb().images[read_split(torch_run / "split.json").val].astype(np.float32)
+    val_images = load_digits_rgb().images[Split.from_json(rundir.read_split(torch_run)).val].astype(np.float32)
     torch_logits = onnx_logits(torch_run / "model.onnx", val_images)
     tf_logits = onnx_logits(tf_run / "model.onnx", val_images)
     difference = assert_agree(tf_logits, torch_logits, "trained_run", f"{precision} ONNX logits, tf vs torch",

@@ -10,7 +10,7 @@ import pytest
 
 from shared.commands import api
 from shared.formats import rundir
-from shared.data.dataset import load_digits_rgb, read_split
+from shared.data.dataset import Split, load_digits_rgb
 from shared.util.errors import UsageError
 from shared.training.metrics import accuracy
 from shared.model.registry import build_spec
@@ -28,7 +28,7 @@ def test_train_returns_the_run_with_its_metrics_and_trained_model(backend, tmp_p
     assert run.metrics["config"]["batch_size"] == 64 and run.metrics["config"]["epochs"] == 1
     assert backend.count_trainable(run.model) == 23_498, "cifar_cnn_max on the 10 digits, by hand: 2432+18496+2570"
     # The returned model is the trained one: it scores the validation accuracy the run recorded.
-    val = read_split(run.path / rundir.SPLIT).val
+    val = Split.from_json(rundir.read_split(run.path)).val
     digits = load_digits_rgb()
     logits = backend.predict_logits(run.model, digits.images[val], 64)
     assert accuracy(logits, digits.labels[val]) == pytest.approx(run.metrics["history"][-1]["val_acc"], abs=1e-9)

@@ -7,7 +7,7 @@ import sys
 import numpy as np
 
 from shared.formats import rundir
-from shared.data.dataset import load_digits_rgb, read_split
+from shared.data.dataset import Split, load_digits_rgb
 from shared.formats.onnx_check import describe_signature, onnx_logits
 from shared.model.registry import build_spec
 from shared.commands.train import main
@@ -30,7 +30,7 @@ def test_one_epoch_run_writes_a_complete_run_directory(backend, tmp_path, capsys
 
     # The native checkpoint, the neutral weights and the ONNX export are the same model.
     spec = build_spec("cifar_cnn_max", 10, 32)
-    val_images = load_digits_rgb().images[read_split(run_dir / "split.json").val][:16]
+    val_images = load_digits_rgb().images[Split.from_json(rundir.read_split(run_dir)).val][:16]
     from_checkpoint = backend.build_model(spec)
     backend.load_checkpoint(from_checkpoint, run_dir / backend.checkpoint_name)
     from_neutral = backend.build_model(spec)

@@ -9,7 +9,9 @@ import keras
 from cnnlab_tf.model import build_model, predict_logits
 from shared.model import shapes
 from shared.model.registry import ARCHITECTURES, build_spec
+from shared.model.specs import Normalize
 from tests.support.helpers import check_model_follows_spec, small_image_size
+from tests.support.layers import SAMPLES, Dropout
 
 
 def small_spec(arch: str, classes: int = 5):
@@ -46,3 +48,21 @@ def test_predict_logits_accepts_uint8_batches():
     model = build_model(spec)
     images = np.random.default_rng(1).integers(0, 256, (5, 32, 32, 3), dtype=np.uint8)
     assert predict_logits(model, images, 2).shape == (5, 5)
+
+
+def _keras_shape(canonical: tuple[int, ...]) -> tuple[int, ...]:
+    """A canonical (C, H, W) shape as Keras holds it, (H, W, C); features as they are."""
+    return canonical if len(canonical) == 1 else (*canonical[1:], canonical[0])
+
+
+@pytest.mark.parametrize("kind", list(SAMPLES), ids=lambda kind: kind.__name__)
+def test_each_layer_type_becomes_keras_layers_with_the_spec_s_output_shape(kind):
+    layer, shape = SAMPLES[kind]
+    inputs = keras.Input(shape if kind is Normalize else _keras_shape(shape))  # Normalize takes the NHWC input
+    output = cnnlab_tf.model._apply(layer, "sample", inputs)
+    assert tuple(output.shape[1:]) == _keras_shape(shapes.layer_output_shape(layer, shape))
+
+
+def test_a_layer_type_outside_the_union_has_no_keras_layer():
+    with pytest.raises(TypeError, match="Dropout"):
+        cnnlab_tf.model._apply(Dropout(), "drop", keras.Input((8, 8, 3)))

@@ -9,7 +9,10 @@ import cnnlab_torch.model
 import cnnlab_torch.weights
 from cnnlab_torch.model import SpecModel, build_model, predict_logits
 from shared.model.registry import ARCHITECTURES, IMAGENET_MEAN, IMAGENET_STD, build_spec
+from shared.model.shapes import layer_output_shape
+from shared.model.specs import Normalize
 from tests.support.helpers import check_model_follows_spec
+from tests.support.layers import SAMPLES, Dropout
 from shared.formats.tolerances import compare
 
 
@@ -42,3 +45,16 @@ def test_resnet18_loads_torchvision_checkpoint_and_computes_the_same():
         expected = reference((torch.from_numpy(images).permute(0, 3, 1, 2) / 255 - mean) / std).numpy()
     within, difference, bound = compare(predict_logits(model, images, 3), expected, "same_weights")
     assert within, f"ResNet-18 differs from torchvision by {difference:.3g} (bound {bound:.3g})"
+
+
+@pytest.mark.parametrize("kind", list(SAMPLES), ids=lambda kind: kind.__name__)
+def test_each_layer_type_becomes_a_module_with_the_spec_s_output_shape(kind):
+    layer, shape = SAMPLES[kind]
+    module = cnnlab_torch.model.to_module(layer)
+    output = module(torch.rand(2, *shape) * (255 if kind is Normalize else 1))
+    assert tuple(output.shape[1:]) == layer_output_shape(layer, shape)
+
+
+def test_a_layer_type_outside_the_union_has_no_module():
+    with pytest.raises(TypeError, match="Dropout"):
+        cnnlab_torch.model.to_module(Dropout())

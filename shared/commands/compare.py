@@ -57,7 +57,7 @@ def compare(run_a: Path, run_b: Path) -> dict:
             raise UsageError(f"{a} and {b} did not train the same model on the same data; compare two runs of one "
                              f"experiment with the same flags")
         if images is None:
-            images = recorded_validation(metrics["a"], rundir.read_json(a / rundir.SPLIT, "run's split"))[0]
+            images = recorded_validation(metrics["a"], rundir.read_split(a))[0]
             images = images.astype(np.float32)
         result[label] = {"runs": {side: {"framework": m["framework"], "framework_version": m["framework_version"],
                                          "device": m["device"],
@@ -89,7 +89,7 @@ def markdown(result: dict, run_a: Path, run_b: Path) -> str:
         lines += ["", f"ONNX exports on the {onnx['images']} validation images: max |logit difference| "
                   f"{onnx['max_abs_logit_diff']:.3g} (largest logit {onnx['max_abs_logit']:.3g}), same predicted "
                   f"class on {onnx['argmax_agreement']:.2%} of images.", ""]
-    lines += ["![accuracy curves](compare.png)", ""]
+    lines += [f"![accuracy curves]({rundir.COMPARE}.png)", ""]
     return "\n".join(lines)
 
 
@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as error:
         print(f"shared.compare: error: {error}", file=sys.stderr)
         return EXIT_USAGE
-    print((out / "compare.md").read_text())
+    print((out / f"{rundir.COMPARE}.md").read_text())
     print(f"wrote {out}")
     return EXIT_OK
 
@@ -137,13 +137,13 @@ def compare_runs(run_a: Path, run_b: Path, out: Path | None = None) -> Path:
     """Write compare.md, compare.png and compare.json into ``out`` (default: compare-<A>-vs-<B> beside ``run_a``)
     and return it; ``UsageError`` for runs that cannot be compared, before anything is written."""
     run_a, run_b = Path(run_a), Path(run_b)
-    out = Path(out) if out is not None else run_a.parent / f"compare-{run_a.name}-vs-{run_b.name}"
+    out = Path(out) if out is not None else run_a.parent / f"{rundir.COMPARE}-{run_a.name}-vs-{run_b.name}"
     rundir.check_new(out)
     result = compare(run_a, run_b)
     rundir.create(out)
-    plot(result, out / "compare.png")
-    write_text(out / "compare.md", markdown(result, run_a, run_b))
-    rundir.write_json(out / "compare.json", result)
+    plot(result, out / f"{rundir.COMPARE}.png")
+    write_text(out / f"{rundir.COMPARE}.md", markdown(result, run_a, run_b))
+    rundir.write_json(out / f"{rundir.COMPARE}.json", result)
     return out
 
 

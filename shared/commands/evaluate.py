@@ -53,7 +53,7 @@ def main(framework: str, load_backend: Callable, argv: list[str] | None = None) 
     try:
         run_dir = find_run(args.run_dir)
         metrics = rundir.read_finished_metrics(run_dir, "evaluate")
-        split = rundir.read_json(run_dir / rundir.SPLIT, "run's split") if (run_dir / rundir.SPLIT).is_file() else {}
+        split = rundir.read_split(run_dir) if (run_dir / rundir.SPLIT).is_file() else {}
         images, labels, data_note = recorded_validation(metrics, split)
         spec = build_spec(metrics["arch"], len(metrics["classes"]), metrics["image_size"])
         backend = load_backend()

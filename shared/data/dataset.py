@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import gzip
 import importlib.util
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +53,11 @@ class Split:
     def to_json(self) -> dict:
         return {"seed": self.seed, "train": self.train.tolist(), "val": self.val.tolist()}
 
+    @classmethod
+    def from_json(cls, record: dict) -> "Split":
+        """The split of a run's split.json record (``shared.formats.rundir.read_split``)."""
+        return cls(record["seed"], np.array(record["train"], dtype=np.int64), np.array(record["val"], dtype=np.int64))
+
 
 DIGITS_IMAGE_SIZE = 32  # load_digits is 8x8; each pixel becomes a 4x4 block
 
@@ -83,9 +87,6 @@ def load_digits_rgb() -> Dataset:
     enlarged = gray.repeat(scale, axis=1).repeat(scale, axis=2)
     rgb = np.repeat(enlarged[..., None], 3, axis=-1)
     return Dataset("digits", np.ascontiguousarray(rgb), labels, tuple(str(label) for label in range(10)))
-
-
-DATASETS = {"digits": load_digits_rgb}
 
 
 def stratified_split(labels: np.ndarray, val_fraction: float, seed: int,
@@ -143,15 +144,6 @@ def _fewest(estimate: float, works) -> int:
     while not works(count):
         count += 1
     return count
-
-
-def write_split(path: Path, split: Split) -> None:
-    Path(path).write_text(json.dumps(split.to_json()))
-
-
-def read_split(path: Path) -> Split:
-    data = json.loads(Path(path).read_text())
-    return Split(data["seed"], np.array(data["train"], dtype=np.int64), np.array(data["val"], dtype=np.int64))
 
 
 def batch_indices(count: int, batch_size: int, seed: int | None = None, epoch: int = 0) -> Iterator[np.ndarray]:

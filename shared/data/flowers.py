@@ -14,6 +14,7 @@ import zipfile
 from pathlib import Path
 
 from shared.util.errors import UsageError
+from shared.util.home import FLOWERS
 from shared.util.download import DownloadError, download, move_into_place
 
 URL = "https://www.dropbox.com/s/qmfzqc056oiwy8c/flowers.zip?dl=1"
@@ -21,7 +22,7 @@ CLASSES = ("daisy", "dandelion", "rose", "sunflower", "tulip")
 
 
 def default_folder(home: Path) -> Path:
-    return home / "flowers"
+    return home / FLOWERS
 
 
 def _class_root(unpacked: Path, archive: Path) -> Path:

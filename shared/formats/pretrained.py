@@ -14,6 +14,7 @@ from typing import Callable
 import numpy as np
 
 from shared.util.errors import UsageError
+from shared.util.home import WEIGHTS
 from shared.util.download import DownloadError, download, file_digest
 from shared.formats.weights_io import WeightsError, load_weights, read_meta
 
@@ -36,7 +37,7 @@ def locate(home: Path, weights: Path | None, allow_download: bool) -> Path:
             raise UsageError(f"--weights {weights}: no such file; pass torchvision's {CHECKPOINT} or a cnnlab "
                              f"resnet18 weights.npz")
         return Path(weights)
-    ours = home / "weights" / CHECKPOINT
+    ours = home / WEIGHTS / CHECKPOINT
     for candidate in (ours, torch_hub_copy()):
         if candidate.is_file():
             return candidate
@@ -59,7 +60,7 @@ def backbone_weights(checkpoint: Path, spec, port_checkpoint: Callable[[Path, Pa
         if checkpoint.name == CHECKPOINT and not digest.startswith(SHA256_PREFIX):
             raise UsageError(f"{checkpoint}: sha256 is {digest}, torchvision publishes {SHA256_PREFIX}...; the file "
                              f"is damaged: delete it and download again")
-        ported = Path(home) / "weights" / f"{checkpoint.stem}-{digest[:8]}.npz"
+        ported = Path(home) / WEIGHTS / f"{checkpoint.stem}-{digest[:8]}.npz"
         if not ported.is_file():
             port_checkpoint(checkpoint, ported)
         checkpoint = ported

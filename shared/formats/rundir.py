@@ -20,7 +20,13 @@ from shared.util.errors import RunDirError
 RUN = "run.json"  # what was asked for (experiment, settings, data): enough to continue the run
 METRICS = "metrics.json"  # status, history and measurements of one model
 SPLIT, WEIGHTS, OPTIMIZER, ONNX, CURVES = "split.json", "weights.npz", "optimizer.npz", "model.onnx", "curves.png"
-SUMMARY, REPORT, PREDICTIONS = "summary.txt", "classification_report.txt", "predictions.png"
+SUMMARY, PREDICTIONS = "summary.txt", "predictions.png"
+REPORT, REPORT_JSON = "classification_report.txt", "classification_report.json"  # per split: as printed, as data
+# Each framework's own checkpoint of the model and of Adam's state, beside the neutral weights.npz and optimizer.npz
+NATIVE_CHECKPOINTS = {"torch": "model.pt", "tf": "model.keras"}
+NATIVE_OPTIMIZERS = {"torch": "optimizer.pt", "tf": "optimizer.keras.npz"}
+STUDY_FIGURE, STUDY_REPORT = "study.png", "report.md"  # a study's curves of every arm, and its lab report
+COMPARE = "compare"  # shared.compare's folder holds compare.md, compare.json and compare.png
 COMPARISON, BEST = "comparison", "best"  # the pooling study's table (.md, .json) and its best variant's folder
 CHECKPOINTS, STATE = "checkpoints", "state.json"  # shared.formats.checkpoints: the last finished epoch's training state
 
@@ -76,6 +82,18 @@ def write_json(path: Path, data: dict) -> None:
     """Replace ``path`` atomically with valid JSON, so a reader (or a crash) never sees half a file."""
     with atomic_path(path) as part:
         part.write_text(json.dumps(_finite(data), indent=2, allow_nan=False) + "\n")
+
+
+def write_split(folder: Path, record: dict) -> None:
+    """A run's split.json, its only writer: which images trained and which validated. ``shared.run.experiments``
+    makes the record: the seed and the train and val indices (``Split.to_json``), with ``val_files`` and
+    ``fingerprint`` for an image folder; or, for an official split, its name and sizes."""
+    write_json(Path(folder) / SPLIT, record)
+
+
+def read_split(folder: Path) -> dict:
+    """The record ``write_split`` wrote in ``folder``; ``Split.from_json`` turns one with indices into arrays."""
+    return read_json(Path(folder) / SPLIT, "run's split")
 
 
 def read_json(path: Path, what: str = "file") -> dict:

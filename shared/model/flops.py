@@ -13,7 +13,8 @@ layer's input and with respect to its weights, each as costly as the forward pro
 from __future__ import annotations
 
 from shared.model.shapes import input_shape, layer_output_shape
-from shared.model.specs import BasicBlock, Conv2d, Layer, Linear, ModelSpec, Stage, block_layers
+from shared.model.specs import (PARAMETER_FREE, BasicBlock, BatchNorm2d, Conv2d, Layer, Linear, ModelSpec, Stage,
+                                block_layers)
 
 TRAIN_STEP_FORWARDS = 3  # forward + gradient w.r.t. inputs + gradient w.r.t. weights
 
@@ -48,7 +49,9 @@ def _layer_flops(layer: Layer, shape: tuple[int, ...]) -> int:
             total += _block_flops(block, shape)
             shape = layer_output_shape(block, shape)
         return total
-    return 0  # elementwise, pooling, normalisation, flatten: not counted (module docstring)
+    if isinstance(layer, (*PARAMETER_FREE, BatchNorm2d)):
+        return 0  # elementwise, pooling, normalisation, flatten: not counted (module docstring)
+    raise TypeError(f"no FLOPs rule for layer {layer!r}")
 
 
 def layer_flops(spec: ModelSpec) -> dict[str, int]:

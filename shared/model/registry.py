@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from shared.model.specs import (AvgPool2d, BasicBlock, BatchNorm2d, Conv2d, Flatten, GlobalAvgPool2d, Linear, MaxPool2d,
-                          ModelSpec, Normalize, ReLU, Stage)
+                                ModelSpec, Normalize, ReLU, Stage)
 
 # Per-channel statistics of the datasets the seed labs normalise with (RGB, on 0-1 pixels).
 CIFAR100_MEAN, CIFAR100_STD = (0.5074, 0.4867, 0.4411), (0.2011, 0.1987, 0.2025)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shared.model.specs import (AvgPool2d, BasicBlock, BatchNorm2d, Conv2d, Flatten, GlobalAvgPool2d, Layer, Linear,
-                          MaxPool2d, ModelSpec, Normalize, ReLU, Stage, block_layers, leaf_layers)
+from shared.model.specs import (PARAMETER_FREE, AvgPool2d, BasicBlock, BatchNorm2d, Conv2d, Flatten, GlobalAvgPool2d,
+                                Layer, Linear, MaxPool2d, ModelSpec, Normalize, ReLU, Stage, block_layers, leaf_layers)
 
 
 @dataclass(frozen=True)
@@ -118,6 +118,8 @@ def parameters(spec: ModelSpec) -> list[ParamInfo]:
             for kind, trainable in (("weight", True), ("bias", True), ("running_mean", False),
                                     ("running_var", False)):
                 params.append(ParamInfo(f"{name}.{kind}", (layer.channels,), trainable, layer))
+        elif not isinstance(layer, PARAMETER_FREE):
+            raise TypeError(f"no parameter rule for layer {layer!r}")
     return params
 
 

@@ -98,6 +98,10 @@ class Stage:
 
 Layer = Union[Normalize, Conv2d, BatchNorm2d, ReLU, MaxPool2d, AvgPool2d, GlobalAvgPool2d, Flatten, Linear,
               BasicBlock, Stage]
+# The layers without weights or buffers. Every place that dispatches on the layer type names each type or this
+# tuple and raises TypeError for anything else, so a new layer type fails loudly until each place has its rule
+# (shared/tests/model/test_layer_rules.py checks every type against every place).
+PARAMETER_FREE = (Normalize, ReLU, MaxPool2d, AvgPool2d, GlobalAvgPool2d, Flatten)
 
 
 @dataclass(frozen=True)

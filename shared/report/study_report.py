@@ -18,10 +18,7 @@ from shared.report.plots import pyplot
 from shared.model.registry import ARCHITECTURES
 from shared.report.reports import comparison_lines, gain_verdict, percent, write_text
 
-STUDY_FIGURE, STUDY_REPORT = "study.png", "report.md"
 FRAMEWORK_NAMES = {"torch": "PyTorch", "tf": "TensorFlow/Keras"}
-# Each backend's ``Backend.checkpoint_name``; shared/ cannot import the backends to ask them.
-NATIVE_CHECKPOINTS = {"torch": "model.pt", "tf": "model.keras"}
 TASKS = {
     "cifar100-pooling": "compares three ways for the seed CIFAR-100 CNN to shrink its feature maps (a stride-4 "
                         "convolution, 4x4 max pooling, 4x4 average pooling): validation accuracy, training time "
@@ -136,7 +133,7 @@ def _results(comparison: dict) -> list[str]:
 
 
 def _curves(run_dir: Path, comparison: dict) -> list[str]:
-    lines = ["## Curves", "", _link(run_dir, STUDY_FIGURE, "validation accuracy and loss of every arm", image=True),
+    lines = ["## Curves", "", _link(run_dir, rundir.STUDY_FIGURE, "validation accuracy and loss of every arm", image=True),
              "", "Each arm's own curves (train and validation, with the batches' 25th-75th percentile band):", ""]
     for arm, row in comparison["variants"].items():
         seeds = [_link(run_dir, f"{run}/{rundir.CURVES}", run.rsplit("/", 1)[-1]) for run in row["runs"]]
@@ -148,9 +145,9 @@ def _curves(run_dir: Path, comparison: dict) -> list[str]:
 def _per_class(run_dir: Path, best: str, seed: int) -> list[str]:
     lines = ["## Per-class report", "", f"Validation precision, recall and F1 of **{best}** (its model in `{best}/`, "
              f"seed {seed}):", ""]
-    path = Path(run_dir) / best / "classification_report.json"
+    path = Path(run_dir) / best / rundir.REPORT_JSON
     if not path.is_file():
-        return lines + [f"{best}/classification_report.json (missing)", ""]
+        return lines + [f"{best}/{rundir.REPORT_JSON} (missing)", ""]
     report = rundir.read_json(path, "classification report")["validation"]
     lines += ["| class | precision | recall | F1 | support |", "|---|---|---|---|---|"]
     for name, scores in report.items():
@@ -173,7 +170,7 @@ def _best_model(run_dir: Path, comparison: dict, metrics: dict) -> list[str]:
         repeats = f" from its first seed ({metrics['config']['seed']}); each seed's model is in `{best}/seed-<seed>/`"
     size, classes = metrics["image_size"], len(metrics["classes"])
     return ["## Best model and how to reload it", "", f"`{folder}/` holds the model of **{best}**{repeats}:", "",
-            f"- {_link(run_dir, f'{folder}/{NATIVE_CHECKPOINTS.get(framework)}')}: the native "
+            f"- {_link(run_dir, f'{folder}/{rundir.NATIVE_CHECKPOINTS.get(framework)}')}: the native "
             f"{FRAMEWORK_NAMES.get(framework, framework)} checkpoint",
             f"- {_link(run_dir, f'{folder}/{rundir.WEIGHTS}')}: framework-neutral weights, loaded by either backend",
             f"- {_link(run_dir, f'{folder}/{rundir.ONNX}')}: ONNX, input `{INPUT_NAME}` [batch, {size}, {size}, 3] "
@@ -185,7 +182,7 @@ def _reload_code(folder: str, metrics: dict) -> list[str]:
     framework, size = metrics["framework"], metrics["image_size"]
     other = "tf" if framework == "torch" else "torch"
     # json.dumps writes the paths and the class list as Python literals, in double quotes.
-    checkpoint = json.dumps(f"{folder}/{NATIVE_CHECKPOINTS.get(framework)}")
+    checkpoint = json.dumps(f"{folder}/{rundir.NATIVE_CHECKPOINTS.get(framework)}")
     onnx = json.dumps(f"{folder}/{rundir.ONNX}")
     return [
         "Reload it in a fresh process and re-measure its validation accuracy (run from this folder):", "",
@@ -226,5 +223,5 @@ def report_markdown(run_dir: Path, comparison: dict) -> str:
 def write_study_report(run_dir: Path, comparison: dict) -> Path:
     """``study.png`` and ``report.md`` in the study directory; returns the report's path."""
     run_dir = Path(run_dir)
-    plot_study(run_dir, comparison, run_dir / STUDY_FIGURE)
-    return write_text(run_dir / STUDY_REPORT, report_markdown(run_dir, comparison))
+    plot_study(run_dir, comparison, run_dir / rundir.STUDY_FIGURE)
+    return write_text(run_dir / rundir.STUDY_REPORT, report_markdown(run_dir, comparison))

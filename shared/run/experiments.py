@@ -7,17 +7,19 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import sys
 import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
 from shared.data import cifar100, flowers
+from shared.util import home
 from shared.util.errors import DataError, UsageError
-from shared.data.dataset import DATASETS, Dataset, Split, stratified_split
+from shared.util.home import cnnlab_home
+from shared.data.dataset import Dataset, Split, load_digits_rgb, stratified_split
 from shared.data.image_folder import list_image_folder, load_image_folder
 
 
@@ -52,7 +54,7 @@ class Experiment:
     archs: tuple[str, ...] | None  # None: --arch chooses
     epochs: int  # default --epochs
     image_size: int | None  # default --image-size; None: the dataset's own size
-    data: str  # "digits", "image_folder" or "cifar100"
+    data: str  # a name from DATA_SOURCES: "digits", "image_folder" or "cifar100"
     pretrained: bool = False  # start the backbone from ImageNet weights (shared.formats.pretrained)
     trainable: tuple[str, ...] | None = None  # parameter-name prefixes that train; None: every parameter
     arms: tuple[Arm, ...] = ()  # a study's arms; () with several archs: one arm per arch, named after it
@@ -95,17 +97,6 @@ EXPERIMENTS = {
 FLOWERS_VAL_IMAGES = 1000  # the lab holds out 1000 of its 4242 images
 
 
-def cnnlab_home() -> Path:
-    """Where downloads, ported weights and decoded-image caches live: $CNNLAB_HOME, else ~/.cache/cnnlab."""
-    home = Path(os.environ.get("CNNLAB_HOME") or Path.home() / ".cache" / "cnnlab")
-    if home.is_file():
-        if os.environ.get("CNNLAB_HOME"):
-            raise UsageError(f"CNNLAB_HOME={home} is a file; point it at a folder (or unset it)")
-        raise UsageError(f"{home} is a file, but cnnlab keeps its cache there; move the file away, or set "
-                         f"CNNLAB_HOME to a folder")
-    return home
-
-
 @dataclass(frozen=True)
 class DataOptions:
     """What identifies the data of a run; stored in metrics.json so the data can be loaded again."""
@@ -136,15 +127,26 @@ class PreparedData:
 
 
 def prepare_data(options: DataOptions, download: bool = False) -> PreparedData:
-    experiment = EXPERIMENTS[options.experiment]
-    if experiment.data == "digits":
-        return _split_in_place(DATASETS["digits"](), options.val_fraction, options.seed, "scikit-learn load_digits")
-    if experiment.data == "image_folder":
-        dataset, root, fingerprint = _image_folder(options, download)
-        fraction = options.val_fraction
-        if len(dataset.labels) >= 2 * FLOWERS_VAL_IMAGES:
-            fraction = FLOWERS_VAL_IMAGES / len(dataset.labels)
-        return _split_in_place(dataset, fraction, options.seed, options.source or str(root), fingerprint)
+    """The training and validation sets of the experiment's data source (``DATA_SOURCES``)."""
+    return DATA_SOURCES[EXPERIMENTS[options.experiment].data](options, download)
+
+
+def _digits(options: DataOptions, download: bool) -> PreparedData:
+    """scikit-learn's embedded digits, split here (nothing to download)."""
+    return _split_in_place(load_digits_rgb(), options.val_fraction, options.seed, "scikit-learn load_digits")
+
+
+def _image_folders(options: DataOptions, download: bool) -> PreparedData:
+    """A folder of class folders (the flowers, fetched with --download), split here."""
+    dataset, root, fingerprint = _image_folder(options, download)
+    fraction = options.val_fraction
+    if len(dataset.labels) >= 2 * FLOWERS_VAL_IMAGES:
+        fraction = FLOWERS_VAL_IMAGES / len(dataset.labels)
+    return _split_in_place(dataset, fraction, options.seed, options.source or str(root), fingerprint)
+
+
+def _cifar100(options: DataOptions, download: bool) -> PreparedData:
+    """CIFAR-100's official train and test sets, for the chosen classes."""
     if download and not options.source:
         cifar100.fetch(cnnlab_home() / cifar100.ARCHIVE)
     source = cifar100.locate(Path(options.source) if options.source else None, cnnlab_home())
@@ -152,6 +154,14 @@ def prepare_data(options: DataOptions, download: bool = False) -> PreparedData:
     split = {"seed": options.seed, "official": "CIFAR-100 train / test", "train_images": len(train.labels),
              "val_images": len(test.labels)}
     return PreparedData(train, test, split, str(source))
+
+
+# Experiment.data -> how its training and validation sets are prepared
+DATA_SOURCES: dict[str, Callable[[DataOptions, bool], PreparedData]] = {
+    "digits": _digits,
+    "image_folder": _image_folders,
+    "cifar100": _cifar100,
+}
 
 
 def _image_folder(options: DataOptions, download: bool = False) -> tuple[Dataset, Path, str]:
@@ -170,7 +180,7 @@ def _image_folder(options: DataOptions, download: bool = False) -> tuple[Dataset
             raise UsageError(f"no flowers data at {root}: pass --download to fetch the lab's archive "
                              f"({flowers.URL}), or --data FOLDER with one subfolder of images per class")
     listing = list_image_folder(root)
-    dataset = load_image_folder(root, options.image_size, cnnlab_home() / "decoded",
+    dataset = load_image_folder(root, options.image_size, cnnlab_home() / home.DECODED,
                                 name=f"images in {options.source or root}", listing=listing)
     return dataset, root, listing.fingerprint(options.image_size)
 
@@ -180,7 +190,7 @@ def _unpacked(archive: Path) -> Path:
     date, so a replaced zip is unpacked afresh and never mixed with the old one's files."""
     status = archive.stat()
     key = hashlib.sha256(f"{archive.name}|{status.st_size}|{status.st_mtime_ns}".encode()).hexdigest()[:12]
-    folder = cnnlab_home() / "unpacked" / f"{archive.stem}-{key}"
+    folder = cnnlab_home() / home.UNPACKED / f"{archive.stem}-{key}"
     if not folder.is_dir():
         folder.parent.mkdir(parents=True, exist_ok=True)
         print(f"unpacking {archive} to {folder}", file=sys.stderr)

@@ -27,11 +27,10 @@ from shared.util.atomic import atomic_path
 from shared.training.backend import Backend
 from shared.training.config import TrainConfig
 from shared.data.dataset import Dataset
-from shared.run.experiments import cnnlab_home
+from shared.util.home import FEATURES, cnnlab_home
 from shared.model.shapes import parameters
 from shared.model.specs import ModelSpec
 
-FOLDER = "features"  # under cnnlab_home()
 FORMAT = 1  # part of the key: a change to what is stored makes earlier files stale
 PARTS = ("train", "val")
 
@@ -131,7 +130,7 @@ def feature_sets(backend: Backend, model, spec: ModelSpec, first_trainable: str,
     backbone = {name: weights[name] for name in backbone_parameters(spec, first_trainable)}
     key = cache_key(backend.framework, spec, first_trainable, backbone, (train.images, val.images),
                     config.precision)
-    path = cnnlab_home() / FOLDER / f"{backend.framework}-{spec.name}-{spec.image_size}px-{key[:16]}.npz"
+    path = cnnlab_home() / FEATURES / f"{backend.framework}-{spec.name}-{spec.image_size}px-{key[:16]}.npz"
     images = {"train": train.images, "val": val.images}
     features = _load(path, key)
     loaded = features is not None

@@ -83,8 +83,8 @@ def plan_resume(args, argv: list[str], framework: str) -> Job:
         raise UsageError(f"--resume {source}: the run is complete at {plan.config.epochs} epochs; pass --epochs N "
                          f"with N above {plan.config.epochs} to extend it")
     if in_place:
-        split_file = unit_dir(source, plan.units()[0]) / rundir.SPLIT
-        recorded_split = rundir.read_json(split_file) if split_file.is_file() else None
+        first = unit_dir(source, plan.units()[0])
+        recorded_split = rundir.read_split(first) if (first / rundir.SPLIT).is_file() else None
         return Job(plan, source, started_in, in_place=True, starts=starts, done=done, recorded_split=recorded_split)
     return Job(plan, Path(args.out), framework, starts=starts,
                resumed_from={"run": str(source.absolute()), "framework": started_in})

@@ -57,8 +57,8 @@ class Backend:
     head_model: Callable[[Any, ModelSpec, str], Any]
     # summary_writer(log_dir): the framework's own TensorBoard writer, as a shared.training.tensorboard_log.ScalarWriter
     summary_writer: Callable[[Path], ScalarWriter]
-    # Several processes (torchrun; shared.training.distributed): this process's place, once select_device has joined
-    # them; broadcast(value) -> rank 0's value; finish() leaves the process group when every process is done
+    # Several processes (torchrun's, or TF_CONFIG workers; shared.training.distributed): this process's place, once
+    # select_device has joined them; broadcast(value) -> rank 0's value; finish() leaves the group when all are done
     current_world: Callable[[], World]
     broadcast: Callable[[Any], Any]
     finish: Callable[[], None]

@@ -31,7 +31,8 @@ class World:
 
     @property
     def distributed(self) -> bool:
-        """Several processes (torchrun); a process's own replicas (tf.distribute) do not count."""
+        """Several processes (torchrun's, or TensorFlow workers under TF_CONFIG); a process's own replicas
+        (tf.distribute's devices) do not count."""
         return self.size > 1
 
     @property

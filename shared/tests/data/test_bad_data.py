@@ -13,7 +13,8 @@ import pytest
 from shared.data import image_folder
 from shared.data.cifar100 import ARCHIVE, DEFAULT_CLASSES, load_cifar100
 from shared.util.errors import DataError, UsageError, WeightsError
-from shared.run.experiments import DataOptions, cnnlab_home, prepare_data
+from shared.run.experiments import DataOptions, prepare_data
+from shared.util.home import cnnlab_home
 from tests.support.helpers import write_cifar100_archive, write_image_folder
 
 

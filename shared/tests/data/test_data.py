@@ -3,8 +3,7 @@
 import numpy as np
 import pytest
 
-from shared.data.dataset import (Dataset, batch_indices, load_digits_rgb, read_split, steps_per_epoch, stratified_split,
-                         write_split)
+from shared.data.dataset import Dataset, batch_indices, load_digits_rgb, steps_per_epoch, stratified_split
 from shared.util.errors import UsageError
 
 
@@ -37,14 +36,6 @@ def test_split_is_seeded_disjoint_complete_and_stratified():
     for label in range(10):
         members = (labels == label).sum()
         assert (labels[split.val] == label).sum() == round(0.2 * members)
-
-
-def test_split_file_round_trip(tmp_path):
-    split = stratified_split(np.arange(50) % 5, 0.2, seed=3)
-    write_split(tmp_path / "split.json", split)
-    restored = read_split(tmp_path / "split.json")
-    assert restored.seed == 3 and np.array_equal(restored.train, split.train)
-    assert np.array_equal(restored.val, split.val)
 
 
 def test_batch_order_is_seeded_per_epoch_and_covers_every_item_once():
@@ -110,3 +101,4 @@ def test_subset_carries_file_names():
     dataset = Dataset("d", np.zeros((3, 2, 2, 3), np.uint8), np.arange(3), ("a", "b", "c"), files=("x", "y", "z"))
     assert dataset.subset(np.array([2, 0])).files == ("z", "x")
     assert Dataset("d", dataset.images, dataset.labels, dataset.class_names).subset(np.array([1])).files == ()
+

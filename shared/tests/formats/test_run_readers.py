@@ -5,8 +5,10 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
+from shared.data.dataset import Split, stratified_split
 from shared.formats import rundir
 from shared.commands.compare import main as compare
 from shared.commands.evaluate import main as evaluate
@@ -72,3 +74,11 @@ def test_compare_a_study_with_a_single_run(tmp_path, capsys):
 def test_evaluate_an_unfinished_run_says_what_to_do(tmp_path, capsys, status, hint):
     rundir.write_json(tmp_path / "metrics.json", {"status": status})
     assert hint in refused(capsys, evaluate, "torch", no_backend, [str(tmp_path)])
+
+
+def test_split_file_round_trip(tmp_path):
+    split = stratified_split(np.arange(50) % 5, 0.2, seed=3)
+    rundir.write_split(tmp_path, split.to_json())
+    restored = Split.from_json(rundir.read_split(tmp_path))
+    assert restored.seed == 3 and np.array_equal(restored.train, split.train)
+    assert np.array_equal(restored.val, split.val)

@@ -3,7 +3,7 @@
 import numpy as np
 
 from shared.model.layout import (activation_to_canonical, conv_kernel_from_hwio, conv_kernel_to_hwio, dense_from_keras,
-                           dense_to_keras)
+                                 dense_to_keras)
 
 
 def test_permuted_dense_on_nhwc_flatten_equals_linear_on_nchw_flatten():

@@ -1,0 +1,291 @@
+"""One model's training, start to finish (``train_unit``): prepare the model, record the run, fit it with a
+checkpoint after every epoch, then export and report. A single run is one unit; a study (``shared.run.study``)
+trains one unit per arm and seed."""
+
+from __future__ import annotations
+
+import platform
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from shared.formats import checkpoints, rundir
+from shared.formats.optimizer_state import load_optimizer_state, save_optimizer_state
+from shared.formats.weights_io import load_weights, save_weights
+from shared.model.init import initial_weights
+from shared.model.shapes import parameters
+from shared.model.specs import ModelSpec
+from shared.report import reports
+from shared.report.plots import Curves
+from shared.run import feature_cache
+from shared.run.experiments import Experiment, PreparedData
+from shared.run.plan import Job, Unit, unit_dir
+from shared.run.outcome import diverged_message, interrupted_message, stopped, write_reports
+from shared.training import tensorboard_log
+from shared.training.backend import Backend
+from shared.training.config import TrainConfig
+from shared.util import signals
+from shared.util.errors import EXIT_DIVERGED, EXIT_OK, Diverged
+from shared.util.timings import Timings
+
+
+@dataclass
+class Trained:
+    """One model's training: the command line's exit status, and the model for the API."""
+
+    exit_status: int
+    model: Any
+
+
+@dataclass
+class PreparedModel:
+    """A model ready to train: built, frozen where the experiment says, with its first weights and its optimizer."""
+
+    model: Any
+    optimizer: Any
+    trainable: list[str]  # canonical names of the parameters that train
+    frozen: bool  # the experiment trains a part of the model only
+    loaded: str | None  # what a resumed model was loaded from, for the log
+
+
+@dataclass
+class UnitRun:
+    """What every step of one unit's training reads: where it writes, and whether this process writes at all."""
+
+    backend: Backend
+    spec: ModelSpec
+    job: Job
+    unit: Unit
+    data: PreparedData
+    timings: Timings
+    start: checkpoints.Checkpoint | None  # the finished epoch a resumed unit continues from
+    writes: bool  # of several processes, rank 0 alone writes the run directory
+    folder: Path = field(init=False)
+
+    def __post_init__(self):
+        self.folder = unit_dir(self.job.run_dir, self.unit)
+
+    @property
+    def config(self) -> TrainConfig:
+        return self.unit.config
+
+
+def train_unit(backend: Backend, spec: ModelSpec, data: PreparedData, job: Job, device: str, unit: Unit,
+               timings: Timings, backbone: dict | None = None) -> Trained:
+    """Train one unit into its folder; a stop or a divergence ends it cleanly, marked, with what finished kept."""
+    world = backend.current_world()
+    run = UnitRun(backend, spec, job, unit, data, timings, job.starts.get(unit.folder), world.is_main)
+    if run.writes:
+        rundir.write_split(run.folder, data.split)
+    prepared = prepare_model(backend, spec, job.plan.experiment, run.config, run.start, backbone)
+    first_trainable = feature_cache.first_trainable_layer(spec, job.plan.experiment.trainable)
+    # Features of augmented images change every step: there is nothing to cache.
+    cached = run.config.feature_cache and first_trainable is not None and not run.config.augmentation.active
+    summary = reports.model_summary(spec, prepared.trainable if prepared.frozen else None, run.config.precision)
+    if run.writes:
+        reports.write_text(run.folder / rundir.SUMMARY, summary)
+    print(summary)
+    metrics = run_record(run, device, world, prepared, cached, job.previous_resumes(run.folder))
+    _announce(run, device, metrics, prepared.loaded)
+    if run.writes:
+        rundir.write_json(run.folder / rundir.METRICS, metrics)
+    curves = Curves(run.folder / rundir.CURVES, f"{spec.name} on {data.train.name} ({backend.framework})")
+    ended = fit_unit(run, prepared, metrics, curves, first_trainable if cached else None)
+    if ended is not None:
+        return ended
+    if not run.writes:  # the export and the reports are rank 0's
+        return Trained(EXIT_OK, prepared.model)
+    return finish(run, prepared.model, metrics, curves)
+
+
+def prepare_model(backend: Backend, spec: ModelSpec, experiment: Experiment, config: TrainConfig,
+                  start: checkpoints.Checkpoint | None, backbone: dict | None) -> PreparedModel:
+    """Fresh from the seed (and the ImageNet backbone), or from a finished epoch."""
+    model = backend.build_model(spec, config.precision)
+    frozen = experiment.trainable is not None
+    trainable = (backend.freeze(model, spec, experiment.trainable) if frozen else
+                 [param.name for param in parameters(spec) if param.trainable])
+    if start is None:
+        weights = initial_weights(spec, config.seed)
+        if backbone is not None:
+            weights.update(backbone)  # ImageNet backbone; the new head keeps its seeded initial weights
+        backend.set_weights(model, spec, weights)
+    optimizer = backend.make_optimizer(model, config)
+    loaded = restore(backend, model, spec, optimizer, start, trainable) if start is not None else None
+    return PreparedModel(model, optimizer, trainable, frozen, loaded)
+
+
+def restore(backend: Backend, model, spec: ModelSpec, optimizer, start: checkpoints.Checkpoint,
+            trainable: list[str]) -> str:
+    """Load a finished epoch's weights and Adam state: the native files when this framework wrote them, else the
+    neutral ones. Returns what was loaded, for the log."""
+    if start.framework == backend.framework:
+        backend.load_checkpoint(model, start.path(backend.checkpoint_name))
+        backend.load_optimizer(optimizer, start.path(backend.optimizer_name))
+        return f"{backend.checkpoint_name} and {backend.optimizer_name}"
+    backend.set_weights(model, spec, load_weights(start.path(rundir.WEIGHTS), spec))
+    backend.set_optimizer_state(model, spec, optimizer,
+                                load_optimizer_state(start.path(rundir.OPTIMIZER), spec, trainable))
+    return f"the neutral {rundir.WEIGHTS} and {rundir.OPTIMIZER} written by {start.framework}"
+
+
+def run_record(run: UnitRun, device: str, world, prepared: PreparedModel, cached: bool,
+               previous_resumes: list[dict]) -> dict:
+    """metrics.json as the unit starts: what trains, on what and how; its history grows as epochs finish."""
+    plan, config, start, backend, spec = run.job.plan, run.config, run.start, run.backend, run.spec
+    train_set, val_set = run.data.train, run.data.val
+    metrics = {
+        "framework": backend.framework, "framework_version": backend.version, "python": platform.python_version(),
+        "experiment": plan.experiment.name, "arch": spec.name, "dataset": train_set.name,
+        "classes": list(train_set.class_names), "image_size": spec.image_size,
+        "params_trainable": backend.count_trainable(prepared.model), "device": device, "processes": world.size,
+        "replicas": world.replicas,
+        "precision": config.precision,
+        "compile": config.compile, "feature_cache": cached, "config": config.to_json(),
+        "data": {**plan.data.to_json(), "image_size": spec.image_size, "classes": list(train_set.class_names)},
+        "data_source": run.data.source, "skipped_images": list(train_set.skipped),
+        "pretrained": plan.experiment.pretrained, "trainable": prepared.trainable if prepared.frozen else None,
+        "train_images": len(train_set.labels), "val_images": len(val_set.labels),
+        "status": rundir.RUNNING, "process": rundir.running_marker(), "seconds": start.seconds if start else 0.0,
+        "resumes": list(previous_resumes), "history": list(start.history) if start else [],
+    }
+    if run.job.resumed_from is not None:
+        metrics["resumed_from"] = {**run.job.resumed_from, "epoch": start.epoch if start else 0}
+    if start is not None:
+        metrics["resumes"].append({"from_epoch": start.epoch, "framework": backend.framework,
+                                   "loaded": prepared.loaded, "time": time.strftime("%Y-%m-%d %H:%M:%S")})
+    return metrics
+
+
+def _announce(run: UnitRun, device: str, metrics: dict, loaded: str | None) -> None:
+    train_set, val_set, backend, config = run.data.train, run.data.val, run.backend, run.config
+    print(f"{backend.framework} {backend.version} on {device}, {config.precision}: {run.spec.name}, "
+          f"{metrics['params_trainable']:,} trainable parameters; {train_set.name}: "
+          f"{len(train_set.labels)} train / {len(val_set.labels)} val images, {run.spec.classes} classes; "
+          f"run dir {run.folder}")
+    if run.start is not None:
+        print(f"resuming at epoch {run.start.epoch + 1} of {config.epochs} from {loaded}")
+    if train_set.skipped:
+        print(f"warning: {len(train_set.skipped)} unreadable image(s) skipped (listed in the classification report)",
+              file=sys.stderr)
+
+
+class EpochCheckpointer:
+    """Called after every epoch: everything the epoch produced goes to disk now (the checkpoint, native and
+    neutral, metrics.json, TensorBoard, the curves), so an interruption loses at most one epoch. A stop requested
+    while the checkpoint is written waits until it is complete."""
+
+    def __init__(self, run: UnitRun, model, optimizer, metrics: dict, curves: Curves,
+                 log: tensorboard_log.TrainingLog | None):
+        self.run, self.model, self.optimizer, self.metrics, self.curves, self.log = (run, model, optimizer, metrics,
+                                                                                     curves, log)
+        self.history: list[dict] = metrics["history"]
+        self.started, self.seconds_before = time.perf_counter(), metrics["seconds"]
+
+    def __call__(self, record: dict) -> None:
+        run = self.run
+        self.history.append(record)
+        run.timings.add("epochs", record["seconds"])
+        if not run.writes:
+            return
+        with run.timings.phase("checkpoints"):
+            self.metrics["seconds"] = self.seconds_before + time.perf_counter() - self.started
+            with signals.deferred():
+                saved = checkpoints.commit(run.folder, record["epoch"], run.backend.framework, self.history,
+                                           self.metrics["seconds"], self.write_files)
+                checkpoints.publish(saved, run.folder, (run.backend.checkpoint_name, rundir.WEIGHTS))
+                rundir.write_json(run.folder / rundir.METRICS, self.metrics)
+            self.log.epoch(record)
+            self.curves.after_epoch(self.history)
+
+    def write_files(self, target: Path) -> None:
+        """The model and Adam's state into ``target``, in the framework's own format and the neutral one."""
+        backend, spec, config = self.run.backend, self.run.spec, self.run.config
+        backend.save_checkpoint(self.model, target / backend.checkpoint_name)
+        backend.save_optimizer(self.optimizer, target / backend.optimizer_name)
+        save_weights(target / rundir.WEIGHTS, spec, backend.get_weights(self.model, spec))
+        save_optimizer_state(target / rundir.OPTIMIZER, spec, backend.get_optimizer_state(self.model, spec,
+                                                                                         self.optimizer),
+                             {"lr": config.lr, "betas": [config.beta1, config.beta2], "eps": config.eps,
+                              "weight_decay": config.weight_decay})
+
+
+def fit_unit(run: UnitRun, prepared: PreparedModel, metrics: dict, curves: Curves,
+             features_from: str | None) -> Trained | None:
+    """The epochs, with a checkpoint after each; ``features_from``: train the head from that layer on the frozen
+    backbone's cached features. None when every epoch finished; else how the unit ended (a stop, a divergence)."""
+    backend, config, history = run.backend, run.config, metrics["history"]
+    log = tensorboard_log.TrainingLog(backend.summary_writer(run.folder / tensorboard_log.FOLDER)) if run.writes \
+        else None
+    save_epoch = EpochCheckpointer(run, prepared.model, prepared.optimizer, metrics, curves, log)
+    run.timings.lap("start_up")  # everything since the start (a study: since the last model) that is not an import
+    try:
+        fit_model, fit_train, fit_val = prepared.model, run.data.train, run.data.val
+        if features_from is not None:
+            fit_model, fit_train, fit_val = _head_on_features(run, prepared.model, features_from, metrics)
+        backend.fit(fit_model, prepared.optimizer, fit_train, fit_val, config, save_epoch,
+                    run.start.epoch + 1 if run.start else 1, on_batches=log.batches if log else None)
+    except KeyboardInterrupt as stop:
+        if not run.writes:
+            return Trained(signals.exit_status(stop), prepared.model)
+        message = interrupted_message(run.folder, run.job.run_dir, history)
+        return Trained(stopped(metrics, run.folder, rundir.INTERRUPTED, message, signals.exit_status(stop), curves,
+                               history, run.timings), prepared.model)
+    except Diverged as diverged:
+        if not run.writes:
+            return Trained(EXIT_DIVERGED, prepared.model)
+        return Trained(stopped(metrics, run.folder, rundir.DIVERGED, diverged_message(diverged, history, config.lr),
+                               EXIT_DIVERGED, curves, history, run.timings), prepared.model)
+    finally:
+        if log is not None:
+            log.close()
+    return None
+
+
+def _head_on_features(run: UnitRun, model, first_trainable: str, metrics: dict):
+    """The head (``first_trainable`` on) and the training and validation sets as the frozen backbone's features,
+    cached or computed now. The head shares the model's parameters, so the optimizer, checkpoints, reports and
+    export see it train."""
+    train_set, val_set = run.data.train, run.data.val
+    features = feature_cache.feature_sets(run.backend, model, run.spec, first_trainable, train_set, val_set,
+                                          run.config)
+    metrics["feature_cache_hit"], metrics["feature_seconds"] = features.loaded, features.seconds
+    how = "loaded from the cache" if features.loaded else "computed and cached"
+    print(f"backbone features of {len(train_set.labels)} train + {len(val_set.labels)} val images {how} in "
+          f"{features.seconds:.1f}s ({features.path}); training {first_trainable} on them")
+    return run.backend.head_model(model, run.spec, first_trainable), features.train, features.val
+
+
+def finish(run: UnitRun, model, metrics: dict, curves: Curves) -> Trained:
+    """The export, the reports and the timings of a unit whose every epoch finished; metrics.json marked complete."""
+    backend, spec, history, val_set = run.backend, run.spec, metrics["history"], run.data.val
+    try:
+        with run.timings.phase("export"):
+            check_images = val_set.images[:8].astype(np.float32)
+            metrics["onnx"] = backend.export_onnx(model, spec, run.folder / rundir.ONNX, check_images,
+                                                  opset=run.config.opset)
+        with run.timings.phase("reports"):
+            curves.draw(history)
+            write_reports(backend, model, run.data.train, val_set, run.config.batch_size, run.folder,
+                          f"{spec.name} ({backend.framework})")
+    except KeyboardInterrupt as stop:
+        return Trained(stopped(metrics, run.folder, rundir.INTERRUPTED, f"interrupted after training, while "
+                               f"exporting: all {len(history)} epochs are kept; --resume {run.job.run_dir} finishes "
+                               f"the export", signals.exit_status(stop), curves, history, run.timings), model)
+    # The first epoch also traces/compiles (tf.function) and warms caches; from the second on it is steady state.
+    seconds = [record["seconds"] for record in history]
+    metrics["first_epoch_seconds"] = seconds[0]
+    metrics["seconds_per_epoch"] = float(np.mean(seconds[1:] if len(seconds) > 1 else seconds))
+    metrics["images_per_second"] = len(run.data.train.labels) / metrics["seconds_per_epoch"]
+    metrics["status"] = rundir.COMPLETE
+    metrics.pop("process")
+    metrics["timings"] = run.timings.take()
+    rundir.write_json(run.folder / rundir.METRICS, metrics)
+    print(f"done in {metrics['seconds']:.1f}s ({metrics['seconds_per_epoch']:.2f}s/epoch): "
+          f"val acc {100 * history[-1]['val_acc']:.2f}%; ONNX matches the native model to "
+          f"{metrics['onnx']['max_abs_diff']:.1e}; wrote {run.folder}")
+    return Trained(EXIT_OK, model)
