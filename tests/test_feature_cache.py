@@ -1,6 +1,6 @@
 """The feature cache of flowers-resnet18 end to end, in each backend: training the head on cached backbone features
 gives the run that pushes every image through the frozen backbone every epoch; later runs, resumed ones included,
-read the cache; a damaged cache file is computed again. (``shared/tests/test_feature_cache.py`` checks the key and
+read the cache; a damaged cache file is computed again. (``shared/tests/run/test_feature_cache.py`` checks the key and
 when the cache applies.)"""
 
 from __future__ import annotations

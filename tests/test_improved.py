@@ -42,7 +42,7 @@ def test_each_arm_trains_from_each_seed_with_its_recipe(backend, study):
             metrics = check_run_directory(study / arm / f"seed-{seed}", backend.framework, backend.checkpoint_name,
                                           EPOCHS)
             assert metrics["arch"] == arch and metrics["config"]["seed"] == seed
-            assert metrics["params_trainable"] == params, "pinned by hand in shared/tests/test_specs.py"
+            assert metrics["params_trainable"] == params, "pinned by hand in shared/tests/model/test_specs.py"
     improved = rundir.read_json(study / "improved" / "seed-0" / rundir.METRICS)["config"]
     assert (improved["augment_padding"], improved["augment_flip"], improved["lr_schedule"]) == (4, True, "constant")
     baseline = rundir.read_json(study / "baseline" / "seed-0" / rundir.METRICS)["config"]
