@@ -36,16 +36,26 @@ def parse_or_exit(parser: argparse.ArgumentParser, argv: list[str] | None) -> ar
         raise SystemExit(EXIT_USAGE) from None
 
 
-def _number_above_zero(convert, kind: str):
+def _number(convert, within, expected: str):
+    """A flag's value: ``convert`` parses the text and ``within`` accepts the number (comparisons refuse nan),
+    else one message saying what was expected."""
     def parse(text: str):
         try:
             value = convert(text)
         except ValueError:
             value = None
-        if value is None or not 0 < value < float("inf"):  # also refuses nan and inf
-            raise argparse.ArgumentTypeError(f"must be a positive {kind}, got {text!r}")
+        if value is None or not within(value):
+            raise argparse.ArgumentTypeError(f"must be {expected}, got {text!r}")
         return value
     return parse
+
+
+_POSITIVE_WHOLE = _number(int, lambda value: 0 < value, "a positive whole number")
+_POSITIVE = _number(float, lambda value: 0 < value < float("inf"), "a positive number")
+_NON_NEGATIVE = _number(float, lambda value: 0.0 <= value < float("inf"), "a number 0 or above")
+_FRACTION = _number(float, lambda value: 0.0 < value < 1.0, "between 0 and 1 (exclusive)")
+# NumPy's generators take non-negative seeds
+_SEED = _number(int, lambda value: 0 <= value < 2**63, "a whole number from 0 to 2**63 - 1")
 
 
 def _one_of(allowed):
@@ -54,36 +64,6 @@ def _one_of(allowed):
             raise argparse.ArgumentTypeError(f"{text!r} is not one of: {', '.join(allowed)}")
         return text
     return parse
-
-
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = None
-    if value is None or not 0 <= value < 2**63:  # NumPy's generators take non-negative seeds
-        raise argparse.ArgumentTypeError(f"must be a whole number from 0 to 2**63 - 1, got {text!r}")
-    return value
-
-
-def _non_negative(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = None
-    if value is None or not 0.0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a number 0 or above, got {text!r}")
-    return value
-
-
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = None
-    if value is None or not 0.0 < value < 1.0:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (exclusive), got {text!r}")
-    return value
 
 
 def _opset(text: str) -> int:
@@ -120,7 +100,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
                              "(~/.cache/cnnlab)")
     parser.add_argument("--download", action="store_true",
                         help="fetch the experiment's data (and ImageNet weights) when they are not there yet")
-    parser.add_argument("--image-size", type=_number_above_zero(int, "whole number"), default=None,
+    parser.add_argument("--image-size", type=_POSITIVE_WHOLE, default=None,
                         help="side in pixels that images are resized to (flowers experiments; default: 224)")
     parser.add_argument("--classes", type=_class_list, default=None,
                         help="comma-separated CIFAR-100 fine-label names for the cifar100 experiments "
@@ -128,25 +108,25 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     parser.add_argument("--weights", type=Path, default=None,
                         help="starting weights for flowers-resnet18: torchvision's resnet18-f37072fd.pth or a "
                              "cnnlab resnet18 .npz (default: the ImageNet checkpoint, found in the cache)")
-    parser.add_argument("--epochs", type=_number_above_zero(int, "whole number"), default=None,
+    parser.add_argument("--epochs", type=_POSITIVE_WHOLE, default=None,
                         help="passes over the training split (default: the experiment's, 10 for digits)")
-    parser.add_argument("--batch-size", type=_number_above_zero(int, "whole number"), default=defaults.batch_size,
+    parser.add_argument("--batch-size", type=_POSITIVE_WHOLE, default=defaults.batch_size,
                         help="images per optimizer step (default: %(default)s)")
-    parser.add_argument("--lr", type=_number_above_zero(float, "number"), default=defaults.lr,
+    parser.add_argument("--lr", type=_POSITIVE, default=defaults.lr,
                         help="Adam learning rate (default: %(default)s)")
     parser.add_argument("--lr-schedule", type=_one_of(list(SCHEDULES)), default=defaults.lr_schedule,
                         help="constant: --lr throughout; cosine: from --lr down to 0 over the run's steps (a finished "
                              "cosine run cannot be extended with --resume --epochs) (default: %(default)s)")
-    parser.add_argument("--weight-decay", type=_non_negative, default=defaults.weight_decay,
+    parser.add_argument("--weight-decay", type=_NON_NEGATIVE, default=defaults.weight_decay,
                         help="L2 penalty added to the gradient, as torch.optim.Adam's weight_decay "
                              "(default: %(default)s)")
-    parser.add_argument("--val-fraction", type=_fraction, default=defaults.val_fraction,
+    parser.add_argument("--val-fraction", type=_FRACTION, default=defaults.val_fraction,
                         help="share of each class held out for validation (digits; image folders smaller than "
                              "2000 images; larger ones hold out 1000 images as the lab does) (default: %(default)s)")
-    parser.add_argument("--seed", type=_seed, default=defaults.seed,
+    parser.add_argument("--seed", type=_SEED, default=defaults.seed,
                         help="seed of the split, the initial weights and the batch order; the same seed gives both "
                              "backends the same run (default: %(default)s)")
-    parser.add_argument("--repeats", type=_number_above_zero(int, "whole number"), default=None,
+    parser.add_argument("--repeats", type=_POSITIVE_WHOLE, default=None,
                         help="studies: train each arm from this many seeds (--seed, --seed + 1, ...) and report the "
                              "mean and std of its accuracy (default: 3 for cifar100-improved, 1 for cifar100-pooling)")
     parser.add_argument("--precision", type=_one_of(list(PRECISIONS)), default=defaults.precision,
@@ -164,7 +144,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
                              f"frameworks write the same opset and IR version (default: %(default)s)")
     parser.add_argument("--device", type=_one_of(DEVICES), default="auto",
                         help="auto picks CUDA when the framework sees a GPU, else the CPU (default: %(default)s)")
-    parser.add_argument("--replicas", type=_number_above_zero(int, "whole number"), default=1,
+    parser.add_argument("--replicas", type=_POSITIVE_WHOLE, default=1,
                         help="Keras: train on this many local devices with tf.distribute.MirroredStrategy (GPUs, or "
                              "the CPU split into logical devices), --batch-size staying the global batch. PyTorch "
                              "runs one process per device instead: torchrun --nproc_per_node N (default: %(default)s)")
