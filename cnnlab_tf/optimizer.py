@@ -14,6 +14,7 @@ from keras import ops
 from cnnlab_tf.distributed import scope
 from cnnlab_tf.precision import dtype_policy
 from cnnlab_tf.weights import canonical_variables
+from shared.formats.readable import reading
 from shared.util.atomic import atomic_path
 from shared.training.config import TrainConfig
 from shared.util.errors import WeightsError
@@ -112,7 +113,8 @@ def save_optimizer(optimizer: TorchAdam, path: Path) -> None:
 
 
 def load_optimizer(optimizer: TorchAdam, path: Path) -> None:
-    with np.load(path, allow_pickle=False) as archive:
+    with reading(path, "a Keras optimizer state (an .npz saved by cnnlab_tf)"), \
+            np.load(path, allow_pickle=False) as archive:
         store = {name: archive[name] for name in archive.files}
     if len(store) != len(optimizer.variables):  # Keras would only warn and skip the load
         raise WeightsError(f"{path} holds {len(store)} optimizer variables, this model's optimizer has "

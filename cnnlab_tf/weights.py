@@ -11,6 +11,7 @@ from typing import Callable
 import numpy as np
 
 import keras
+from shared.formats.readable import reading
 from shared.util.atomic import atomic_path
 from shared.model.layout import conv_kernel_from_hwio, conv_kernel_to_hwio, dense_from_keras, dense_to_keras
 from shared.model.shapes import flatten_input_shapes
@@ -83,4 +84,5 @@ def save_checkpoint(model: keras.Model, path: Path) -> None:
 
 def load_checkpoint(model: keras.Model, path: Path) -> None:
     """The native checkpoint's weights back into a model built from the same spec."""
-    model.set_weights(keras.models.load_model(path, compile=False).get_weights())
+    with reading(path, "a Keras checkpoint (a .keras archive saved by cnnlab_tf)"):
+        model.set_weights(keras.models.load_model(path, compile=False).get_weights())

@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from shared.formats.readable import reading
 from shared.util.atomic import atomic_path
 from shared.training.config import TrainConfig
 from shared.formats.optimizer_state import OptimizerState
@@ -73,4 +74,5 @@ def save_optimizer(optimizer: torch.optim.Optimizer, path: Path) -> None:
 
 def load_optimizer(optimizer: torch.optim.Optimizer, path: Path) -> None:
     device = next(iter(optimizer.param_groups[0]["params"])).device
-    optimizer.load_state_dict(torch.load(path, map_location=device, weights_only=True))
+    with reading(path, "a PyTorch optimizer state (saved by cnnlab_torch)"):
+        optimizer.load_state_dict(torch.load(path, map_location=device, weights_only=True))

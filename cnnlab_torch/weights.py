@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from shared.formats.readable import reading
 from shared.util.atomic import atomic_path
 from shared.model.shapes import parameters
 from shared.model.specs import ModelSpec
@@ -44,4 +45,6 @@ def save_checkpoint(model: nn.Module, path: Path) -> None:
 
 def load_checkpoint(model: nn.Module, path: Path) -> None:
     """The native checkpoint back into a model built from the same spec."""
-    model.load_state_dict(torch.load(path, map_location=next(model.parameters()).device, weights_only=True))
+    with reading(path, "a PyTorch checkpoint (a state_dict saved by cnnlab_torch)"):
+        state = torch.load(path, map_location=next(model.parameters()).device, weights_only=True)
+        model.load_state_dict(state)

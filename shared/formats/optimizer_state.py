@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from shared.formats.readable import reading
 from shared.util.atomic import atomic_path
 from shared.util.errors import WeightsError
 from shared.model.specs import ModelSpec
@@ -46,13 +47,10 @@ def save_optimizer_state(path: Path, spec: ModelSpec, state: OptimizerState, hyp
 def load_optimizer_state(path: Path, spec: ModelSpec, trainable: list[str]) -> OptimizerState:
     """The state for ``trainable`` (canonical names, in order); every moment must be there with its weight's shape."""
     path = Path(path)
-    try:
+    with reading(path, "a cnnlab optimizer state (optimizer.npz)"):
         with np.load(path, allow_pickle=False) as archive:
             arrays = {name: archive[name] for name in archive.files}
         meta = json.loads(str(arrays.pop(META_KEY)))
-    except (OSError, ValueError, KeyError) as error:
-        raise WeightsError(f"{path} is not a readable cnnlab optimizer state ({type(error).__name__}); the run's "
-                           f"last checkpoint is damaged: resume from a copy, or start a new run") from None
     if meta.get("format_version") != FORMAT_VERSION or meta.get("arch") != spec.name:
         raise WeightsError(f"{path} holds optimizer state format {meta.get('format_version')} for "
                            f"{meta.get('arch')}, expected format {FORMAT_VERSION} for {spec.name}")

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from shared.formats.readable import reading
 from shared.util.atomic import atomic_path
 from shared.util.errors import WeightsError
 from shared.model.shapes import parameters
@@ -58,11 +59,8 @@ def _open(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
     if not path.is_file():
         raise WeightsError(f"weights file {path} does not exist; expected a cnnlab .npz written by save_weights "
                            f"(a run directory's weights.npz)")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {name: archive[name] for name in archive.files}
-    except (OSError, ValueError) as error:
-        raise WeightsError(f"{path} is not a readable .npz weights file ({error})") from None
+    with reading(path, "a cnnlab .npz weights file"), np.load(path, allow_pickle=False) as archive:
+        arrays = {name: archive[name] for name in archive.files}
     if META_KEY not in arrays:
         raise WeightsError(f"{path} has no {META_KEY} entry, so it was not written by cnnlab; "
                            f"convert it with shared.formats.weights_io.save_weights")

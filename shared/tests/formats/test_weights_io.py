@@ -35,8 +35,19 @@ def test_missing_and_foreign_files_get_a_message(tmp_path):
     with pytest.raises(WeightsError, match="not written by cnnlab"):
         load_weights(tmp_path / "foreign.npz", spec)
     (tmp_path / "junk.npz").write_bytes(b"not a zip")
-    with pytest.raises(WeightsError, match="not a readable"):
+    with pytest.raises(WeightsError, match="junk.npz cannot be read as a cnnlab .npz weights file"):
         load_weights(tmp_path / "junk.npz", spec)
+
+
+@pytest.mark.parametrize("keep", [0.5, 0.99])
+def test_a_truncated_weights_file_is_one_message(tmp_path, keep):
+    """Cut inside the arrays and inside the zip's directory at the end: numpy raises different errors for each."""
+    spec = build_spec("cifar_cnn_max", 10, 32)
+    path = save_weights(tmp_path / "weights.npz", spec, initial_weights(spec, 0))
+    data = path.read_bytes()
+    path.write_bytes(data[:int(len(data) * keep)])
+    with pytest.raises(WeightsError, match="damaged or truncated"):
+        load_weights(path, spec)
 
 
 def test_incomplete_weights_are_not_written(tmp_path):
