@@ -37,7 +37,8 @@ def main(framework: str, load_backend: Callable[[], Backend], argv: list[str] | 
         print(f"{prog}: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt as stop:
-        print(f"\n{prog}: stopped during start-up, before training began; nothing was written", file=sys.stderr)
+        print(f"\n{prog}: stopped during start-up, before training began: nothing was trained, and nothing new "
+              f"was kept", file=sys.stderr)
         return signals.exit_status(stop)
 
 

@@ -6,12 +6,16 @@ run keeps everything it finished. ``evaluate``, ``compare``, ``--resume`` and th
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import math
 import os
+import shutil
 import socket
 import time
 from pathlib import Path
+from typing import Iterator
 
 from shared.util.atomic import atomic_path
 from shared.util.errors import RunDirError
@@ -28,7 +32,9 @@ NATIVE_OPTIMIZERS = {"torch": "optimizer.pt", "tf": "optimizer.keras.npz"}
 STUDY_FIGURE, STUDY_REPORT = "study.png", "report.md"  # a study's curves of every arm, and its lab report
 COMPARE = "compare"  # shared.compare's folder holds compare.md, compare.json and compare.png
 COMPARISON, BEST = "comparison", "best"  # the pooling study's table (.md, .json) and its best variant's folder
+LOCK = ".lock"  # held (flock) by the one process that trains the run, with its pid inside
 CHECKPOINTS, STATE = "checkpoints", "state.json"  # shared.formats.checkpoints: the last finished epoch's training state
+MANIFEST = "manifest.json"  # a checkpoint's file sizes and sha256, written last
 
 # metrics.json "status"
 RUNNING, COMPLETE, INTERRUPTED, DIVERGED, STOPPED = "running", "complete", "interrupted", "diverged", "stopped"
@@ -41,6 +47,8 @@ def default_run_dir(framework: str, arch: str) -> Path:
 def check_new(path: Path) -> None:
     """Fail early, before any work, if the run directory cannot be created."""
     path = Path(path)
+    if path.is_dir() and not any(path.iterdir()):
+        return  # an empty folder (made by hand, or by a run killed as it started) holds nothing to overwrite
     if path.exists():
         raise RunDirError(f"run directory {path} already exists and is never overwritten; pass a new --out or move "
                           f"the old run away")
@@ -56,15 +64,57 @@ def check_new(path: Path) -> None:
 
 
 def create(path: Path) -> Path:
-    """Create the run directory; ``exist_ok=False`` also guards against a second run racing for the same name."""
+    """Create the run directory. A second run racing for the same name is refused by the lock the runner takes
+    next (``locked``)."""
     check_new(path)
     try:
-        Path(path).mkdir(parents=True, exist_ok=False)
-    except FileExistsError:
-        check_new(path)
+        Path(path).mkdir(parents=True, exist_ok=True)  # exists only when check_new found it empty
     except OSError as error:
         raise RunDirError(f"cannot create run directory {path}: {error.strerror}; pass a writable --out") from None
     return Path(path)
+
+
+@contextlib.contextmanager
+def locked(run_dir: Path) -> Iterator[None]:
+    """Hold the run directory's lock for the block: a second process that would train the same run (two resumes
+    started together) is refused with the holder's pid. The OS drops the lock with its process, however it ends,
+    so a killed run never blocks its resume."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no flock; the live-run check of metrics.json still applies
+        yield
+        return
+    path = Path(run_dir) / LOCK
+    try:
+        handle = open(path, "a+")
+    except OSError as error:
+        raise RunDirError(f"cannot write to {run_dir} ({error.strerror}); a run directory must be writable to "
+                          f"train into it") from None
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            raise RunDirError(f"{run_dir} is being trained by another process (pid {holder}); wait for it to "
+                              f"finish or stop it, then --resume {run_dir}") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        yield  # closing the file releases the lock; the file stays, so no second process can lock a new one
+
+
+@contextlib.contextmanager
+def removed_unless_trained(run_dir: Path) -> Iterator[None]:
+    """A new run directory that ends in an exception (a stop during start-up, a file that cannot be loaded) before
+    any epoch finished is removed, so the same command works again. One with a finished epoch is kept."""
+    try:
+        yield
+    except BaseException:
+        if not any(Path(run_dir).glob(f"**/{CHECKPOINTS}/epoch-*")):
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
 
 
 def _finite(value):
@@ -82,6 +132,20 @@ def write_json(path: Path, data: dict) -> None:
     """Replace ``path`` atomically with valid JSON, so a reader (or a crash) never sees half a file."""
     with atomic_path(path) as part:
         part.write_text(json.dumps(_finite(data), indent=2, allow_nan=False) + "\n")
+
+
+def write_status(path: Path, metrics: dict) -> None:
+    """metrics.json as a run ends. On a full disk the atomic write has no room for its second copy; the file is
+    then rewritten in place, in the blocks it already has, so the status never stays "running". A crash in that
+    moment could leave half a file, which readers report as damaged: still better than a status that lies."""
+    try:
+        write_json(path, metrics)
+    except OSError as error:
+        if error.errno not in (errno.ENOSPC, errno.EDQUOT) or not Path(path).is_file():
+            raise
+        with open(path, "r+") as handle:  # compact, so it fits in fewer blocks than the indented file had
+            handle.truncate()
+            handle.write(json.dumps(_finite(metrics), separators=(",", ":"), allow_nan=False) + "\n")
 
 
 def write_split(folder: Path, record: dict) -> None:
@@ -104,8 +168,9 @@ def read_json(path: Path, what: str = "file") -> dict:
     try:
         return json.loads(path.read_text())
     except (ValueError, UnicodeDecodeError) as error:
-        raise RunDirError(f"{path} is damaged ({error}); this {what} cannot be read. Its checkpoints/ folder may "
-                          f"still allow --resume") from None
+        raise RunDirError(f"{path} is damaged ({error}); this {what} cannot be read. Restore the file from a copy; "
+                          f"the trained epochs are in the run's checkpoints/ folder, which this does not touch") \
+            from None
 
 
 def running_marker() -> dict:

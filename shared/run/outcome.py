@@ -3,6 +3,8 @@ diverged one marked in its metrics.json, its curves drawn, with one message that
 
 from __future__ import annotations
 
+import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -13,7 +15,7 @@ from shared.formats import checkpoints, rundir
 from shared.report import reports
 from shared.report.plots import Curves, plot_predictions
 from shared.training.backend import Backend
-from shared.util.errors import Diverged
+from shared.util.errors import Diverged, UsageError
 from shared.util.timings import Timings
 
 
@@ -25,12 +27,52 @@ def stopped(metrics: dict, folder: Path, status: str, message: str, exit_status:
     try:
         with timings.phase("reports"):
             curves.draw(history)
-    except KeyboardInterrupt:  # a second stop while they are drawn: the run is marked all the same, without them
+    except (KeyboardInterrupt, OSError):  # a second stop, or a full disk: the run is marked all the same
         pass
     metrics["timings"] = timings.take()
-    rundir.write_json(folder / rundir.METRICS, metrics)
+    try:
+        rundir.write_status(folder / rundir.METRICS, metrics)
+    except OSError:  # not even in place: readers see the dead process and report "stopped"
+        pass
     print(f"\n{message}", file=sys.stderr)
     return exit_status
+
+
+def not_written_message(error: OSError, folder: Path, run_dir: Path, needed: int | None) -> str:
+    """One line for a file the run could not write (a full disk, a read-only one, a quota): what, why, how much
+    room the next checkpoint needs, and what the run keeps."""
+    target = error.filename or folder
+    try:
+        free = f"{_megabytes(shutil.disk_usage(folder).free)} free"
+    except OSError:
+        free = "free space unknown"
+    room = f"; a checkpoint needs about {_megabytes(needed)}, the disk has {free}" if needed else f" ({free})"
+    latest = checkpoints.latest(folder)
+    kept = (f"the run keeps epoch {latest.epoch}, its last checkpoint; free some space (or make {run_dir} "
+            f"writable) and continue with --resume {run_dir}" if latest is not None else
+            f"no epoch had finished; free some space, and --resume {run_dir} starts it from the beginning")
+    return f"could not write {target}: {error.strerror or error}{room}; {kept}"
+
+
+def _megabytes(count: int) -> str:
+    return f"{count / 2**20:,.1f} MB"
+
+
+def mark_abandoned(folders: list[Path], error: BaseException) -> None:
+    """metrics.json of every unit this process left "running" when an exception ends it, marked with how it
+    ended, so no status says "running" once the process is gone."""
+    status = rundir.INTERRUPTED if isinstance(error, KeyboardInterrupt) else rundir.STOPPED
+    for folder in folders:
+        path = folder / rundir.METRICS
+        try:
+            metrics = rundir.read_json(path) if path.is_file() else None
+            if metrics and metrics.get("status") == rundir.RUNNING and \
+                    (metrics.get("process") or {}).get("pid") == os.getpid():
+                metrics.pop("process")
+                rundir.write_status(path, {**metrics, "status": status,
+                                           "stop_reason": f"{type(error).__name__}: {error}"})
+        except (UsageError, OSError):  # damaged or unwritable: readers see the dead process
+            pass
 
 
 def interrupted_message(folder: Path, run_dir: Path, history: list[dict]) -> str:

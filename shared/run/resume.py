@@ -15,6 +15,7 @@ longer be the run it claims to continue.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -72,7 +73,7 @@ def plan_resume(args, argv: list[str], framework: str) -> Job:
         if status == rundir.DIVERGED:
             raise UsageError(f"--resume {source}: {folder} diverged, and would diverge again at the same batch; "
                              f"start a new run with a lower --lr")
-        start = checkpoints.latest(folder)
+        start = _resumable_checkpoint(source, folder)
         if start is not None and start.epoch > plan.config.epochs:
             raise UsageError(f"--epochs {plan.config.epochs}: {folder} has already trained {start.epoch} epochs; "
                              f"pass a larger total to extend it")
@@ -88,6 +89,32 @@ def plan_resume(args, argv: list[str], framework: str) -> Job:
         return Job(plan, source, started_in, in_place=True, starts=starts, done=done, recorded_split=recorded_split)
     return Job(plan, Path(args.out), framework, starts=starts,
                resumed_from={"run": str(source.absolute()), "framework": started_in})
+
+
+def _resumable_checkpoint(source: Path, folder: Path) -> checkpoints.Checkpoint | None:
+    """The newest intact checkpoint of a unit. A damaged newest one falls back to the one before it, with a
+    warning; when none is intact, or the checkpoints are gone although epochs finished, the resume is refused
+    before anything is written: restarting at epoch 1 would silently throw away the finished epochs."""
+    start, damaged = checkpoints.intact(folder)
+    if damaged and start is None:
+        raise RunDirError(f"--resume {source}: the checkpoint {damaged[0]}, and no earlier intact checkpoint is "
+                          f"left; restore the file from a copy, or start a new run (nothing was changed)")
+    if damaged:
+        print(f"warning: checkpoint {damaged[0]}; resuming from epoch {start.epoch}, the last intact checkpoint",
+              file=sys.stderr)
+    finished = _finished_epochs(folder)
+    if start is None and finished:
+        raise RunDirError(f"--resume {source}: {folder / rundir.METRICS} records {finished} finished epoch(s), but "
+                          f"{folder / rundir.CHECKPOINTS} holds no checkpoint (deleted?); restore the folder from "
+                          f"a copy, or start a new run (nothing was changed)")
+    return start
+
+
+def _finished_epochs(folder: Path) -> int:
+    try:
+        return len(rundir.read_json(folder / rundir.METRICS).get("history") or [])
+    except UsageError:  # missing or damaged: nothing to compare with
+        return 0
 
 
 def _status(folder: Path) -> str | None:

@@ -9,6 +9,8 @@ unit per arm and seed (``shared.run.study``).
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import sys
 from dataclasses import dataclass
@@ -20,6 +22,7 @@ from shared.model.registry import build_spec
 from shared.model.specs import ModelSpec
 from shared.run.experiments import PreparedData, prepare_data
 from shared.run.plan import Job, new_job, unit_dir
+from shared.run.outcome import mark_abandoned
 from shared.run.resume import plan_resume
 from shared.run.study import train_study
 from shared.run.unit import train_unit
@@ -27,7 +30,7 @@ from shared.training import distributed
 from shared.training.backend import Backend
 from shared.training.distributed import World
 from shared.util import progress, signals
-from shared.util.errors import EXIT_DIVERGED, EXIT_OK, UsageError
+from shared.util.errors import EXIT_DIVERGED, EXIT_OK, RunDirError, UsageError
 from shared.util.home import cnnlab_home
 from shared.util.timings import Timings
 
@@ -70,18 +73,33 @@ def execute(framework: str, load_backend: Callable[[], Backend], args, argv: lis
     ``started``: the clock reading the run's ``timings`` count from (the command line's process start); now when
     not given."""
     timings = Timings(started)
-    with signals.stop_requests():
-        ready = start_up(framework, load_backend, args, argv, timings)
-        if ready.job.plan.is_study:
-            exit_status, models = train_study(ready.backend, ready.specs, ready.data, ready.job, ready.device,
-                                              timings, ready.backbone)
-        else:
-            unit = ready.job.plan.units()[0]
-            trained = train_unit(ready.backend, ready.specs[unit.arm.arch], ready.data, ready.job, ready.device,
-                                 unit, timings, ready.backbone)
-            exit_status, models = trained.exit_status, {unit.folder: trained.model}
+    with signals.stop_requests(), contextlib.ExitStack() as held:  # the run directory's lock and clean-up
+        ready = start_up(framework, load_backend, args, argv, timings, held)
+        try:
+            exit_status, models = train(ready, timings)
+        except OSError as error:  # outside a unit's epochs: its first files, or a study's table
+            raise RunDirError(_not_written(error, ready.job.run_dir)) from None
         ready.backend.finish()
         return result(ready, exit_status, models)
+
+
+def train(ready: StartUp, timings: Timings) -> tuple[int, dict[str, Any]]:
+    """The exit status, and the models trained in this process by their unit's folder."""
+    if ready.job.plan.is_study:
+        return train_study(ready.backend, ready.specs, ready.data, ready.job, ready.device, timings, ready.backbone)
+    unit = ready.job.plan.units()[0]
+    trained = train_unit(ready.backend, ready.specs[unit.arm.arch], ready.data, ready.job, ready.device, unit,
+                         timings, ready.backbone)
+    return trained.exit_status, {unit.folder: trained.model}
+
+
+def _not_written(error: OSError, run_dir: Path) -> str:
+    verb = "write" if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS) else "use"
+    if any(run_dir.glob(f"**/{rundir.CHECKPOINTS}/epoch-*")):
+        kept = f"the finished epochs are kept; once it can be written, continue with --resume {run_dir}"
+    else:
+        kept = "nothing was kept; free some space (or pass a writable --out) and start the run again"
+    return f"could not {verb} {error.filename or run_dir}: {error.strerror or error}; {kept}"
 
 
 def result(ready: StartUp, exit_status: int, models: dict[str, Any]) -> Run:
@@ -111,13 +129,16 @@ def trained_model(backend: Backend, specs: dict[str, ModelSpec], folder: Path):
     return model
 
 
-def start_up(framework: str, load_backend: Callable[[], Backend], args, argv: list[str],
-             timings: Timings) -> StartUp:
+def start_up(framework: str, load_backend: Callable[[], Backend], args, argv: list[str], timings: Timings,
+             held: contextlib.ExitStack) -> StartUp:
     """Every check a user can fail, cheapest first; the framework is imported after them, the run directory
-    created last."""
+    created last. ``held`` keeps the run directory's lock until training ends, and on a failure removes a new run
+    directory that trained nothing and marks the units this process left running."""
     launched = distributed.launched_world(framework)
     _one_process_speaks(launched)
     job = plan_resume(args, argv, framework) if args.resume is not None else new_job(args, framework)
+    if job.in_place and launched.is_main:  # before anything is read for training: a second resume stops here
+        held.enter_context(rundir.locked(job.run_dir))
     _check_download_once(job, launched)
     _check_image_sizes(job)
     if not job.in_place:
@@ -136,10 +157,23 @@ def start_up(framework: str, load_backend: Callable[[], Backend], args, argv: li
         backbone = pretrained.backbone_weights(checkpoint, specs[job.plan.archs[0]], backend.port_checkpoint,
                                                cnnlab_home())
     if backend.current_world().is_main:
-        if not job.in_place:
-            rundir.create(job.run_dir)
-        rundir.write_json(job.run_dir / rundir.RUN, job.plan.to_json(job.framework_started))
+        _claim_run_dir(job, held)
     return StartUp(job, backend, device, data, specs, backbone)
+
+
+def _claim_run_dir(job: Job, held: contextlib.ExitStack) -> None:
+    """Rank 0's hold on the run directory until training ends: created (a new run) and locked; on a failure, the
+    units it leaves running marked and a new directory that trained nothing removed. Then run.json."""
+    if not job.in_place:
+        rundir.create(job.run_dir)
+        held.enter_context(rundir.locked(job.run_dir))  # first: a process refused the lock removes nothing
+        held.enter_context(rundir.removed_unless_trained(job.run_dir))
+    folders = [unit_dir(job.run_dir, unit) for unit in job.plan.units()]
+    held.push(lambda kind, error, trace: mark_abandoned(folders, error) if error is not None else None)
+    try:
+        rundir.write_json(job.run_dir / rundir.RUN, job.plan.to_json(job.framework_started))
+    except OSError as error:
+        raise RunDirError(_not_written(error, job.run_dir)) from None
 
 
 def _one_process_speaks(world: World) -> None:

@@ -4,6 +4,7 @@ trains one unit per arm and seed."""
 
 from __future__ import annotations
 
+import math
 import platform
 import sys
 import time
@@ -24,12 +25,13 @@ from shared.report.plots import Curves
 from shared.run import feature_cache
 from shared.run.experiments import Experiment, PreparedData
 from shared.run.plan import Job, Unit, unit_dir
-from shared.run.outcome import diverged_message, interrupted_message, stopped, write_reports
+from shared.run.outcome import (diverged_message, interrupted_message, not_written_message, stopped,
+                                write_reports)
 from shared.training import tensorboard_log
 from shared.training.backend import Backend
 from shared.training.config import TrainConfig
 from shared.util import signals
-from shared.util.errors import EXIT_DIVERGED, EXIT_OK, Diverged
+from shared.util.errors import EXIT_DIVERGED, EXIT_NOT_WRITTEN, EXIT_OK, Diverged
 from shared.util.timings import Timings
 
 
@@ -240,10 +242,34 @@ def fit_unit(run: UnitRun, prepared: PreparedModel, metrics: dict, curves: Curve
             return Trained(EXIT_DIVERGED, prepared.model)
         return Trained(stopped(metrics, run.folder, rundir.DIVERGED, diverged_message(diverged, history, config.lr),
                                EXIT_DIVERGED, curves, history, run.timings), prepared.model)
+    except OSError as error:  # a full or read-only disk: the checkpoint, TensorBoard or the curves
+        return Trained(not_written(run, prepared.trainable, metrics, curves, error), prepared.model)
     finally:
         if log is not None:
             log.close()
     return None
+
+
+def not_written(run: UnitRun, trainable: list[str], metrics: dict, curves: Curves, error: OSError) -> int:
+    """A file the unit could not write: one line, status ``stopped`` with the reason, exit status 4."""
+    message = not_written_message(error, run.folder, run.job.run_dir, checkpoint_bytes(run.folder, run.spec,
+                                                                                       trainable))
+    if not run.writes:
+        print(f"\n{message}", file=sys.stderr)
+        return EXIT_NOT_WRITTEN
+    metrics["stop_reason"] = message
+    return stopped(metrics, run.folder, rundir.STOPPED, message, EXIT_NOT_WRITTEN, curves, metrics["history"],
+                   run.timings)
+
+
+def checkpoint_bytes(folder: Path, spec: ModelSpec, trainable: list[str]) -> int:
+    """About the room one checkpoint takes: the last one's size; before the first, four bytes per number in the
+    native and the neutral copy of the weights and of Adam's two moments."""
+    latest = checkpoints.latest(folder)
+    if latest is not None:
+        return checkpoints.size(latest)
+    numbers = {param.name: math.prod(param.shape) for param in parameters(spec)}
+    return 2 * 4 * (sum(numbers.values()) + 2 * sum(numbers[name] for name in trainable))
 
 
 def _head_on_features(run: UnitRun, model, first_trainable: str, metrics: dict):
@@ -254,7 +280,8 @@ def _head_on_features(run: UnitRun, model, first_trainable: str, metrics: dict):
     features = feature_cache.feature_sets(run.backend, model, run.spec, first_trainable, train_set, val_set,
                                           run.config)
     metrics["feature_cache_hit"], metrics["feature_seconds"] = features.loaded, features.seconds
-    how = "loaded from the cache" if features.loaded else "computed and cached"
+    how = ("loaded from the cache" if features.loaded
+           else "computed and cached" if features.stored else "computed (the cache could not be written)")
     print(f"backbone features of {len(train_set.labels)} train + {len(val_set.labels)} val images {how} in "
           f"{features.seconds:.1f}s ({features.path}); training {first_trainable} on them")
     return run.backend.head_model(model, run.spec, first_trainable), features.train, features.val
@@ -276,6 +303,8 @@ def finish(run: UnitRun, model, metrics: dict, curves: Curves) -> Trained:
         return Trained(stopped(metrics, run.folder, rundir.INTERRUPTED, f"interrupted after training, while "
                                f"exporting: all {len(history)} epochs are kept; --resume {run.job.run_dir} finishes "
                                f"the export", signals.exit_status(stop), curves, history, run.timings), model)
+    except OSError as error:  # the ONNX file, a plot or a report: every epoch is kept all the same
+        return Trained(not_written(run, [], metrics, curves, error), model)
     # The first epoch also traces/compiles (tf.function) and warms caches; from the second on it is steady state.
     seconds = [record["seconds"] for record in history]
     metrics["first_epoch_seconds"] = seconds[0]
