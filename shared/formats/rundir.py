@@ -47,7 +47,7 @@ def default_run_dir(framework: str, arch: str) -> Path:
 def check_new(path: Path) -> None:
     """Fail early, before any work, if the run directory cannot be created."""
     path = Path(path)
-    if path.is_dir() and not any(path.iterdir()):
+    if path.is_dir() and all(entry.name == LOCK for entry in path.iterdir()):
         return  # an empty folder (made by hand, or by a run killed as it started) holds nothing to overwrite
     if path.exists():
         raise RunDirError(f"run directory {path} already exists and is never overwritten; pass a new --out or move "

@@ -27,7 +27,8 @@ def stopped(metrics: dict, folder: Path, status: str, message: str, exit_status:
     try:
         with timings.phase("reports"):
             curves.draw(history)
-    except (KeyboardInterrupt, OSError):  # a second stop, or a full disk: the run is marked all the same
+    except (KeyboardInterrupt, Exception):  # noqa: BLE001 - the curves are a courtesy, the status is not: a second
+        # stop, a full disk, or matplotlib left half-imported by the stop that ended the run; it is marked all the same
         pass
     metrics["timings"] = timings.take()
     try:
