@@ -57,6 +57,8 @@ def main(framework: str, load_backend: Callable, argv: list[str] | None = None) 
         images, labels, data_note = recorded_validation(metrics, split)
         spec = build_spec(metrics["arch"], len(metrics["classes"]), metrics["image_size"])
         backend = load_backend()
+        # The device the run trained on, where there is one: a CPU run's accuracy is reproduced exactly on the CPU.
+        backend.select_device("auto" if str(metrics.get("device", "cpu")).startswith("cuda") else "cpu")
         model = backend.build_model(spec, metrics["config"].get("precision", DEFAULT_PRECISION))
         native = metrics["framework"] == framework and not args.neutral
         if native and not (run_dir / backend.checkpoint_name).is_file():
