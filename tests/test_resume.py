@@ -170,6 +170,8 @@ def test_a_pooling_study_resumes_at_the_variant_and_epoch_where_it_stopped(backe
     assert resumed["resumes"][0]["from_epoch"] == 1 and len(resumed["history"]) == 2
     assert rundir.read_json(study / "cifar_cnn_avg" / rundir.METRICS)["status"] == "complete"
     assert (study / "comparison.md").is_file() and (study / rundir.BEST / rundir.ONNX).is_file()
+    (study / "comparison.json").unlink()  # as a full disk leaves it: every arm complete, the table not written
+    assert train(backend, ["--resume", str(study)]) == 0 and (study / "comparison.json").is_file()
 
     reference = tmp_path / "reference"
     assert train(backend, [*flags, "--out", str(reference)]) == 0

@@ -80,7 +80,8 @@ def plan_resume(args, argv: list[str], framework: str) -> Job:
         if in_place and status == rundir.COMPLETE and start is not None and start.epoch == plan.config.epochs:
             done.add(unit.folder)
         starts[unit.folder] = start
-    if in_place and len(done) == len(starts):
+    table_missing = plan.is_study and not (source / f"{rundir.COMPARISON}.json").is_file()  # e.g. a full disk
+    if in_place and len(done) == len(starts) and not table_missing:
         raise UsageError(f"--resume {source}: the run is complete at {plan.config.epochs} epochs; pass --epochs N "
                          f"with N above {plan.config.epochs} to extend it")
     if in_place:

@@ -57,7 +57,12 @@ class TrainingLog:
         self.writer.flush()  # a finished epoch shows in TensorBoard now, not when the writer's buffer fills
 
     def close(self) -> None:
-        self.writer.close()
+        """Close the writer. Its last events failing to reach the disk (full, read-only) costs a warning, not the
+        run: a failure during the epochs has already stopped it with its own message."""
+        try:
+            self.writer.close()
+        except OSError as error:
+            print(f"warning: the last TensorBoard events could not be written ({error})", file=sys.stderr)
 
 
 def tensorboard_without_tensorflow() -> None:
