@@ -73,6 +73,10 @@ def commit(model_dir: Path, epoch: int, framework: str, history: list[dict], sec
         if final.exists():  # left by a run killed after this rename but before it finished the epoch's work
             shutil.rmtree(final)
         os.replace(temporary, final)
+    except OSError as error:
+        if error.filename is not None:
+            raise
+        raise OSError(error.errno, error.strerror, str(final)) from error  # a failed write() names no file
     finally:
         shutil.rmtree(temporary, ignore_errors=True)
     problem = verify(final)
