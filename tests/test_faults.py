@@ -15,24 +15,17 @@ from pathlib import Path
 import pytest
 
 from shared.commands.evaluate import main as evaluate
-from shared.commands.train import main
 from shared.formats import checkpoints, rundir
 from shared.util.signals import StopRequested
-from tests.support.helpers import differences, final_state
+from tests.support.helpers import default_run, differences, final_state, train
 
 EPOCHS = 2
-
-
-def train(backend, argv: list[str]) -> int:
-    return main(backend.framework, lambda: backend, argv)
 
 
 @pytest.fixture(scope="module")
 def reference(backend, tmp_path_factory) -> Path:
     """A finished run of the default experiment: checkpoints of epochs 1 and 2."""
-    run_dir = tmp_path_factory.mktemp("reference") / "run"
-    assert train(backend, ["--epochs", str(EPOCHS), "--out", str(run_dir)]) == 0
-    return run_dir
+    return default_run(backend, tmp_path_factory.mktemp("reference") / "run", EPOCHS)
 
 
 def copy_of(run_dir: Path, target: Path) -> Path:

@@ -17,23 +17,18 @@ import numpy as np
 import pytest
 
 from shared.formats import checkpoints, rundir
-from shared.formats.optimizer_state import OptimizerState
 from shared.commands.train import main
-from tests.support.helpers import differences, final_state, interrupting_backend, write_cifar100_archive
+from shared.formats.optimizer_state import OptimizerState
+from tests.support.helpers import (default_run, differences, final_state, interrupting_backend, train,
+                                   write_cifar100_archive)
 
 EPOCHS = 3
-
-
-def train(backend, argv: list[str]) -> int:
-    return main(backend.framework, lambda: backend, argv)
 
 
 @pytest.fixture(scope="module")
 def straight(backend, tmp_path_factory) -> Path:
     """The uninterrupted reference run: the default experiment for EPOCHS epochs."""
-    run_dir = tmp_path_factory.mktemp("straight") / "run"
-    assert train(backend, ["--epochs", str(EPOCHS), "--out", str(run_dir)]) == 0
-    return run_dir
+    return default_run(backend, tmp_path_factory.mktemp("straight") / "run", EPOCHS)
 
 
 def stopped_after(backend, epoch: int, run_dir: Path) -> Path:

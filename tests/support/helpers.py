@@ -335,3 +335,17 @@ def differences(a: dict, b: dict) -> list[str]:
 
     assert a.keys() == b.keys(), sorted(a.keys() ^ b.keys())
     return sorted(name for name in a if not np.array_equal(a[name], b[name]))
+
+
+def train(backend, argv: list[str]) -> int:
+    """The train command in this process, with the backend already loaded: its exit status."""
+    from shared.commands.train import main
+
+    return main(backend.framework, lambda: backend, argv)
+
+
+def default_run(backend, run_dir: Path, epochs: int) -> Path:
+    """A finished run of the default experiment for ``epochs`` epochs, in ``run_dir``."""
+    assert train(backend, ["--epochs", str(epochs), "--out", str(run_dir)]) == 0
+    return run_dir
+
