@@ -6,13 +6,15 @@ from __future__ import annotations
 import tensorflow as tf
 
 from cnnlab_tf.distributed import start
+from shared.training.distributed import DEFAULT_PEER_TIMEOUT
 from shared.util.errors import UsageError
 from shared.util.native_stderr import TENSORFLOW_START_UP_NOTES, filtered
 
 
-def select_device(name: str, replicas: int = 1) -> str:
+def select_device(name: str, replicas: int = 1, peer_timeout: float = DEFAULT_PEER_TIMEOUT) -> str:
     """``auto`` uses the GPU when TensorFlow sees one; ``cuda`` without one is a usage error. ``replicas`` > 1
-    mirrors the model over that many GPUs, or CPU logical devices (``cnnlab_tf.distributed``)."""
+    mirrors the model over that many GPUs, or CPU logical devices (``cnnlab_tf.distributed``); under TF_CONFIG the
+    other workers are waited for at most ``peer_timeout`` seconds."""
     with filtered(TENSORFLOW_START_UP_NOTES):  # the first device listing probes CUDA, which a CPU machine answers with notes
         gpus = tf.config.list_physical_devices("GPU")
     if name == "cuda" and not gpus:
@@ -20,7 +22,7 @@ def select_device(name: str, replicas: int = 1) -> str:
     if name == "cpu" and gpus:
         tf.config.set_visible_devices([], "GPU")
     use_cuda = name != "cpu" and bool(gpus)
-    world = start(use_cuda, replicas)
+    world = start(use_cuda, replicas, peer_timeout)
     mirrored = f", {world.devices} replicas (MirroredStrategy)" if world.devices > 1 else ""
     if world.distributed:
         mirrored = f", {world.size} workers x {world.devices} replica(s) (MultiWorkerMirroredStrategy)"

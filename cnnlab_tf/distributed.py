@@ -14,13 +14,16 @@ from __future__ import annotations
 
 import contextlib
 import json
+import signal
+import threading
 from dataclasses import replace
 from typing import Any, Callable
 
 import numpy as np
 import tensorflow as tf
 
-from shared.training.distributed import World, from_tf_config
+from shared.training.distributed import (DEFAULT_PEER_TIMEOUT, Task, World, check_cpu_replicas, from_tf_config,
+                                         tf_config_tasks, wait_for_tasks)
 from shared.util.errors import UsageError
 
 _strategy: tf.distribute.Strategy | None = None  # None: one device, TensorFlow's default strategy
@@ -28,18 +31,19 @@ _world = World()
 BROADCAST_BYTES = 4096  # the longest value broadcast() carries, JSON-encoded (a run directory's path)
 
 
-def start(use_cuda: bool, replicas: int = 1) -> World:
+def start(use_cuda: bool, replicas: int = 1, peer_timeout: float = DEFAULT_PEER_TIMEOUT) -> World:
     """Spread the model over ``replicas`` local devices, and over the workers ``TF_CONFIG`` names: the first GPUs
     when the run uses CUDA, else CPU logical devices. Called before TensorFlow runs its first op, which fixes the
-    devices. Returns this process's place."""
+    devices. The other workers are waited for at most ``peer_timeout`` seconds. Returns this process's place."""
     global _strategy, _world
     _strategy, world = None, from_tf_config()
     if world.distributed:
-        _strategy = _multi_worker(use_cuda, replicas)
+        _strategy = _multi_worker(use_cuda, replicas, peer_timeout)
     elif replicas > 1:
         if use_cuda:
             devices = [f"/gpu:{index}" for index in range(len(_first_gpus(replicas)))]
         else:
+            check_cpu_replicas(replicas)
             devices = [device.name for device in _split_cpu(replicas)[:replicas]]
         _strategy = tf.distribute.MirroredStrategy(devices)
     local_devices = 1 if _strategy is None else len(_strategy.extended.worker_devices)
@@ -47,18 +51,58 @@ def start(use_cuda: bool, replicas: int = 1) -> World:
     return _world
 
 
-def _multi_worker(use_cuda: bool, replicas: int) -> tf.distribute.Strategy:
+def _multi_worker(use_cuda: bool, replicas: int, peer_timeout: float) -> tf.distribute.Strategy:
     """MultiWorkerMirroredStrategy over the cluster in TF_CONFIG: NCCL between GPUs, gRPC rings between CPUs. It
-    trains on every GPU it sees, so only the first ``replicas`` stay visible; a CPU worker is one device."""
+    trains on every GPU it sees, so only the first ``replicas`` stay visible; a CPU worker is one device.
+
+    Building the strategy waits for every task to register with the cluster's leader, for an hour by default and
+    in a call that holds the interpreter, so that neither Ctrl-C nor SIGTERM can stop it. So the other tasks are
+    waited for here first, interruptibly (``wait_for_tasks``), and TensorFlow's own wait is bounded by the same
+    timeout, for a task that answers but never registers."""
     if use_cuda:
         tf.config.set_visible_devices(_first_gpus(replicas), "GPU")
     elif replicas > 1:
         raise UsageError(f"--replicas {replicas} with TF_CONFIG: a worker without GPUs trains on one CPU device; "
                          f"start more workers instead")
+    me, others = tf_config_tasks()
+    wait_for_tasks(me, others, peer_timeout)
+    _bound_registration(me, others, peer_timeout)
     implementation = tf.distribute.experimental.CommunicationImplementation
     options = tf.distribute.experimental.CommunicationOptions(
         implementation=implementation.NCCL if use_cuda else implementation.RING)
-    return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+    try:
+        strategy = tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+    except (tf.errors.DeadlineExceededError, tf.errors.UnavailableError) as error:
+        raise UsageError(f"TF_CONFIG: the cluster did not form within {peer_timeout:g} s although every task's "
+                         f"address answered ({type(error).__name__}: {error.message.splitlines()[0]}); is each "
+                         f"address a cnnlab_tf.train worker of this cluster? (this is {me})") from None
+    _take_back_sigterm()
+    return strategy
+
+
+def _bound_registration(me: Task, others: list[Task], seconds: float) -> None:
+    """The coordination service MultiWorkerMirroredStrategy configures for itself (a standalone service led by the
+    chief, or else worker 0, coordinating every chief and worker task), with the registration timeout bounded:
+    the strategy keeps a configuration it finds."""
+    from tensorflow.python.eager import context  # the configuration has no public API
+
+    kinds = [task.kind for task in (me, *others)]
+    leader = "chief" if "chief" in kinds else "worker"
+    context.context().configure_coordination_service(service_type="standalone",
+                                                     service_leader=f"/job:{leader}/replica:0/task:0",
+                                                     cluster_register_timeout_in_ms=int(seconds * 1000))
+    jobs = context.context().coordination_service.coordinated_job_list  # the message type without its module
+    for kind in ("chief", "worker"):
+        if kind in kinds:
+            jobs.add(name=kind, num_tasks=kinds.count(kind))
+
+
+def _take_back_sigterm() -> None:
+    """TensorFlow's preemption notifier takes SIGTERM over when the strategy starts (preemption_notifier.cc), and
+    only notes it, so a worker would train on; the run's own handler (``shared.util.signals``) gets it back."""
+    handler = signal.getsignal(signal.SIGTERM)
+    if callable(handler) and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, handler)
 
 
 def _first_gpus(replicas: int) -> list:
@@ -150,13 +194,15 @@ def broadcast(value: Any) -> Any:
     return json.loads(bytes(summed.astype(np.uint8)).rstrip(b"\0"))
 
 
-def finish() -> None:
+def finish(stopped: bool = False) -> None:
     """Every worker waits for the others, so that none leaves while a collective still needs it. What rank 0 does
     afterwards (a study's best model, loaded for the API) is its own: no strategy, so nothing waits for a worker
-    that has left."""
+    that has left. A worker that ``stopped`` early (a signal, a file it could not write) does not wait: the others
+    may be stopping too, or blocked in a step it will never join."""
     global _strategy
     if _is_multi_worker():
-        broadcast(None)
+        if not stopped:
+            broadcast(None)
         _strategy = None  # this process's place (current_world) stays: the runner reads it next
 
 

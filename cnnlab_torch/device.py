@@ -5,19 +5,22 @@ from __future__ import annotations
 import torch
 
 from cnnlab_torch.distributed import start
+from shared.training.distributed import DEFAULT_PEER_TIMEOUT
 from shared.util.errors import UsageError
 
 _current = torch.device("cpu")
 
 
-def select_device(name: str, replicas: int = 1) -> str:
+def select_device(name: str, replicas: int = 1, peer_timeout: float = DEFAULT_PEER_TIMEOUT) -> str:
     """``auto`` picks CUDA when torch sees a GPU; ``cuda`` without one is a usage error. Several devices are
-    several processes (torchrun), so ``replicas`` must be 1."""
+    several processes (torchrun), so ``replicas`` must be 1; the other processes are waited for at most
+    ``peer_timeout`` seconds."""
     global _current
     if name == "cuda" and not torch.cuda.is_available():
         raise UsageError("--device cuda: torch sees no CUDA GPU here; use --device cpu or --device auto")
     use_cuda = name == "cuda" or (name == "auto" and torch.cuda.is_available())
-    world = start(use_cuda, replicas)  # under torchrun: join the other processes; each uses the GPU of its local rank
+    # under torchrun: join the other processes; each uses the GPU of its local rank
+    world = start(use_cuda, replicas, peer_timeout)
     _current = torch.device("cuda", world.local_rank) if use_cuda else torch.device("cpu")
     processes = f", {world.size} processes (DDP, {'NCCL' if use_cuda else 'gloo'})" if world.distributed else ""
     if use_cuda:

@@ -182,7 +182,10 @@ def test_two_keras_workers_train_and_resume_the_weights_of_one(tmp_path):
     ("{not json", ["TF_CONFIG is not a cluster", '"cluster"']),
     ('{"cluster": {"worker": ["a:1"], "ps": ["b:2"]}, "task": {"type": "ps", "index": 0}}',
      ["MultiWorkerMirroredStrategy", "'ps'"]),
-])
+    # a chief in a cluster without one: TensorFlow's own "ValueError: task_type 'chief' not found in cluster_spec"
+    ('{"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "chief", "index": 0}}',
+     ["task chief 0 is not in the cluster", "its tasks are worker 0, worker 1"]),
+], ids=["not-json", "parameter-server", "chief-not-in-cluster"])
 def test_a_broken_tf_config_is_one_clear_error_before_anything_is_written(config, words, tmp_path, monkeypatch):
     monkeypatch.setenv("TF_CONFIG", config)
     with pytest.raises(UsageError) as error:

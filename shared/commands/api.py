@@ -54,7 +54,18 @@ def to_argv(parser: argparse.ArgumentParser, options: dict[str, Any]) -> list[st
 def train(framework: str, load_backend: Callable[[], Backend], **options: Any) -> Run:
     parser = build_parser(f"cnnlab_{framework}.train")
     argv = to_argv(parser, options)
-    return execute(framework, load_backend, parser.parse_args(argv), argv)
+    return execute(framework, load_backend, parse(parser, argv), argv)
+
+
+def parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """The parsed flags, or the parser's ``FlagError`` on its own. argparse reports a bad value from inside its
+    handlers of ``ArgumentTypeError`` and ``ArgumentError``, so the error would carry both as its context, and a
+    notebook would show three tracebacks for one message; raised again outside the handler, it carries none."""
+    try:
+        return parser.parse_args(argv)
+    except FlagError as error:
+        message = str(error)
+    raise FlagError(message)
 
 
 def callable_module(name: str, function: Callable[..., Run]) -> None:

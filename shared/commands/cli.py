@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from shared.training.config import TrainConfig
+from shared.training.distributed import DEFAULT_PEER_TIMEOUT
 from shared.util.errors import EXIT_USAGE, FlagError, UsageError
 from shared.formats.onnx_check import LOWEST_OPSET, OPSET, check_opset
 from shared.run.experiments import EXPERIMENTS
@@ -148,6 +149,10 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
                         help="Keras: train on this many local devices with tf.distribute.MirroredStrategy (GPUs, or "
                              "the CPU split into logical devices), --batch-size staying the global batch. PyTorch "
                              "runs one process per device instead: torchrun --nproc_per_node N (default: %(default)s)")
+    parser.add_argument("--peer-timeout", type=_POSITIVE, default=DEFAULT_PEER_TIMEOUT, metavar="SECONDS",
+                        help="several processes (torchrun, TF_CONFIG workers): how long each waits for the others to "
+                             "start; then it names the addresses that never answered and exits with status 2 "
+                             "(default: %(default)g)")
     parser.add_argument("--out", type=Path, default=None,
                         help="new run directory to create; refused if it exists "
                              "(default: runs/<framework>-<experiment>-<date>-<time>)")

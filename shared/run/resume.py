@@ -25,7 +25,7 @@ from shared.run.plan import Job, Plan, unit_dir
 from shared.training.schedule import extendable
 
 # The flags that may accompany --resume; everything else is the run's own.
-RESUME_FLAGS = ("--resume", "--epochs", "--out", "--device", "--replicas", "--no-feature-cache")
+RESUME_FLAGS = ("--resume", "--epochs", "--out", "--device", "--replicas", "--no-feature-cache", "--peer-timeout")
 
 
 def given_flags(argv: list[str]) -> list[str]:
@@ -37,7 +37,7 @@ def plan_resume(args, argv: list[str], framework: str) -> Job:
     if others:
         raise UsageError(f"{others[0]}: a resumed run keeps its own settings; with --resume give only --epochs N "
                          f"(the new total), --out NEW_DIR (to continue into a new directory), --device, "
-                         f"--replicas or --no-feature-cache")
+                         f"--replicas, --no-feature-cache or --peer-timeout")
     source = Path(args.resume)
     if not source.is_dir():
         raise RunDirError(f"--resume {source}: no such run directory; pass the --out of an earlier train run")

@@ -79,7 +79,8 @@ def execute(framework: str, load_backend: Callable[[], Backend], args, argv: lis
             exit_status, models = train(ready, timings)
         except OSError as error:  # outside a unit's epochs: its first files, or a study's table
             raise RunDirError(_not_written(error, ready.job.run_dir)) from None
-        ready.backend.finish()
+        # A process that stopped early leaves at once: its peers may wait in a collective it will never join.
+        ready.backend.finish(stopped=exit_status not in (EXIT_OK, EXIT_DIVERGED))
         return result(ready, exit_status, models)
 
 
@@ -150,7 +151,7 @@ def start_up(framework: str, load_backend: Callable[[], Backend], args, argv: li
     checkpoint = _pretrained_checkpoint(job)
     with timings.phase("import"):
         backend = load_backend()
-    device = backend.select_device(args.device, args.replicas)
+    device = backend.select_device(args.device, args.replicas, args.peer_timeout)
     job.run_dir = Path(backend.broadcast(str(job.run_dir)))  # its default name has rank 0's start time
     backbone = None
     if checkpoint is not None:

@@ -28,8 +28,8 @@ class Backend:
     version: str  # the framework's version string
     checkpoint_name: str  # the native model checkpoint's file name in a run directory
     optimizer_name: str  # the native optimizer state's file name in a checkpoint
-    # ("auto" | "cpu" | "cuda", replicas) -> description; UsageError if unavailable
-    select_device: Callable[[str, int], str]
+    # ("auto" | "cpu" | "cuda", replicas, peer_timeout seconds) -> description; UsageError if unavailable
+    select_device: Callable[[str, int, float], str]
     build_model: Callable[[ModelSpec, str], Any]  # (spec, precision name) -> model on the selected device
     set_weights: Callable[[Any, ModelSpec, dict], None]  # canonical weights -> model
     get_weights: Callable[[Any, ModelSpec], dict]  # model -> canonical weights
@@ -58,7 +58,8 @@ class Backend:
     # summary_writer(log_dir): the framework's own TensorBoard writer, as a shared.training.tensorboard_log.ScalarWriter
     summary_writer: Callable[[Path], ScalarWriter]
     # Several processes (torchrun's, or TF_CONFIG workers; shared.training.distributed): this process's place, once
-    # select_device has joined them; broadcast(value) -> rank 0's value; finish() leaves the group when all are done
+    # select_device has joined them; broadcast(value) -> rank 0's value; finish(stopped) leaves the group when all
+    # are done, or at once when this process stopped early (its peers may wait in a collective it will never join)
     current_world: Callable[[], World]
     broadcast: Callable[[Any], Any]
-    finish: Callable[[], None]
+    finish: Callable[[bool], None]
