@@ -173,7 +173,7 @@ def test_a_pooling_study_resumes_at_the_variant_and_epoch_where_it_stopped(backe
     assert differences(final_state(study / "cifar_cnn_max"), final_state(reference / "cifar_cnn_max")) == []
 
 
-CHAOS_KILLS = int(os.environ.get("CNNLAB_CHAOS_KILLS", "3"))  # more, for a longer hunt: CNNLAB_CHAOS_KILLS=20
+CHAOS_KILLS = int(os.environ.get("CNNLAB_CHAOS_KILLS", "2"))  # more, for a longer hunt: CNNLAB_CHAOS_KILLS=20
 
 
 def chaos_markers(run_dir: Path) -> list[str]:

@@ -17,6 +17,7 @@ state: it is drawn from (seed, epoch).
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
@@ -25,6 +26,8 @@ from pathlib import Path
 from typing import Callable
 
 from shared.formats.rundir import CHECKPOINTS, MANIFEST, STATE, write_json
+from shared.model.shapes import parameters
+from shared.model.specs import ModelSpec
 from shared.util.download import file_digest
 
 _EPOCH_FOLDER = re.compile(r"^epoch-(\d{4,})$")
@@ -158,11 +161,14 @@ def _read(folder: Path) -> Checkpoint:
                       float(state["seconds"]))
 
 
-def size(checkpoint: Checkpoint | None) -> int | None:
-    """The bytes a checkpoint takes, for a message on a full disk: the next one takes about as many."""
-    if checkpoint is None:
-        return None
-    return sum(path.stat().st_size for path in checkpoint.folder.iterdir() if path.is_file())
+def room_needed(model_dir: Path, spec: ModelSpec, trainable: list[str]) -> int:
+    """About the bytes the next checkpoint takes, for a message on a full disk: the last one's size; before the
+    first, four bytes per number in the native and the neutral copy of the weights and of Adam's two moments."""
+    last = latest(model_dir)
+    if last is not None:
+        return sum(path.stat().st_size for path in last.folder.iterdir() if path.is_file())
+    numbers = {param.name: math.prod(param.shape) for param in parameters(spec)}
+    return 2 * 4 * (sum(numbers.values()) + 2 * sum(numbers[name] for name in trainable))
 
 
 def publish(checkpoint: Checkpoint, model_dir: Path, names: tuple[str, ...]) -> None:

@@ -11,7 +11,10 @@ from shared.formats import rundir
 from shared.formats.checkpoints import Checkpoint
 from shared.training.config import TrainConfig
 from shared.util.errors import UsageError
-from shared.run.experiments import EXPERIMENTS, Arm, DataOptions, Experiment
+from shared.model.specs import ModelSpec
+from shared.run.experiments import EXPERIMENTS, Arm, DataOptions, Experiment, PreparedData
+from shared.training.backend import Backend
+from shared.util.timings import Timings
 
 
 @dataclass(frozen=True)
@@ -145,3 +148,25 @@ def new_job(args, framework: str) -> Job:
     out = args.out or rundir.default_run_dir(framework, plan.experiment.name if plan.experiment.archs
                                              else plan.config.arch)
     return Job(plan, Path(out), framework)
+
+
+@dataclass
+class UnitRun:
+    """What every step of one unit's training reads: where it writes, and whether this process writes at all."""
+
+    backend: Backend
+    spec: ModelSpec
+    job: Job
+    unit: Unit
+    data: PreparedData
+    timings: Timings
+    start: Checkpoint | None  # the finished epoch a resumed unit continues from
+    writes: bool  # of several processes, rank 0 alone writes the run directory
+    folder: Path = field(init=False)
+
+    def __post_init__(self):
+        self.folder = unit_dir(self.job.run_dir, self.unit)
+
+    @property
+    def config(self) -> TrainConfig:
+        return self.unit.config

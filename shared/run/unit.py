@@ -4,27 +4,26 @@ trains one unit per arm and seed."""
 
 from __future__ import annotations
 
-import math
 import platform
 import sys
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from shared.formats import checkpoints, rundir
-from shared.formats.optimizer_state import load_optimizer_state, save_optimizer_state
-from shared.formats.weights_io import load_weights, save_weights
+from shared.formats.optimizer_state import load_optimizer_state
+from shared.formats.weights_io import load_weights
 from shared.model.init import initial_weights
 from shared.model.shapes import parameters
 from shared.model.specs import ModelSpec
 from shared.report import reports
 from shared.report.plots import Curves
 from shared.run import feature_cache
+from shared.run.checkpointer import EpochCheckpointer
 from shared.run.experiments import Experiment, PreparedData
-from shared.run.plan import Job, Unit, unit_dir
+from shared.run.plan import Job, Unit, UnitRun
 from shared.run.outcome import (diverged_message, interrupted_message, not_written_message, stopped,
                                 write_reports)
 from shared.training import tensorboard_log
@@ -52,28 +51,6 @@ class PreparedModel:
     trainable: list[str]  # canonical names of the parameters that train
     frozen: bool  # the experiment trains a part of the model only
     loaded: str | None  # what a resumed model was loaded from, for the log
-
-
-@dataclass
-class UnitRun:
-    """What every step of one unit's training reads: where it writes, and whether this process writes at all."""
-
-    backend: Backend
-    spec: ModelSpec
-    job: Job
-    unit: Unit
-    data: PreparedData
-    timings: Timings
-    start: checkpoints.Checkpoint | None  # the finished epoch a resumed unit continues from
-    writes: bool  # of several processes, rank 0 alone writes the run directory
-    folder: Path = field(init=False)
-
-    def __post_init__(self):
-        self.folder = unit_dir(self.job.run_dir, self.unit)
-
-    @property
-    def config(self) -> TrainConfig:
-        return self.unit.config
 
 
 def train_unit(backend: Backend, spec: ModelSpec, data: PreparedData, job: Job, device: str, unit: Unit,
@@ -176,46 +153,6 @@ def _announce(run: UnitRun, device: str, metrics: dict, loaded: str | None) -> N
               file=sys.stderr)
 
 
-class EpochCheckpointer:
-    """Called after every epoch: everything the epoch produced goes to disk now (the checkpoint, native and
-    neutral, metrics.json, TensorBoard, the curves), so an interruption loses at most one epoch. A stop requested
-    while the checkpoint is written waits until it is complete."""
-
-    def __init__(self, run: UnitRun, model, optimizer, metrics: dict, curves: Curves,
-                 log: tensorboard_log.TrainingLog | None):
-        self.run, self.model, self.optimizer, self.metrics, self.curves, self.log = (run, model, optimizer, metrics,
-                                                                                     curves, log)
-        self.history: list[dict] = metrics["history"]
-        self.started, self.seconds_before = time.perf_counter(), metrics["seconds"]
-
-    def __call__(self, record: dict) -> None:
-        run = self.run
-        self.history.append(record)
-        run.timings.add("epochs", record["seconds"])
-        if not run.writes:
-            return
-        with run.timings.phase("checkpoints"):
-            self.metrics["seconds"] = self.seconds_before + time.perf_counter() - self.started
-            with signals.deferred():
-                saved = checkpoints.commit(run.folder, record["epoch"], run.backend.framework, self.history,
-                                           self.metrics["seconds"], self.write_files)
-                checkpoints.publish(saved, run.folder, (run.backend.checkpoint_name, rundir.WEIGHTS))
-                rundir.write_json(run.folder / rundir.METRICS, self.metrics)
-            self.log.epoch(record)
-            self.curves.after_epoch(self.history)
-
-    def write_files(self, target: Path) -> None:
-        """The model and Adam's state into ``target``, in the framework's own format and the neutral one."""
-        backend, spec, config = self.run.backend, self.run.spec, self.run.config
-        backend.save_checkpoint(self.model, target / backend.checkpoint_name)
-        backend.save_optimizer(self.optimizer, target / backend.optimizer_name)
-        save_weights(target / rundir.WEIGHTS, spec, backend.get_weights(self.model, spec))
-        save_optimizer_state(target / rundir.OPTIMIZER, spec, backend.get_optimizer_state(self.model, spec,
-                                                                                         self.optimizer),
-                             {"lr": config.lr, "betas": [config.beta1, config.beta2], "eps": config.eps,
-                              "weight_decay": config.weight_decay})
-
-
 def fit_unit(run: UnitRun, prepared: PreparedModel, metrics: dict, curves: Curves,
              features_from: str | None) -> Trained | None:
     """The epochs, with a checkpoint after each; ``features_from``: train the head from that layer on the frozen
@@ -252,24 +189,14 @@ def fit_unit(run: UnitRun, prepared: PreparedModel, metrics: dict, curves: Curve
 
 def not_written(run: UnitRun, trainable: list[str], metrics: dict, curves: Curves, error: OSError) -> int:
     """A file the unit could not write: one line, status ``stopped`` with the reason, exit status 4."""
-    message = not_written_message(error, run.folder, run.job.run_dir, checkpoint_bytes(run.folder, run.spec,
-                                                                                       trainable))
+    needed = checkpoints.room_needed(run.folder, run.spec, trainable)
+    message = not_written_message(error, run.folder, run.job.run_dir, needed)
     if not run.writes:
         print(f"\n{message}", file=sys.stderr)
         return EXIT_NOT_WRITTEN
     metrics["stop_reason"] = message
     return stopped(metrics, run.folder, rundir.STOPPED, message, EXIT_NOT_WRITTEN, curves, metrics["history"],
                    run.timings)
-
-
-def checkpoint_bytes(folder: Path, spec: ModelSpec, trainable: list[str]) -> int:
-    """About the room one checkpoint takes: the last one's size; before the first, four bytes per number in the
-    native and the neutral copy of the weights and of Adam's two moments."""
-    latest = checkpoints.latest(folder)
-    if latest is not None:
-        return checkpoints.size(latest)
-    numbers = {param.name: math.prod(param.shape) for param in parameters(spec)}
-    return 2 * 4 * (sum(numbers.values()) + 2 * sum(numbers[name] for name in trainable))
 
 
 def _head_on_features(run: UnitRun, model, first_trainable: str, metrics: dict):
