@@ -94,7 +94,8 @@ def _prune(root: Path, epoch: int) -> None:
     that a resume fell back from, and this run has now written its own epochs after the fallback. Half-written
     folders of killed runs go as well."""
     numbered = {int(match.group(1)): path for path in root.iterdir() if (match := _EPOCH_FOLDER.match(path.name))}
-    kept = {epoch, *sorted(number for number in numbered if number < epoch)[-(KEPT - 1):]}
+    older = sorted(number for number in numbered if number < epoch)
+    kept = {epoch, *older[max(0, len(older) - (KEPT - 1)):]}  # not [-(KEPT - 1):], which keeps all when KEPT is 1
     for number, path in numbered.items():
         if number not in kept:
             shutil.rmtree(path, ignore_errors=True)
