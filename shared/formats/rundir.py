@@ -112,9 +112,14 @@ def removed_unless_trained(run_dir: Path) -> Iterator[None]:
     try:
         yield
     except BaseException:
-        if not any(Path(run_dir).glob(f"**/{CHECKPOINTS}/epoch-*")):
+        if not has_finished_epoch(run_dir):
             shutil.rmtree(run_dir, ignore_errors=True)
         raise
+
+
+def has_finished_epoch(run_dir: Path) -> bool:
+    """Whether any model of the run (a study: any arm) has a checkpoint: something a stop must not throw away."""
+    return any(Path(run_dir).glob(f"**/{CHECKPOINTS}/epoch-*"))
 
 
 def _finite(value):

@@ -96,7 +96,7 @@ def train(ready: StartUp, timings: Timings) -> tuple[int, dict[str, Any]]:
 
 def _not_written(error: OSError, run_dir: Path) -> str:
     verb = "write" if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS) else "use"
-    if any(run_dir.glob(f"**/{rundir.CHECKPOINTS}/epoch-*")):
+    if rundir.has_finished_epoch(run_dir):
         kept = f"the finished epochs are kept; once it can be written, continue with --resume {run_dir}"
     else:
         kept = "nothing was kept; free some space (or pass a writable --out) and start the run again"
