@@ -126,10 +126,18 @@ def finish(stopped: bool = False) -> None:
 def parallel(model: nn.Module) -> nn.Module:
     """The model as the training step calls it: in DistributedDataParallel, which averages the processes' gradients
     during backward (``loss_scale`` makes the average the global batch's gradient). BatchNorm layers synchronise
-    themselves (``model.SyncedBatchNorm2d``) and their running statistics stay equal in every process, so DDP need
-    not broadcast buffers."""
+    themselves: ``model.build_model`` made them ``model.SyncedBatchNorm2d`` because several processes train (a
+    one-process model keeps torch's ``nn.BatchNorm2d``), and their running statistics stay equal in every process,
+    so DDP need not broadcast buffers. They are converted there, not here: ``freeze`` and the optimizer, made
+    before ``fit`` wraps the model, must hold the modules that train."""
     if not _world.distributed:
         return model
+    # A plain BatchNorm2d would normalise with this process's rows alone and its running statistics would drift
+    # apart between processes, silently: refuse a model that was not built by build_model in this world.
+    unsynced = [name for name, module in model.named_modules() if type(module) is nn.BatchNorm2d]
+    if unsynced:
+        raise RuntimeError(f"{len(unsynced)} BatchNorm2d layers ({unsynced[0]}, ...) are not synchronised over the "
+                           f"processes; build the model with cnnlab_torch.model.build_model after select_device")
     wrapped = nn.parallel.DistributedDataParallel(model, **_no_buffer_broadcast(), gradient_as_bucket_view=True)
     wrapped.precision = model.precision  # train_step reads it; DDP, unlike torch.compile, does not pass it through
     return wrapped

@@ -33,7 +33,30 @@ class SyncedBatchNorm2d(nn.BatchNorm2d):
     """``nn.BatchNorm2d`` whose training statistics are those of the global batch when several processes train
     (``cnnlab_torch.distributed``), so a distributed run normalises as one process does; alone it is BatchNorm2d.
     ``nn.SyncBatchNorm`` does this on GPUs only (it refuses CPU tensors in torch 2.14), and the tests run on CPUs:
-    this one is the same code on both. Running variance: PyTorch's, unbiased over the global batch."""
+    this one is the same code on both. Running variance: PyTorch's, unbiased over the global batch.
+
+    Only a model built while several processes train has it (``build_model`` converts its BatchNorms, as
+    ``nn.SyncBatchNorm.convert_sync_batchnorm`` does); a one-process model keeps torch's own ``nn.BatchNorm2d``,
+    because tools that match layers by exact type (converters such as nobuco) know no subclass."""
+
+    @classmethod
+    def convert_synced_batchnorm(cls, module: nn.Module) -> nn.Module:
+        """``module`` with every ``nn.BatchNorm2d`` in its tree replaced by a ``SyncedBatchNorm2d`` that holds the
+        same Parameter and buffer objects (so an optimizer made before still updates them), hyperparameters and
+        training mode. Changes ``module`` in place and returns it, or the replacement when ``module`` itself is a
+        BatchNorm2d. Exact type only: a subclass keeps its own forward. A list of modules taken before
+        (``freeze``'s ``frozen_batchnorms``) would still name the replaced ones: convert before ``freeze``."""
+        converted = module
+        if type(module) is nn.BatchNorm2d:
+            # on the meta device: nothing allocated, and every tensor is replaced by the original's just below
+            converted = cls(module.num_features, module.eps, module.momentum, module.affine,
+                            module.track_running_stats, device="meta")
+            for name in ("weight", "bias", "running_mean", "running_var", "num_batches_tracked"):
+                setattr(converted, name, getattr(module, name))  # None stays None (affine, track_running_stats)
+            converted.train(module.training)
+        for name, child in module.named_children():
+            converted.add_module(name, cls.convert_synced_batchnorm(child))
+        return converted
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         if not (self.training and current_world().distributed):
@@ -80,7 +103,7 @@ def to_module(layer: Layer) -> nn.Module:
         return nn.Conv2d(layer.in_channels, layer.out_channels, layer.kernel, layer.stride, layer.padding,
                          bias=layer.bias)
     if isinstance(layer, BatchNorm2d):
-        return SyncedBatchNorm2d(layer.channels, eps=layer.eps, momentum=layer.momentum)
+        return nn.BatchNorm2d(layer.channels, eps=layer.eps, momentum=layer.momentum)  # build_model syncs it
     if isinstance(layer, ReLU):
         return nn.ReLU()
     if isinstance(layer, MaxPool2d):
@@ -135,8 +158,16 @@ class SpecModel(nn.Module):
 
 def build_model(spec: ModelSpec, precision: str = DEFAULT_PRECISION) -> SpecModel:
     """The model on the selected device, its weights in the precision's variable dtype. Its weights are PyTorch's
-    defaults until ``set_weights`` loads the shared initial weights."""
-    return SpecModel(spec, precision).to(current_device(), variable_dtype(precision))
+    defaults until ``set_weights`` loads the shared initial weights.
+
+    When several processes train (``select_device`` joined them before any model is built), its BatchNorms are
+    ``SyncedBatchNorm2d``, so every process normalises with the global batch's statistics; alone they stay torch's
+    ``nn.BatchNorm2d``, which exporters and converters recognise. Here, not in ``parallel``: ``freeze``'s
+    ``frozen_batchnorms`` and the optimizer are made after the build, so they hold the modules that train."""
+    model = SpecModel(spec, precision)
+    if current_world().distributed:
+        SyncedBatchNorm2d.convert_synced_batchnorm(model)
+    return model.to(current_device(), variable_dtype(precision))
 
 
 def freeze(model: SpecModel, spec: ModelSpec, trainable_prefixes: tuple[str, ...]) -> list[str]:
