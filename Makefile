@@ -47,6 +47,9 @@ $(VENV_colab)/.installed: pyproject.toml constraints-colab.txt | $(VENV_colab)/b
 	$(VENV_colab)/bin/pip install -c constraints-colab.txt -e .
 	touch $@
 
+# The pinned stack also gets ExecuTorch (the mobile extra), which Colab's scikit-learn rules out there
+TEST_EXTRAS_pinned := test,mobile
+TEST_EXTRAS_colab := test
 $(VENV)/.installed-test: $(VENV)/.installed
-	$(VENV)/bin/pip install -c $(CONSTRAINTS) -e '.[test]'
+	$(VENV)/bin/pip install -c $(CONSTRAINTS) -e '.[$(TEST_EXTRAS_$(STACK))]'
 	touch $@

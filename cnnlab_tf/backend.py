@@ -5,7 +5,7 @@ import tensorflow as tf
 from cnnlab_tf.device import select_device
 from cnnlab_tf.distributed import broadcast, current_world, finish
 from cnnlab_tf.engine import fit
-from cnnlab_tf.export import export_onnx
+from cnnlab_tf.exporters import export_mobile, export_onnx
 from cnnlab_tf.features import backbone_features, head_model
 from cnnlab_tf.model import build_model, count_trainable, freeze, predict_logits
 from cnnlab_tf.optimizer import (get_optimizer_state, load_optimizer, make_optimizer, save_optimizer,
@@ -24,6 +24,7 @@ BACKEND = Backend(framework="tf", version=tf.__version__, checkpoint_name=rundir
                   set_optimizer_state=set_optimizer_state, save_optimizer=save_optimizer,
                   load_optimizer=load_optimizer, fit=fit, predict_logits=predict_logits,
                   save_checkpoint=save_checkpoint, load_checkpoint=load_checkpoint, export_onnx=export_onnx,
+                  mobile_format="litert", export_mobile=export_mobile,
                   port_checkpoint=port_checkpoint, backbone_features=backbone_features, head_model=head_model,
                   summary_writer=summary_writer, current_world=current_world, broadcast=broadcast,
                   finish=finish)

@@ -1,4 +1,6 @@
-"""ONNX export through Keras's own ``model.export(format="onnx")`` (tf2onnx underneath), then a self-check.
+"""ONNX and LiteRT exports of a Keras model.
+
+ONNX: an export through Keras's own ``model.export(format="onnx")`` (tf2onnx underneath), then a self-check.
 
 tf2onnx names the graph's ends ``args_0`` and ``Identity:0`` with unnamed dimensions; they are renamed to the
 PyTorch export's ``images``/``logits``/``batch`` so that a deployment can swap one file for the other.
@@ -20,7 +22,12 @@ from shared.util.atomic import atomic_path
 from shared.util.native_stderr import TENSORFLOW_EXPORT_NOTES, filtered
 from shared.formats.onnx_check import (BATCH_DIM, INPUT_NAME, OPSET, OUTPUT_NAME, check_opset, ir_version, set_format,
                                        verify_export)
+from shared.formats.runtimes import quiet_stdout
 from shared.model.specs import ModelSpec
+
+# --quantize values: dynamic-range int8, the converter's Optimize.DEFAULT without a representative dataset: int8
+# weights, float32 activations, about 4x smaller (the self-check bounds it by agreement and accuracy)
+QUANTIZATIONS = ("dynamic-int8",)
 
 
 def _rename_ends(model: onnx.ModelProto) -> None:
@@ -64,3 +71,20 @@ def export_onnx(model: keras.Model, spec: ModelSpec, path: Path, check_images: n
     with atomic_path(path) as part:
         onnx.save(exported, str(part))
     return verify_export(path, check_images, predict_logits(model, check_images, len(check_images)))
+
+
+def export_mobile(model: keras.Model, spec: ModelSpec, path: Path, quantize: str | None = None) -> None:
+    """Write ``path``, a LiteRT (TensorFlow Lite) flatbuffer with input ``images`` [batch, H, W, 3], the batch left
+    free. ``TFLiteConverter.from_keras_model`` on the model itself: ``from_concrete_functions`` reports success but
+    writes a file without its weights, whose outputs are NaN (measured with TensorFlow 2.21). The caller checks it
+    (``shared.commands.export``)."""
+    import tensorflow as tf
+
+    assert quantize in (None, *QUANTIZATIONS), f"unknown quantization {quantize!r}"
+    converter = tf.lite.TFLiteConverter.from_keras_model(_float32(model, spec))
+    if quantize == "dynamic-int8":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    with warnings.catch_warnings(), filtered(TENSORFLOW_EXPORT_NOTES), quiet_stdout():
+        flatbuffer = converter.convert()
+    with atomic_path(Path(path)) as part:
+        part.write_bytes(flatbuffer)

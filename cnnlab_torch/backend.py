@@ -6,7 +6,7 @@ import torch._dynamo  # noqa: F401  (torch.optim's first step imports it, 1 s: c
 from cnnlab_torch.device import select_device
 from cnnlab_torch.distributed import broadcast, current_world, finish
 from cnnlab_torch.engine import fit
-from cnnlab_torch.export import export_onnx
+from cnnlab_torch.exporters import export_mobile, export_onnx
 from cnnlab_torch.features import backbone_features, head_model
 from cnnlab_torch.model import build_model, count_trainable, freeze, predict_logits
 from cnnlab_torch.optimizer import (get_optimizer_state, load_optimizer, make_optimizer, save_optimizer,
@@ -25,6 +25,7 @@ BACKEND = Backend(framework="torch", version=torch.__version__, checkpoint_name=
                   set_optimizer_state=set_optimizer_state, save_optimizer=save_optimizer,
                   load_optimizer=load_optimizer, fit=fit, predict_logits=predict_logits,
                   save_checkpoint=save_checkpoint, load_checkpoint=load_checkpoint, export_onnx=export_onnx,
+                  mobile_format="executorch", export_mobile=export_mobile,
                   port_checkpoint=port_checkpoint, backbone_features=backbone_features, head_model=head_model,
                   summary_writer=summary_writer, current_world=current_world, broadcast=broadcast,
                   finish=finish)

@@ -1,4 +1,6 @@
-"""ONNX export, then a self-check, with PyTorch's TorchScript exporter (``torch.onnx.export(..., dynamo=False)``) at
+"""ONNX and ExecuTorch exports of a PyTorch model.
+
+ONNX: an export, then a self-check, with PyTorch's TorchScript exporter (``torch.onnx.export(..., dynamo=False)``) at
 every opset.
 
 Its dynamo exporter (``dynamo=True``), which torch recommends, was tried and left: it writes opsets below 18 only
@@ -21,19 +23,33 @@ import torch
 from torch import nn
 
 from cnnlab_torch.model import predict_logits
+from cnnlab_torch.runtime import EXECUTORCH_NOTES
 from shared.util.atomic import atomic_path
+from shared.util.native_stderr import filtered
 from shared.formats.onnx_check import BATCH_DIM, INPUT_NAME, OPSET, OUTPUT_NAME, check_opset, set_format, verify_export
 from shared.training.precision import DEFAULT_PRECISION
 from shared.model.specs import ModelSpec
+
+# The largest batch an ExecuTorch file takes in one call. ExecuTorch plans every tensor's memory for its upper bound
+# ahead of time (pytorch/executorch#8766), so the bound is memory a phone holds: 32 is the batch the latency table
+# and ``predict`` use; a larger batch is split by the runner. torch.export's bound alone is not enough: the memory
+# plan followed the example's batch (measured with executorch 1.5.1: an example of 2 or 8 planned 15 images for a
+# bound of 256), so the example is the bound itself.
+EXECUTORCH_MAX_BATCH = 32
+
+
+def _float32_cpu(model: nn.Module) -> nn.Module:
+    """A float32 CPU copy in inference mode, whatever the training precision and device: one file that runs
+    anywhere, and that both frameworks' exports can be compared on."""
+    cpu_model = copy.deepcopy(model).cpu().float().eval()
+    cpu_model.precision = DEFAULT_PRECISION
+    return cpu_model
 
 
 def export_onnx(model: nn.Module, spec: ModelSpec, path: Path, check_images: np.ndarray, opset: int = OPSET) -> dict:
     """Write ``path`` with input ``images`` [batch, H, W, 3] and output ``logits`` [batch, classes]; verify it."""
     path, opset = Path(path), check_opset(opset)
-    # A float32 CPU graph whatever the training precision and device: one file that runs anywhere, and that both
-    # frameworks' exports can be compared on.
-    cpu_model = copy.deepcopy(model).cpu().float().eval()
-    cpu_model.precision = DEFAULT_PRECISION
+    cpu_model = _float32_cpu(model)
     # The example's batch dimension is exported as dynamic (dynamic_axes)
     example = torch.zeros(2, spec.image_size, spec.image_size, 3)
     with atomic_path(path) as part:
@@ -57,3 +73,21 @@ def export_onnx(model: nn.Module, spec: ModelSpec, path: Path, check_images: np.
         set_format(exported, opset)  # the IR version Keras's export writes, and only the images as input
         onnx.save(exported, str(part))
     return verify_export(path, check_images, predict_logits(cpu_model, check_images, len(check_images)))
+
+
+def export_mobile(model: nn.Module, spec: ModelSpec, path: Path, quantize: str | None = None) -> None:
+    """Write ``path``, an ExecuTorch program whose ``forward`` takes ``images`` [batch, H, W, 3] (batch 1 to
+    ``EXECUTORCH_MAX_BATCH``) and gives logits, lowered to XNNPACK (ExecuTorch's CPU backend on phones):
+    ``torch.export``, then ``to_edge_transform_and_lower``. The caller checks it (``shared.commands.export``)."""
+    assert quantize is None, "cnnlab's ExecuTorch export is float32"
+    with filtered(EXECUTORCH_NOTES):  # torchao, which ExecuTorch loads, registers a type torch now warns about
+        from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+        from executorch.exir import to_edge_transform_and_lower
+
+    cpu_model = _float32_cpu(model)
+    example = torch.zeros(EXECUTORCH_MAX_BATCH, spec.image_size, spec.image_size, 3)
+    batch = torch.export.Dim("batch", min=1, max=EXECUTORCH_MAX_BATCH)
+    exported = torch.export.export(cpu_model, (example,), dynamic_shapes=({0: batch},))
+    program = to_edge_transform_and_lower(exported, partitioner=[XnnpackPartitioner()]).to_executorch()
+    with atomic_path(Path(path)) as part:
+        part.write_bytes(program.buffer)

@@ -10,13 +10,13 @@ import tensorflow as tf
 import torch
 
 import cnnlab_tf.engine
-import cnnlab_tf.export
+import cnnlab_tf.exporters
 import cnnlab_tf.model
 import cnnlab_tf.optimizer
 import cnnlab_tf.precision
 import cnnlab_tf.weights
 import cnnlab_torch.engine
-import cnnlab_torch.export
+import cnnlab_torch.exporters
 import cnnlab_torch.model
 import cnnlab_torch.optimizer
 import cnnlab_torch.weights
@@ -95,8 +95,8 @@ class ModelPair:
         """(PyTorch ONNX path, Keras ONNX path), each self-checked against its native model by ``export_onnx``."""
         check = random_images(self.spec, 4, seed=99)
         torch_path, keras_path = directory / "torch.onnx", directory / "keras.onnx"
-        cnnlab_torch.export.export_onnx(self.torch_model, self.spec, torch_path, check, opset=opset)
-        cnnlab_tf.export.export_onnx(self.keras_model, self.spec, keras_path, check, opset=opset)
+        cnnlab_torch.exporters.export_onnx(self.torch_model, self.spec, torch_path, check, opset=opset)
+        cnnlab_tf.exporters.export_onnx(self.keras_model, self.spec, keras_path, check, opset=opset)
         return torch_path, keras_path
 
 

@@ -5,8 +5,8 @@ outside 7 to 18)."""
 
 import pytest
 
-import cnnlab_tf.export
-import cnnlab_torch.export
+import cnnlab_tf.exporters
+import cnnlab_torch.exporters
 from parity_tests.pairs import assert_agree, assert_opencv_agrees, random_images
 from shared.util.errors import UsageError
 from shared.formats.onnx_check import LOWEST_OPSET, describe_signature, onnx_logits
@@ -34,10 +34,10 @@ def test_both_frameworks_export_the_lowest_opset_alike(arch, pairs, tmp_path):
 
 
 @pytest.mark.parametrize("opset", [6, 19])
-@pytest.mark.parametrize("module", [cnnlab_torch.export, cnnlab_tf.export], ids=["torch", "keras"])
+@pytest.mark.parametrize("module", [cnnlab_torch.exporters, cnnlab_tf.exporters], ids=["torch", "keras"])
 def test_an_opset_outside_the_range_is_refused_before_exporting(module, opset, pairs, tmp_path):
     pair = pairs("cifar_cnn_max")
-    model = pair.torch_model if module is cnnlab_torch.export else pair.keras_model
+    model = pair.torch_model if module is cnnlab_torch.exporters else pair.keras_model
     with pytest.raises(UsageError, match=f"opset {opset} .*pass an opset from 7 to 18"):
         module.export_onnx(model, pair.spec, tmp_path / "model.onnx", random_images(pair.spec, 2, seed=0), opset=opset)
     assert not list(tmp_path.iterdir()), "nothing is written"

@@ -18,7 +18,7 @@ INPUT_NAME, OUTPUT_NAME, BATCH_DIM = "images", "logits", "batch"
 # logs it and writes opset 18 anyway. Measured: at 7 to 17 for cifar_improved and resnet18, which average-pool
 # globally (the axes-input-to-attribute adapter of ReduceMean 18: "No initializer or constant input to node found"),
 # at 7 to 15 for the other four ("No Adapter From Version $16 for Identity"); at 18 it is 50 times slower
-# (cnnlab_torch.export).
+# (cnnlab_torch.exporters).
 OPSET = 18
 # Measured (every registered architecture, both frameworks, opsets 5 to 19): from 7 to 18 both exports pass the full
 # ONNX check, keep the signature and match their native models in onnxruntime and OpenCV. At 6 both files pass the

@@ -48,6 +48,10 @@ class Backend:
     load_checkpoint: Callable[[Any, Path], None]  # native checkpoint -> model
     # export_onnx(model, spec, path, check_images, opset=OPSET) -> the self-check report (shared.formats.onnx_check)
     export_onnx: Callable[..., dict]
+    # the phone format this framework writes ("executorch" or "litert", shared.formats.runtimes.FORMATS), and
+    # export_mobile(model, spec, path, quantize=None) writing it; the caller checks the file
+    mobile_format: str
+    export_mobile: Callable[..., None]
     port_checkpoint: Callable[[Path, Path], None]  # torchvision .pth -> neutral .npz
     # backbone_features(model, spec, first_trainable_layer, images, batch_size, on_batch): the output of the layers
     # before first_trainable_layer, in inference mode; on_batch(count) after each batch (shared.run.feature_cache)

@@ -29,7 +29,7 @@ TENSORFLOW_START_UP_NOTES = (
 )
 
 # What TensorFlow 2.20 (Colab's) prints when tf2onnx runs Grappler on the exported graph, whatever
-# TF_CPP_MIN_LOG_LEVEL says; 2.21 prints nothing there (cnnlab_tf.export filters them).
+# TF_CPP_MIN_LOG_LEVEL says; 2.21 prints nothing there (cnnlab_tf.exporters filters them).
 TENSORFLOW_EXPORT_NOTES = TENSORFLOW_START_UP_NOTES + (
     "Number of eligible GPUs (core count >= 8, compute capability >= 0.0)",
     "single_machine.cc:376] Starting new session",

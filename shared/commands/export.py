@@ -1,0 +1,116 @@
+"""What ``python -m cnnlab_<backend>.export RUN --format ...`` does, written once for both backends: export a finished
+run's model to a file another runtime runs, and prove the file computes what the model computes.
+
+The model is reloaded as ``evaluate`` reloads it (``shared.commands.trained``), and the file is written beside the
+run's own files (``--out`` elsewhere). Every file is checked before it is kept: it is loaded back in its own runtime
+and compared with the native model on the run's validation images (``shared.formats.exported.check_export``). A file
+that fails is removed, and the command exits 1; an existing file of the same name is replaced only by one that
+passed. A JSON sidecar beside the file holds what ``predict`` needs (class names, input size) and the check.
+
+PyTorch writes ONNX and ExecuTorch; Keras writes ONNX and LiteRT. A format the other framework writes is refused
+with the command that writes it.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Callable
+
+from shared.commands.cli import OneLineParser, parse_or_exit
+from shared.commands.trained import find_run, load_trained
+from shared.formats import rundir
+from shared.formats.exported import ExportCheckFailed, check_export, check_summary, describe, write_sidecar
+from shared.formats.onnx_check import LOWEST_OPSET, OPSET
+from shared.formats.runtimes import FORMATS, Runner, default_file_name, open_runner
+from shared.run.experiments import recorded_validation
+from shared.util.atomic import atomic_path
+from shared.util.errors import EXIT_NOT_REPRODUCED, EXIT_OK, EXIT_USAGE, UsageError
+
+QUANTIZATIONS = ("dynamic-int8",)  # LiteRT's dynamic-range int8 (cnnlab_tf.exporters.export_litert)
+NAMES = {"torch": "PyTorch", "tf": "Keras"}
+
+
+def build_parser(framework: str) -> OneLineParser:
+    mine = [name for name, format_ in FORMATS.items() if framework in format_.owners]
+    parser = OneLineParser(prog=f"cnnlab_{framework}.export", description=f"Export a finished run's model with "
+                           f"{NAMES[framework]} ({', '.join(mine)}) and check the file against the model on the "
+                           f"run's validation images.")
+    parser.add_argument("run_dir", type=Path, help="a finished run directory of either framework (a study directory "
+                        "exports its best arm)")
+    parser.add_argument("--format", required=True, choices=list(FORMATS),
+                        help=f"the file to write; this framework writes {' and '.join(mine)}")
+    parser.add_argument("--quantize", choices=QUANTIZATIONS, help="LiteRT only: int8 weights, float32 activations "
+                        "(about 4x smaller); checked on agreement and accuracy")
+    parser.add_argument("--opset", type=int, help=f"ONNX only: the opset, {LOWEST_OPSET} to {OPSET} (default "
+                        f"{OPSET})")
+    parser.add_argument("--out", type=Path, help="the file to write (default: in the run directory, "
+                        "model.onnx, model.tflite, model-int8.tflite or model.pte)")
+    return parser
+
+
+def check_request(framework: str, args) -> None:
+    """Refuse what this framework cannot write, naming the command that can."""
+    format_ = FORMATS[args.format]
+    if framework not in format_.owners:
+        owner = format_.owners[0]
+        quantize = f" --quantize {args.quantize}" if args.quantize else ""
+        raise UsageError(f"--format {args.format}: {format_.title} files are written from {NAMES[owner]}, not "
+                         f"{NAMES[framework]}; run python -m cnnlab_{owner}.export {args.run_dir} --format "
+                         f"{args.format}{quantize} (it exports runs of either framework)")
+    if args.quantize and args.format != "litert":
+        raise UsageError(f"--quantize is for --format litert; {format_.title} files are exported in float32")
+    if args.opset is not None and args.format != "onnx":
+        raise UsageError(f"--opset is for --format onnx, not {args.format}")
+    if args.out is not None and args.out.suffix.lower() != format_.suffix:
+        raise UsageError(f"--out {args.out}: a {format_.title} file is named *{format_.suffix}; pass a name ending "
+                         f"in {format_.suffix}")
+
+
+def main(framework: str, load_backend: Callable, argv: list[str] | None = None,
+         runners: dict[str, Callable[[Path, int], Runner]] | None = None) -> int:
+    """``runners``: the backend's openers of the files it writes that need it (PyTorch's for ExecuTorch)."""
+    parser = build_parser(framework)
+    args = parse_or_exit(parser, argv)
+    prog = parser.prog
+    try:
+        check_request(framework, args)
+        run_dir = find_run(args.run_dir)
+        metrics = rundir.read_finished_metrics(run_dir, "export")
+        split = rundir.read_split(run_dir) if (run_dir / rundir.SPLIT).is_file() else {}
+        images, labels, data_note = recorded_validation(metrics, split)
+        backend = load_backend()
+        trained = load_trained(prog, framework, backend, run_dir, metrics)
+        out = args.out or run_dir / default_file_name(args.format, args.quantize)
+        if not out.parent.is_dir():
+            raise UsageError(f"--out {out}: folder {out.parent} does not exist; create it or pass another --out")
+    except UsageError as error:
+        print(f"{prog}: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    if data_note:
+        print(f"{prog}: note: {data_note}", file=sys.stderr)
+    format_ = FORMATS[args.format]
+    images = images.astype("float32")
+    native_logits = backend.predict_logits(trained.model, images, 64)
+    try:
+        with atomic_path(out) as part:
+            if args.format == "onnx":
+                backend.export_onnx(trained.model, trained.spec, part, images[:8], opset=args.opset or OPSET)
+            else:
+                backend.export_mobile(trained.model, trained.spec, part, args.quantize)
+            runner = open_runner(part, 1, runners)
+            runner.path = out  # name the file by its final name in the report
+            check = check_export(runner, images, native_logits, labels, quantized=bool(args.quantize))
+        write_sidecar(out, describe(args.format, framework, metrics, run_dir, trained.source, args.quantize, check))
+    except ExportCheckFailed as error:
+        print(f"{prog}: error: {error}; nothing was written", file=sys.stderr)
+        return EXIT_NOT_REPRODUCED
+    except OSError as error:
+        print(f"{prog}: error: could not write {out} ({error.strerror or error}); nothing was written: free some "
+              f"space or pass another --out", file=sys.stderr)
+        return EXIT_USAGE
+    size = out.stat().st_size
+    print(f"{out}: {format_.title}{' ' + args.quantize if args.quantize else ''}, {size / 1e6:.2f} MB, "
+          f"{trained.spec.name} from {trained.source}")
+    print(f"  checked on {check_summary(check)}")
+    return EXIT_OK

@@ -1,0 +1,154 @@
+"""The exported files cnnlab writes, and the runtimes that run them outside the training frameworks.
+
+Every format takes the same input, ``images`` [batch, H, W, 3] float32 pixels in 0..255 (the model normalises them
+itself), and gives ``logits`` [batch, classes]. A runner opens one file in its runtime and maps images to logits,
+batch by batch; the export self-checks, ``predict``, ``compare`` and the benchmark all run files through here.
+
+ONNX runs in onnxruntime and LiteRT (TensorFlow Lite) in ``ai-edge-litert``'s interpreter, neither of which loads a
+training framework. ExecuTorch's Python runtime takes torch tensors, so its runner is PyTorch's
+(``cnnlab_torch.runtime.mobile_runner``): ``shared`` never imports a framework.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from shared.util.errors import UsageError
+from shared.util.native_stderr import filtered
+
+
+@dataclass(frozen=True)
+class Format:
+    name: str  # the --format value
+    suffix: str
+    runtime: str  # the package that runs it
+    owners: tuple[str, ...]  # the frameworks whose export command writes it
+    title: str
+
+
+FORMATS = {
+    "onnx": Format("onnx", ".onnx", "onnxruntime", ("torch", "tf"), "ONNX"),
+    "litert": Format("litert", ".tflite", "ai-edge-litert", ("tf",), "LiteRT (TensorFlow Lite)"),
+    "executorch": Format("executorch", ".pte", "executorch", ("torch",), "ExecuTorch"),
+}
+# What the LiteRT interpreter prints to fd 2 when it applies its XNNPACK delegate: a note, not an error
+LITERT_NOTES = ("Created TensorFlow Lite XNNPACK delegate for CPU",)
+
+
+def format_of(path: Path) -> Format:
+    """The format of an exported file, from its suffix; ``UsageError`` for any other file."""
+    for candidate in FORMATS.values():
+        if Path(path).suffix.lower() == candidate.suffix:
+            return candidate
+    known = ", ".join(f"{item.suffix} ({item.title})" for item in FORMATS.values())
+    raise UsageError(f"{path} is not a model cnnlab can run: expected a run directory or an exported file, {known}")
+
+
+def default_file_name(format_name: str, quantize: str | None = None) -> str:
+    """The file an export writes in its run directory: model.onnx, model.tflite, model-int8.tflite, model.pte."""
+    return f"model{'-int8' if quantize else ''}{FORMATS[format_name].suffix}"
+
+
+@dataclass
+class Runner:
+    """One exported file open in its runtime: ``runner(images)`` -> float32 logits."""
+    format: Format
+    path: Path
+    image_size: int  # from the file's own input shape
+    classes: int  # from its output shape
+    runtime: str  # the runtime and its version, for reports
+    threads: int
+    max_batch: int  # the largest batch one call takes (ExecuTorch plans its memory for a bound); larger are split
+    run_batch: Callable[[np.ndarray], np.ndarray] = field(repr=False)
+
+    def __call__(self, images: np.ndarray, batch_size: int = 32) -> np.ndarray:
+        images = np.asarray(images, np.float32)
+        step = max(1, min(batch_size, self.max_batch))
+        chunks = [np.asarray(self.run_batch(np.ascontiguousarray(images[start:start + step])), np.float32)
+                  for start in range(0, len(images), step)]
+        return np.concatenate(chunks) if chunks else np.zeros((0, self.classes), np.float32)
+
+
+def _package_version(name: str) -> str:
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "?"
+
+
+def missing_runtime(format_: Format, error: ImportError) -> UsageError:
+    return UsageError(f"{format_.title} files run in {format_.runtime}, which is not installed here ({error}); "
+                      f"install it with: pip install {format_.runtime}")
+
+
+def onnx_runner(path: Path, threads: int = 1) -> Runner:
+    """An ONNX file in onnxruntime on the CPU, with ``threads`` threads for each operator."""
+    import onnxruntime
+
+    from shared.formats.onnx_check import INPUT_NAME, OUTPUT_NAME
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    input_shape, output_shape = session.get_inputs()[0].shape, session.get_outputs()[0].shape
+    return Runner(FORMATS["onnx"], Path(path), int(input_shape[1]), int(output_shape[1]),
+                  f"onnxruntime {onnxruntime.__version__}", threads, 1 << 30,
+                  lambda images: session.run([OUTPUT_NAME], {INPUT_NAME: images})[0])
+
+
+def litert_runner(path: Path, threads: int = 1) -> Runner:
+    """A LiteRT flatbuffer in ai-edge-litert's interpreter (XNNPACK on the CPU), with ``threads`` threads. The batch
+    dimension is free in the file (-1); the interpreter is resized when the batch changes."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError as error:
+        raise missing_runtime(FORMATS["litert"], error) from None
+    with filtered(LITERT_NOTES):
+        interpreter = Interpreter(model_path=str(path), num_threads=threads)
+    (source,), (target,) = interpreter.get_input_details(), interpreter.get_output_details()
+    shape = [int(size) for size in source["shape_signature"]]
+    allocated = [None]
+
+    def run_batch(images: np.ndarray) -> np.ndarray:
+        if allocated[0] != images.shape:
+            interpreter.resize_tensor_input(source["index"], list(images.shape))
+            with filtered(LITERT_NOTES):
+                interpreter.allocate_tensors()
+            allocated[0] = images.shape
+        interpreter.set_tensor(source["index"], images)
+        interpreter.invoke()
+        return interpreter.get_tensor(target["index"])
+
+    return Runner(FORMATS["litert"], Path(path), shape[1], int(target["shape_signature"][1]),
+                  f"ai-edge-litert {_package_version('ai-edge-litert')}", threads, 1 << 30, run_batch)
+
+
+@contextlib.contextmanager
+def quiet_stdout():
+    """Keras's and TensorFlow's converters print what they saved to stdout; a command's own output is the report."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        yield
+
+
+# Openers of the files that run without a framework; a .pte is opened by cnnlab_torch.runtime.mobile_runner
+FRAMEWORK_FREE_RUNNERS: dict[str, Callable[[Path, int], Runner]] = {"onnx": onnx_runner, "litert": litert_runner}
+
+
+def open_runner(path: Path, threads: int = 1,
+                more: dict[str, Callable[[Path, int], Runner]] | None = None) -> Runner:
+    """``path`` open in its runtime. ``more``: openers a backend adds (PyTorch's for ExecuTorch files)."""
+    format_ = format_of(path)
+    openers = {**FRAMEWORK_FREE_RUNNERS, **(more or {})}
+    if format_.name not in openers:
+        owner = format_.owners[0]
+        raise UsageError(f"{path}: {format_.title} files run in {format_.runtime}, which needs the "
+                         f"{'PyTorch' if owner == 'torch' else 'TensorFlow'} side; use python -m cnnlab_{owner}.predict")
+    return openers[format_.name](Path(path), threads)
