@@ -28,3 +28,20 @@ def train(**options):
                          "export would crash; restart the kernel and call cnnlab_torch.train or cnnlab_tf.train "
                          "before importing tensorflow yourself")
     return api.train("torch", load_backend, **options)
+
+
+def predict(model, images, top: int = 5, **options) -> list[dict]:
+    """Classify images (a path, or a list of files and folders) with a trained model: a run directory or ``Run`` of
+    either framework, or an exported .onnx, .tflite or .pte file. Returns one record per readable image,
+    ``{"image", "top": [{"label", "index", "probability"}, ...]}``, best first; ``options``: ``batch_size``,
+    ``device``, ``threads``. Raises ``shared.util.errors.UsageError`` for a mistake the user can fix."""
+    from shared.commands import predict as command
+
+    return command.predict("torch", load_backend, model, images, top, runners=runners(), **options)
+
+
+def runners() -> dict:
+    """Openers of the exported files that need a framework to run."""
+    from cnnlab_torch.runtime import mobile_runner
+
+    return {"executorch": mobile_runner}

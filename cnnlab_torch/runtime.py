@@ -22,16 +22,17 @@ def mobile_runner(path: Path, threads: int = 1) -> Runner:
     """A ``.pte`` program's ``forward`` method, with ``threads`` threads in XNNPACK's pool (one pool per process: the
     last runner opened sets it). Its batch dimension is bounded by the memory it was planned with, which
     ``Runner.max_batch`` holds."""
-    try:
-        import torch
-        from executorch.extension.pybindings import portable_lib
-        from executorch.runtime import Runtime, Verification
-    except ImportError as error:
-        raise missing_runtime(FORMATS["executorch"], error) from None
     import importlib.metadata
 
-    with filtered(EXECUTORCH_NOTES):
-        portable_lib._unsafe_reset_threadpool(threads)
+    import torch
+
+    with filtered(EXECUTORCH_NOTES):  # torchao, which ExecuTorch loads, registers a type torch now warns about
+        try:
+            from executorch.extension.pybindings import portable_lib
+            from executorch.runtime import Runtime, Verification
+        except ImportError as error:
+            raise missing_runtime(FORMATS["executorch"], error) from None
+        portable_lib._unsafe_reset_threadpool(threads)  # the only thread setting ExecuTorch's Python API has
         program = Runtime.get().load_program(Path(path), verification=Verification.Minimal)
         method = program.load_method("forward")
     bound = method.metadata.input_tensor_meta(0).sizes()

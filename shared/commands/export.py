@@ -25,7 +25,7 @@ from shared.formats.onnx_check import LOWEST_OPSET, OPSET
 from shared.formats.runtimes import FORMATS, Runner, default_file_name, open_runner
 from shared.run.experiments import recorded_validation
 from shared.util.atomic import atomic_path
-from shared.util.errors import EXIT_NOT_REPRODUCED, EXIT_OK, EXIT_USAGE, UsageError
+from shared.util.errors import EXIT_CHECK_FAILED, EXIT_OK, EXIT_USAGE, UsageError
 
 QUANTIZATIONS = ("dynamic-int8",)  # LiteRT's dynamic-range int8 (cnnlab_tf.exporters.export_litert)
 NAMES = {"torch": "PyTorch", "tf": "Keras"}
@@ -104,7 +104,7 @@ def main(framework: str, load_backend: Callable, argv: list[str] | None = None,
         write_sidecar(out, describe(args.format, framework, metrics, run_dir, trained.source, args.quantize, check))
     except ExportCheckFailed as error:
         print(f"{prog}: error: {error}; nothing was written", file=sys.stderr)
-        return EXIT_NOT_REPRODUCED
+        return EXIT_CHECK_FAILED
     except OSError as error:
         print(f"{prog}: error: could not write {out} ({error.strerror or error}); nothing was written: free some "
               f"space or pass another --out", file=sys.stderr)

@@ -28,7 +28,7 @@ from shared.data.dataset import Dataset
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")  # torchvision's IMG_EXTENSIONS
 
 
-def _visible(name: str) -> bool:
+def visible(name: str) -> bool:
     """Notebook debris (``.ipynb_checkpoints``) and other hidden entries are not data."""
     return not name.startswith((".", "__"))
 
@@ -58,7 +58,7 @@ def list_image_folder(root: Path) -> FolderListing:
     if not root.is_dir():
         raise UsageError(f"data folder {root} does not exist; expected a folder with one subfolder of images per "
                          f"class (pass it with --data, or use --download)")
-    class_dirs = sorted(path for path in root.iterdir() if path.is_dir() and _visible(path.name))
+    class_dirs = sorted(path for path in root.iterdir() if path.is_dir() and visible(path.name))
     if not class_dirs:
         raise UsageError(f"data folder {root} has no class subfolders; expected one subfolder of images per class, "
                          f"e.g. {root}/daisy/*.jpg")
@@ -66,7 +66,7 @@ def list_image_folder(root: Path) -> FolderListing:
     for label, class_dir in enumerate(class_dirs):
         images = sorted(path.relative_to(root) for path in class_dir.rglob("*")
                         if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file()
-                        and all(_visible(part) for part in path.relative_to(root).parts))
+                        and all(visible(part) for part in path.relative_to(root).parts))
         if not images:
             raise UsageError(f"class folder {class_dir} has no images (looked for {', '.join(IMAGE_SUFFIXES)}); "
                              f"add images or remove the folder")
@@ -78,12 +78,20 @@ def list_image_folder(root: Path) -> FolderListing:
     return FolderListing(root, tuple(path.name for path in class_dirs), tuple(files), tuple(labels))
 
 
+# Part of the decoded cache's name: a change to what decode_image computes decodes every folder again
+DECODER_VERSION = 2  # 2: EXIF orientation applied
+
+
 def decode_image(path: Path, image_size: int) -> np.ndarray:
-    """RGB uint8 (S, S, 3): converted from any mode, resized to S x S with bilinear filtering and antialiasing (what
-    torchvision's ``Resize((S, S))`` does on PIL images)."""
-    from PIL import Image
+    """RGB uint8 (S, S, 3): turned upright by its EXIF orientation (as a phone's photo is shown), converted from any
+    mode (palette, greyscale, RGBA, CMYK, 16-bit), resized to S x S with bilinear filtering and antialiasing (what
+    torchvision's ``Resize((S, S))`` does on PIL images). Training, evaluation and ``predict`` all decode here."""
+    from PIL import Image, ImageOps
 
     with Image.open(path) as image:
+        image = ImageOps.exif_transpose(image)
+        if image.mode == "P" and "transparency" in image.info:
+            image = image.convert("RGBA")  # Pillow warns when a palette with transparency goes straight to RGB
         image = _to_8_bit(image).convert("RGB").resize((image_size, image_size), Image.Resampling.BILINEAR)
         return np.asarray(image, dtype=np.uint8)
 
@@ -134,7 +142,8 @@ def load_image_folder(root: Path, image_size: int, cache_dir: Path, name: str = 
     the folder already listed by the caller (listing stats every file)."""
     listing = listing or list_image_folder(root)
     check_memory(listing, image_size)
-    cache = Path(cache_dir) / f"{Path(root).resolve().name}-{image_size}px-{listing.fingerprint(image_size)}.npz"
+    cache = Path(cache_dir) / (f"{Path(root).resolve().name}-{image_size}px-{listing.fingerprint(image_size)}"
+                               f"-d{DECODER_VERSION}.npz")
     if cache.is_file():
         with np.load(cache, allow_pickle=False) as archive:
             if "files" in archive:  # a cache written before file names were kept is decoded again

@@ -15,12 +15,13 @@ from shared.util.errors import UsageError, WeightsError
 
 
 @contextlib.contextmanager
-def reading(path: Path, what: str) -> Iterator[None]:
+def reading(path: Path, what: str, remedy: str = "train the run again") -> Iterator[None]:
     """Inside the block, any failure to read ``path`` (``what``: "a PyTorch checkpoint") is a ``WeightsError``.
-    A ``UsageError`` raised inside (a file for another model) passes unchanged: it already says what to do."""
+    A ``UsageError`` raised inside (a file for another model) passes unchanged: it already says what to do.
+    ``remedy``: how else to get the file back (an exported file is exported again)."""
     path = Path(path)
     if not path.is_file():
-        raise WeightsError(f"{path} does not exist; expected {what}. Restore it from a copy, or train the run again")
+        raise WeightsError(f"{path} does not exist; expected {what}. Restore it from a copy, or {remedy}")
     try:
         yield
     except UsageError:
@@ -28,4 +29,4 @@ def reading(path: Path, what: str) -> Iterator[None]:
     except Exception as error:  # noqa: BLE001 - each reader has its own exceptions for a damaged file
         reason = (str(error).strip().splitlines() or [""])[0][:160]
         raise WeightsError(f"{path} cannot be read as {what}: {type(error).__name__}: {reason}. The file is "
-                           f"damaged or truncated; restore it from a copy, or train the run again") from None
+                           f"damaged or truncated; restore it from a copy, or {remedy}") from None

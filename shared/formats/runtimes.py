@@ -19,6 +19,7 @@ from typing import Callable
 
 import numpy as np
 
+from shared.formats.readable import reading
 from shared.util.errors import UsageError
 from shared.util.native_stderr import filtered
 
@@ -151,4 +152,5 @@ def open_runner(path: Path, threads: int = 1,
         owner = format_.owners[0]
         raise UsageError(f"{path}: {format_.title} files run in {format_.runtime}, which needs the "
                          f"{'PyTorch' if owner == 'torch' else 'TensorFlow'} side; use python -m cnnlab_{owner}.predict")
-    return openers[format_.name](Path(path), threads)
+    with reading(path, f"{format_.title} file", remedy="export it again from its run"):
+        return openers[format_.name](Path(path), threads)

@@ -44,4 +44,6 @@ class Diverged(Exception):
 
 # Exit statuses of the train command, documented in the README ("Long runs").
 EXIT_OK, EXIT_NOT_REPRODUCED, EXIT_USAGE, EXIT_DIVERGED, EXIT_NOT_WRITTEN = 0, 1, 2, 3, 4
+# export and predict: a file failed its check (nothing kept); some images could not be read (the rest predicted)
+EXIT_CHECK_FAILED = EXIT_SOME_SKIPPED = 1
 EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143  # 128 + SIGINT, 128 + SIGTERM, as shells report them
