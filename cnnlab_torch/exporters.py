@@ -23,9 +23,8 @@ import torch
 from torch import nn
 
 from cnnlab_torch.model import predict_logits
-from cnnlab_torch.runtime import EXECUTORCH_NOTES
+from cnnlab_torch.runtime import quiet_executorch
 from shared.util.atomic import atomic_path
-from shared.util.native_stderr import filtered
 from shared.formats.onnx_check import BATCH_DIM, INPUT_NAME, OPSET, OUTPUT_NAME, check_opset, set_format, verify_export
 from shared.training.precision import DEFAULT_PRECISION
 from shared.model.specs import ModelSpec
@@ -80,7 +79,7 @@ def export_mobile(model: nn.Module, spec: ModelSpec, path: Path, quantize: str |
     ``EXECUTORCH_MAX_BATCH``) and gives logits, lowered to XNNPACK (ExecuTorch's CPU backend on phones):
     ``torch.export``, then ``to_edge_transform_and_lower``. The caller checks it (``shared.commands.export``)."""
     assert quantize is None, "cnnlab's ExecuTorch export is float32"
-    with filtered(EXECUTORCH_NOTES):  # torchao, which ExecuTorch loads, registers a type torch now warns about
+    with quiet_executorch():
         from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
         from executorch.exir import to_edge_transform_and_lower
 

@@ -7,15 +7,34 @@ Python runtime takes and returns torch tensors, and ``shared`` never imports a f
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
 from shared.formats.runtimes import FORMATS, Runner, missing_runtime
 from shared.util.native_stderr import filtered
 
-# What ExecuTorch's runtime prints to fd 2 when it probes the CPU on x86 machines (it looks for ARM's MIDR files)
-EXECUTORCH_NOTES = ("cpuinfo_utils.cpp", "Resetting threadpool to", "is an Enum subclass and is now natively supported by torch.compile")
+# What ExecuTorch's runtime prints to fd 2 when it probes the CPU on x86 machines (it looks for ARM's MIDR files) and
+# sets its thread pool
+EXECUTORCH_NOTES = ("cpuinfo_utils.cpp", "Resetting threadpool to")
+
+
+@contextlib.contextmanager
+def quiet_executorch() -> Iterator[None]:
+    """ExecuTorch's start-up notes filtered out. Importing it loads torchao, which registers an Enum as a pytree
+    constant; torch 2.14 logs a deprecation warning for that through its own logger (torch.utils._pytree), a note
+    for torchao's authors, not for a user exporting a model."""
+    pytree_log = logging.getLogger("torch.utils._pytree")
+    level = pytree_log.level
+    pytree_log.setLevel(logging.ERROR)
+    try:
+        with filtered(EXECUTORCH_NOTES):
+            yield
+    finally:
+        pytree_log.setLevel(level)
 
 
 def mobile_runner(path: Path, threads: int = 1) -> Runner:
@@ -26,7 +45,7 @@ def mobile_runner(path: Path, threads: int = 1) -> Runner:
 
     import torch
 
-    with filtered(EXECUTORCH_NOTES):  # torchao, which ExecuTorch loads, registers a type torch now warns about
+    with quiet_executorch():
         try:
             from executorch.extension.pybindings import portable_lib
             from executorch.runtime import Runtime, Verification

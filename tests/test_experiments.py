@@ -28,6 +28,85 @@ def test_a_fresh_load_reproduces_the_validation_accuracy(backend, runs, monkeypa
     helpers.check_fresh_loads_reproduce(runs, backend.framework, backend, monkeypatch, capsys)
 
 
+def _validation_files(run):
+    """The run's first few recorded validation images, as files in its data folder."""
+    import json
+
+    split = json.loads((run / "split.json").read_text())
+    return [run.parent.parent / "flowers" / name for name in split["val_files"][:5]]
+
+
+def test_predict_gives_the_run_s_own_probabilities_for_its_validation_images(backend, runs, monkeypatch, capsys):
+    """predict decodes a user's files exactly as training decoded its folder: on the recorded validation images it
+    returns the softmax of the trained model's logits on the validation set evaluate measures, through the command
+    line and the API alike."""
+    import importlib
+    import json
+
+    from shared.commands.predict import main as predict, softmax
+    from shared.commands.trained import load_trained
+    from shared.formats import rundir
+    from shared.run.experiments import recorded_validation
+
+    monkeypatch.setenv("CNNLAB_HOME", str(runs["flowers"].parent.parent / "home"))
+    run, files = runs["flowers"], _validation_files(runs["flowers"])
+    assert predict(backend.framework, lambda: backend, [str(run), *map(str, files), "--json", "--top", "2"]) == 0
+    captured = capsys.readouterr()
+    records = [json.loads(line) for line in captured.out.splitlines()]
+    assert "3 classes and 16 px input from its metrics.json" in captured.err  # it says what it chose
+
+    metrics, split = rundir.read_finished_metrics(run, "test"), rundir.read_split(run)
+    images, _, _ = recorded_validation(metrics, split)
+    model = load_trained("test", backend.framework, backend, run, metrics).model
+    expected = softmax(backend.predict_logits(model, images[:len(files)].astype("float32"), 8).astype("float64"))
+    assert [record["image"] for record in records] == [str(file) for file in files]
+    for record, row in zip(records, expected):
+        best = row.argsort()[::-1][:2]
+        assert [entry["index"] for entry in record["top"]] == list(best)
+        assert [entry["label"] for entry in record["top"]] == [metrics["classes"][index] for index in best]
+        assert [entry["probability"] for entry in record["top"]] == pytest.approx(list(row[best]), abs=1e-6)
+
+    api = importlib.import_module(f"cnnlab_{backend.framework}").predict
+    assert api(run, files, top=2) == records
+
+
+def test_predict_refuses_an_unfinished_run_and_a_file_whose_run_has_another_size(backend, runs, tmp_path, capsys):
+    """Two of predict's refusals that need a trained run: each is one line and exit status 2."""
+    import json
+    import shutil
+
+    from shared.commands.predict import main as predict
+    from shared.commands.trained import load_trained
+    from shared.formats import rundir
+    from shared.formats.exported import describe, write_sidecar
+
+    run, files = runs["flowers"], _validation_files(runs["flowers"])[:1]
+    unfinished = tmp_path / "unfinished"
+    unfinished.mkdir()
+    metrics = json.loads((run / rundir.METRICS).read_text())
+    (unfinished / rundir.METRICS).write_text(json.dumps({**metrics, "status": rundir.INTERRUPTED}))
+    # The flowers run's model (16 px) exported, with a description that claims the 32 px fine-tuning run
+    model = load_trained("test", backend.framework, backend, run, metrics).model
+    exported = tmp_path / f"model{ {'torch': '.pte', 'tf': '.tflite'}[backend.framework] }"
+    backend.export_mobile(model, load_trained("test", backend.framework, backend, run, metrics).spec, exported)
+    write_sidecar(exported, {**describe(backend.mobile_format, backend.framework, metrics, run, "test", None, {}),
+                             "run": str(runs["flowers-resnet18"].resolve())})
+    shutil.copy(exported, tmp_path / "unused")  # the file itself is whole: only its claim is wrong
+    runners = importlib_runners(backend)
+    for model_path, message in [(unfinished, "is interrupted, not complete"),
+                                (exported, "trained at 32 px; export that run again")]:
+        assert predict(backend.framework, lambda: backend, [str(model_path), *map(str, files)],
+                       runners=runners) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1 and "Traceback" not in err, err
+
+
+def importlib_runners(backend):
+    import importlib
+
+    return importlib.import_module(f"cnnlab_{backend.framework}").runners()
+
+
 def test_evaluate_uses_the_recorded_split_when_the_folder_gained_images(backend, runs, monkeypatch, capsys):
     """Images added after training must not move into the validation set: evaluate loads the recorded validation
     files, says the folder changed, and still reproduces the accuracy. (Last in this module: it changes the data.)"""

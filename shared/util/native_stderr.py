@@ -9,6 +9,8 @@ still show, only later.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import sys
 import tempfile
@@ -43,17 +45,21 @@ def kept_lines(text: str, notes: Sequence[str]) -> str:
 
 @contextmanager
 def filtered(notes: Sequence[str]) -> Iterator[None]:
-    """Run the block with fd 2 captured; afterwards write back what it printed, less the lines naming ``notes``."""
+    """Run the block with fd 2 captured; afterwards write back what it printed, less the lines naming ``notes``.
+    Python's ``sys.stderr`` is captured too: where it is not fd 2 (a notebook, pytest's capsys), a library that
+    logs through it (ExecuTorch's bindings do) would otherwise bypass the filter."""
     sys.stderr.flush()
     saved = os.dup(2)
+    python_level = io.StringIO()
     with tempfile.TemporaryFile() as capture:
         os.dup2(capture.fileno(), 2)
         try:
-            yield
+            with contextlib.redirect_stderr(python_level):
+                yield
         finally:
             sys.stderr.flush()
             os.dup2(saved, 2)
             os.close(saved)
             capture.seek(0)
-            sys.stderr.write(kept_lines(capture.read().decode(errors="replace"), notes))
+            sys.stderr.write(kept_lines(capture.read().decode(errors="replace") + python_level.getvalue(), notes))
             sys.stderr.flush()

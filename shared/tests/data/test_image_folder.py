@@ -119,3 +119,33 @@ def test_files_are_kept_in_order_and_an_old_cache_without_them_is_decoded_again(
     assert load_image_folder(folder, 8, cache).files == dataset.files
     with np.load(entry) as archive:
         assert "files" in archive, "the cache entry was rewritten with the file names"
+
+
+def test_a_photo_is_decoded_upright_by_its_exif_orientation(tmp_path):
+    """A phone stores a portrait photo as landscape pixels plus EXIF orientation 6 ("rotate 90 degrees clockwise to
+    show"); the decoder must see what the phone shows, in training and in predict alike."""
+    upright = np.zeros((12, 8, 3), np.uint8)  # 12 rows, 8 columns: portrait
+    upright[:3, :, 0] = 255  # a red top quarter: the decoded 4 x 4 image's top row
+    Image.fromarray(upright).save(tmp_path / "upright.png")
+    # The same picture as a camera writes it: turned a quarter counter-clockwise, with orientation 6 in EXIF
+    stored = Image.fromarray(np.rot90(upright, k=1).copy())
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation
+    stored.save(tmp_path / "camera.jpg", exif=exif, quality=100)
+    camera = image_folder.decode_image(tmp_path / "camera.jpg", 4)
+    reference = image_folder.decode_image(tmp_path / "upright.png", 4)
+    assert camera[0, :, 0].min() > 200 and camera[-1, :, 0].max() < 60, "the red row must be on top"
+    assert np.abs(camera.astype(int) - reference.astype(int)).max() < 40  # JPEG rounding only
+
+
+@pytest.mark.parametrize("mode", ["P", "RGBA", "CMYK", "L", "LA"])
+def test_every_image_mode_decodes_to_the_same_rgb_pixels(tmp_path, mode):
+    """Palette (with transparency), RGBA, CMYK and greyscale files of one picture give its RGB pixels."""
+    grey = np.arange(16, dtype=np.uint8).reshape(4, 4) * 16
+    rgb = np.stack([grey] * 3, axis=-1)
+    image = Image.fromarray(rgb).convert(mode)
+    name = tmp_path / f"image.{'tif' if mode == 'CMYK' else 'png'}"
+    image.save(name, **({"transparency": 0} if mode == "P" else {}))
+    # A palette holds the web palette's nearest colours, not the picture's: those are what the file shows
+    shown = np.asarray(image.convert("RGB")) if mode == "P" else rgb
+    assert np.abs(image_folder.decode_image(name, 4).astype(int) - shown.astype(int)).max() <= 1
