@@ -24,6 +24,7 @@ from torch import nn
 
 from cnnlab_torch.model import predict_logits
 from cnnlab_torch.runtime import quiet_executorch
+from shared.formats.runtimes import FORMATS, missing_runtime
 from shared.util.atomic import atomic_path
 from shared.formats.onnx_check import BATCH_DIM, INPUT_NAME, OPSET, OUTPUT_NAME, check_opset, set_format, verify_export
 from shared.training.precision import DEFAULT_PRECISION
@@ -80,8 +81,11 @@ def export_mobile(model: nn.Module, spec: ModelSpec, path: Path, quantize: str |
     ``torch.export``, then ``to_edge_transform_and_lower``. The caller checks it (``shared.commands.export``)."""
     assert quantize is None, "cnnlab's ExecuTorch export is float32"
     with quiet_executorch():
-        from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
-        from executorch.exir import to_edge_transform_and_lower
+        try:
+            from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+            from executorch.exir import to_edge_transform_and_lower
+        except ImportError as error:
+            raise missing_runtime(FORMATS["executorch"], error) from None
 
     cpu_model = _float32_cpu(model)
     example = torch.zeros(EXECUTORCH_MAX_BATCH, spec.image_size, spec.image_size, 3)

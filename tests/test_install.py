@@ -73,7 +73,7 @@ def test_on_a_fresh_colab_runtime_pip_adds_only_what_colab_lacks():
             name, version = line.split("==")
             runtime[install.canonical(name)] = version
     added = _report_installs(report)
-    assert {"onnx", "onnxruntime", "tf2onnx", "cnnlab"} <= set(added)
+    assert {"onnx", "onnxruntime", "tf2onnx", "ai-edge-litert", "cnnlab"} <= set(added)
     assert {name: (runtime[name], version) for name, version in added.items() if name in runtime} == {}
 
 

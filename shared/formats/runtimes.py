@@ -86,8 +86,10 @@ def _package_version(name: str) -> str:
 
 
 def missing_runtime(format_: Format, error: ImportError) -> UsageError:
-    return UsageError(f"{format_.title} files run in {format_.runtime}, which is not installed here ({error}); "
-                      f"install it with: pip install {format_.runtime}")
+    extra = " (cnnlab's mobile extra: pip install -e '.[mobile]'; on Colab it upgrades scikit-learn)" \
+        if format_.name == "executorch" else ""
+    return UsageError(f"{format_.title} files need {format_.runtime}, which is not installed here ({error}); "
+                      f"install it with: pip install {format_.runtime}{extra}")
 
 
 def onnx_runner(path: Path, threads: int = 1) -> Runner:
