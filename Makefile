@@ -23,8 +23,9 @@ endif
 train: $(VENV)/.installed
 	$(VENV)/bin/python -m cnnlab_$(FRAMEWORK).train $(ARGS)
 
+# CNNLAB_STACK tells the suite which stack it runs on (tests.support.helpers.executorch_installed)
 test: $(VENV)/.installed-test
-	$(VENV)/bin/python -m pytest $(ARGS)
+	CNNLAB_STACK=$(STACK) $(VENV)/bin/python -m pytest $(ARGS)
 
 # Colab runs Python 3.13, which this machine lacks: pip resolves the whole Colab stack for it, wheels only
 check-wheels:

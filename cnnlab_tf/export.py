@@ -1,5 +1,6 @@
-"""``python -m cnnlab_tf.export RUN --format ...``: export a finished run's model (of either framework) to a file and check
-it against the model. See ``--help`` and ``shared.commands.export``; the exporters are ``cnnlab_tf.exporters``."""
+"""``python -m cnnlab_tf.export RUN --format ...``: export a finished run's model (of either framework) to a file
+and check it against the model. See ``--help`` and ``shared.commands.export``; the exporters are
+``cnnlab_tf.exporters``."""
 
 import sys
 

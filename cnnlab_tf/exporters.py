@@ -22,12 +22,8 @@ from shared.util.atomic import atomic_path
 from shared.util.native_stderr import TENSORFLOW_EXPORT_NOTES, filtered
 from shared.formats.onnx_check import (BATCH_DIM, INPUT_NAME, OPSET, OUTPUT_NAME, check_opset, ir_version, set_format,
                                        verify_export)
-from shared.formats.runtimes import quiet_stdout
+from shared.formats.runtimes import QUANTIZATIONS, quiet_stdout
 from shared.model.specs import ModelSpec
-
-# --quantize values: dynamic-range int8, the converter's Optimize.DEFAULT without a representative dataset: int8
-# weights, float32 activations, about 4x smaller (the self-check bounds it by agreement and accuracy)
-QUANTIZATIONS = ("dynamic-int8",)
 
 
 def _rename_ends(model: onnx.ModelProto) -> None:

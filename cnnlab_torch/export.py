@@ -1,5 +1,6 @@
-"""``python -m cnnlab_torch.export RUN --format ...``: export a finished run's model (of either framework) to a file and check
-it against the model. See ``--help`` and ``shared.commands.export``; the exporters are ``cnnlab_torch.exporters``."""
+"""``python -m cnnlab_torch.export RUN --format ...``: export a finished run's model (of either framework) to a file
+and check it against the model. See ``--help`` and ``shared.commands.export``; the exporters are
+``cnnlab_torch.exporters``."""
 
 import sys
 

@@ -22,12 +22,11 @@ from shared.commands.trained import find_run, load_trained
 from shared.formats import rundir
 from shared.formats.exported import ExportCheckFailed, check_export, check_summary, describe, write_sidecar
 from shared.formats.onnx_check import LOWEST_OPSET, OPSET
-from shared.formats.runtimes import FORMATS, Runner, default_file_name, open_runner
+from shared.formats.runtimes import FORMATS, QUANTIZATIONS, Runner, default_file_name, open_runner
 from shared.run.experiments import recorded_validation
 from shared.util.atomic import atomic_path
 from shared.util.errors import EXIT_CHECK_FAILED, EXIT_OK, EXIT_USAGE, UsageError
 
-QUANTIZATIONS = ("dynamic-int8",)  # LiteRT's dynamic-range int8 (cnnlab_tf.exporters.export_litert)
 NAMES = {"torch": "PyTorch", "tf": "Keras"}
 
 
@@ -101,7 +100,10 @@ def main(framework: str, load_backend: Callable, argv: list[str] | None = None,
             runner = open_runner(part, 1, runners)
             runner.path = out  # name the file by its final name in the report
             check = check_export(runner, images, native_logits, labels, quantized=bool(args.quantize))
-        write_sidecar(out, describe(args.format, framework, metrics, run_dir, trained.source, args.quantize, check))
+            # Before the file replaces an older one: a sidecar that cannot be written leaves both old files as
+            # they were
+            write_sidecar(out, describe(args.format, framework, metrics, run_dir, trained.source, args.quantize,
+                                        check))
     except ExportCheckFailed as error:
         print(f"{prog}: error: {error}; nothing was written", file=sys.stderr)
         return EXIT_CHECK_FAILED

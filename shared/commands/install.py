@@ -4,7 +4,8 @@ Colab's runtime already has torch, torchvision, tensorflow, keras and numpy, bui
 install`` would keep them where they satisfy cnnlab's ranges, but may still upgrade what they need: on Colab's
 2026-08 runtime, the newest onnx would take protobuf from 5.29.6 to 7 under TensorFlow 2.20. So every installed
 package is given to pip as a constraint at its own version, and pip adds only what is missing (onnx, onnxruntime,
-tf2onnx, onnxscript, ai-edge-litert). A runtime whose frameworks are older than cnnlab's ranges stops here with what to do.
+tf2onnx, onnxscript, ai-edge-litert). A runtime whose frameworks are older than cnnlab's ranges stops here with what to
+do.
 
     python -m shared.commands.install [--extras notebook] [--report report.json]   # in the checkout; --report: dry run
 

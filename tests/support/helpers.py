@@ -349,3 +349,17 @@ def default_run(backend, run_dir: Path, epochs: int) -> Path:
     assert train(backend, ["--epochs", str(epochs), "--out", str(run_dir)]) == 0
     return run_dir
 
+
+
+def executorch_installed() -> bool:
+    """Whether ExecuTorch (the mobile extra) is here. Colab's stack cannot install it (its scikit-learn is too old;
+    README, "On a phone"), so there its tests leave the ExecuTorch file out; anywhere else it must be installed
+    (``make test`` installs it) and its absence fails the test that needs it."""
+    import importlib.util
+    import os
+
+    if importlib.util.find_spec("executorch") is not None:
+        return True
+    assert os.environ.get("CNNLAB_STACK") == "colab", \
+        "executorch is not installed; install the mobile extra: pip install -c constraints.txt -e '.[test,mobile]'"
+    return False
