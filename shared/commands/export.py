@@ -25,7 +25,7 @@ from shared.formats.onnx_check import LOWEST_OPSET, OPSET
 from shared.formats.runtimes import FORMATS, QUANTIZATIONS, Runner, default_file_name, open_runner
 from shared.run.experiments import recorded_validation
 from shared.util.atomic import atomic_path
-from shared.util.errors import EXIT_CHECK_FAILED, EXIT_OK, EXIT_USAGE, UsageError
+from shared.util.errors import EXIT_CHECK_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UsageError
 
 NAMES = {"torch": "PyTorch", "tf": "Keras"}
 
@@ -71,7 +71,16 @@ def main(framework: str, load_backend: Callable, argv: list[str] | None = None,
     """``runners``: the backend's openers of the files it writes that need it (PyTorch's for ExecuTorch)."""
     parser = build_parser(framework)
     args = parse_or_exit(parser, argv)
-    prog = parser.prog
+    try:
+        return export(framework, load_backend, args, parser.prog, runners)
+    except KeyboardInterrupt:  # a half-written file goes with atomic_path; an older one is kept
+        print(f"\n{parser.prog}: stopped: nothing was written", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def export(framework: str, load_backend: Callable, args, prog: str,
+           runners: dict[str, Callable[[Path, int], Runner]] | None) -> int:
+    """The export the parsed flags ask for; its exit status."""
     try:
         check_request(framework, args)
         run_dir = find_run(args.run_dir)

@@ -25,7 +25,7 @@ from shared.data.image_folder import IMAGE_SUFFIXES, decode_image, visible
 from shared.formats import rundir
 from shared.formats.exported import read_description
 from shared.formats.runtimes import Runner, format_of, open_runner
-from shared.util.errors import EXIT_OK, EXIT_SOME_SKIPPED, EXIT_USAGE, UsageError
+from shared.util.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_SOME_SKIPPED, EXIT_USAGE, UsageError
 
 DEFAULT_TOP = 5
 DEFAULT_BATCH_SIZE = 32
@@ -199,7 +199,15 @@ def main(framework: str, load_backend: Callable, argv: list[str] | None = None,
          runners: Runners | None = None) -> int:
     parser = build_parser(framework)
     args = parse_or_exit(parser, argv)
-    prog = parser.prog
+    try:
+        return command_line(framework, load_backend, args, parser.prog, runners)
+    except KeyboardInterrupt:
+        print(f"\n{parser.prog}: stopped", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def command_line(framework: str, load_backend: Callable, args, prog: str, runners: Runners | None) -> int:
+    """The predictions the parsed flags ask for, printed; the exit status."""
     try:
         check_top(args.top)
         if args.batch_size < 1:
