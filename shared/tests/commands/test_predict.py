@@ -76,3 +76,14 @@ def test_the_table_shows_each_image_with_its_labels_and_percentages():
                                           {"label": "daisy", "index": 0, "probability": 0.05}]}]
     lines = predict.table(records).splitlines()
     assert lines[0].startswith("image") and "rose 91.2%" in lines[1] and "daisy 5.0%" in lines[1]
+
+
+@pytest.mark.parametrize("name", ["model.tflite", "model.onnx"])
+def test_a_damaged_model_file_is_one_message_that_says_to_export_again(tmp_path, name):
+    from shared.formats.exported import write_sidecar
+
+    model = tmp_path / name
+    model.write_bytes(b"TFL3" + bytes(60))  # a header, then nothing: what a cut-off copy leaves
+    write_sidecar(model, {"classes": ["cat", "dog"], "image_size": 8})
+    with pytest.raises(UsageError, match=rf"{name} cannot be read as .* file: .*export it again from its run"):
+        predict.load_model("tf", lambda: pytest.fail("loaded a backend"), model)
