@@ -1,6 +1,7 @@
 """The TensorFlow/Keras benchmark worker, started by ``python -m shared.bench`` in a process of its own. Mirrors
 ``cnnlab_torch.bench``; the tasks both frameworks share (the cnnlab loop, the frozen-feature cache) are in
-``shared.commands.bench_worker``."""
+``shared.commands.bench_worker``, and what a model costs to train and serve (memory, latency) in
+``shared.commands.footprint_worker``."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ import tensorflow as tf
 from cnnlab_tf.backend import BACKEND
 from cnnlab_tf.optimizer import make_optimizer
 from shared.commands.bench_worker import bench_config, call_seconds, run_worker, seeded_model, synthetic_data
+from shared.commands.footprint_worker import WorkerKit, footprint_tasks
+from shared.commands.memory import DevicePeak
 
 
 class _EpochTimer(keras.callbacks.Callback):
@@ -59,8 +62,33 @@ def time_reference_loop(arch: str, classes: int, image_size: int, batch_size: in
     return {"epoch_seconds": timer.epoch_seconds, "jit_compile": xla}
 
 
+def set_threads(threads: int) -> None:
+    """``threads`` for each operator, and one inter-op thread, as onnxruntime's sessions are set up; TensorFlow
+    reads both when it starts, so the worker calls this first."""
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+
+
+def _on_gpu() -> bool:
+    return bool(tf.config.list_logical_devices("GPU"))
+
+
+def _reset_gpu_peak() -> None:
+    if _on_gpu():
+        tf.config.experimental.reset_memory_stats("GPU:0")
+
+
+def _gpu_peak() -> int | None:
+    return int(tf.config.experimental.get_memory_info("GPU:0")["peak"]) if _on_gpu() else None
+
+
+KIT = WorkerKit(BACKEND, DevicePeak(_reset_gpu_peak, _gpu_peak, "tf.config.experimental.get_memory_info peak"),
+                {})
+
+
 def main(argv: list[str] | None = None) -> int:
-    return run_worker(BACKEND, {"matmul": time_matmul, "reference_loop": time_reference_loop}, argv)
+    return run_worker(BACKEND, {"matmul": time_matmul, "reference_loop": time_reference_loop,
+                                **footprint_tasks(KIT)}, argv, set_threads)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,12 @@
 """The PyTorch benchmark worker, started by ``python -m shared.bench`` in a process of its own. Mirrors
 ``cnnlab_tf.bench``; the tasks both frameworks share (the cnnlab loop, the frozen-feature cache) are in
-``shared.commands.bench_worker``. Only PyTorch has ``time_data_pipeline``: the seed labs' image pipeline is
+``shared.commands.bench_worker``, and what a model costs to train and serve (memory, latency) in
+``shared.commands.footprint_worker``. Only PyTorch has ``time_data_pipeline``: the seed labs' image pipeline is
 torchvision's."""
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import tempfile
 import time
@@ -17,8 +19,11 @@ from cnnlab_torch.backend import BACKEND
 from cnnlab_torch.device import current_device
 from cnnlab_torch.engine import gather_batch
 from cnnlab_torch.optimizer import make_optimizer
+from cnnlab_torch.runtime import mobile_runner
 from shared.commands.bench_worker import (bench_config, call_seconds, run_worker, seeded_model, synthetic_data,
                                           write_jpeg_folder)
+from shared.commands.footprint_worker import WorkerKit, footprint_tasks
+from shared.commands.memory import DevicePeak
 from shared.data.dataset import batch_indices
 from shared.data.image_folder import load_image_folder
 
@@ -120,9 +125,29 @@ def time_data_pipeline(images: int, classes: int, image_size: int, batch_size: i
     return {"seed_epoch_seconds": seed, **{f"cnnlab_{key}": value for key, value in cnnlab.items()}}
 
 
+def set_threads(threads: int) -> None:
+    """``threads`` for each operator, and one inter-op thread, as onnxruntime's sessions are set up."""
+    torch.set_num_threads(threads)
+    with contextlib.suppress(RuntimeError):  # settable only before any inter-op work has started
+        torch.set_num_interop_threads(1)
+
+
+def _reset_cuda_peak() -> None:
+    if current_device().type == "cuda":
+        torch.cuda.reset_peak_memory_stats(current_device())
+
+
+def _cuda_peak() -> int | None:
+    return int(torch.cuda.max_memory_allocated(current_device())) if current_device().type == "cuda" else None
+
+
+KIT = WorkerKit(BACKEND, DevicePeak(_reset_cuda_peak, _cuda_peak, "torch.cuda.max_memory_allocated"),
+                {"executorch": mobile_runner})
+
+
 def main(argv: list[str] | None = None) -> int:
     return run_worker(BACKEND, {"matmul": time_matmul, "reference_loop": time_reference_loop,
-                                "data_pipeline": time_data_pipeline}, argv)
+                                "data_pipeline": time_data_pipeline, **footprint_tasks(KIT)}, argv, set_threads)
 
 
 if __name__ == "__main__":

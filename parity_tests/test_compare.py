@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-from shared.commands.compare import main as compare
+from shared.commands.compare import compare_runs, main as compare
+from shared.commands.latency import LatencyPlan
 from tests.support.helpers import write_cifar100_archive
 from shared.formats.tolerances import MIN_ARGMAX_AGREEMENT, tolerance
 
@@ -30,17 +31,33 @@ def studies(tmp_path_factory):
     return root, environment
 
 
+# A few calls per runtime: the suite checks that every row is measured, not the figures
+QUICK = LatencyPlan(warmup_calls=1, min_calls=3, min_seconds=0.0, max_calls=3)
+
+
 def test_compare_reports_every_variant_of_both_frameworks(studies, monkeypatch, capsys):
     root, environment = studies
     monkeypatch.setenv("CNNLAB_HOME", environment["CNNLAB_HOME"])
-    assert compare([str(root / "torch"), str(root / "tf"), "--out", str(root / "compare")]) == 0
+    compare_runs(root / "torch", root / "tf", root / "compare", threads=1, plan=QUICK)
     report = (root / "compare" / "compare.md").read_text()
     for text in ("cifar_cnn_stride", "cifar_cnn_max", "cifar_cnn_avg", "torch 2.", "tf 2.", "seconds per epoch",
-                 "training images per second", "trainable parameters", "ONNX exports on the 30 validation images"):
+                 "training images per second", "trainable parameters", "ONNX exports on the 30 validation images",
+                 "training step, peak resident set (batch 32)", "Inference on this machine, 1 thread",
+                 "## Theory section, measured", "*TensorFlow deploys to phones and many targets:*",
+                 f"`python -m cnnlab_torch.export {root / 'torch' / 'cifar_cnn_max'} --format executorch`",
+                 f"`python -m cnnlab_tf.export {root / 'tf' / 'cifar_cnn_avg'} --format litert --quantize "
+                 f"dynamic-int8`"):
         assert text in report, f"{text!r} missing from compare.md"
+    assert "not measured" not in report, report
     assert (root / "compare" / "compare.png").read_bytes()[:4] == b"\x89PNG"
     result = json.loads((root / "compare" / "compare.json").read_text())
     for variant, entry in result.items():
+        for side in entry["footprint"]["sides"].values():
+            memory = side["memory"]
+            assert memory["rss_peak_bytes"] >= memory["rss_before_bytes"] > 0, f"{variant}: {memory}"
+            assert [row["format"] for row in side["runtimes"]] == ["native", "onnx"], side["runtimes"]
+            assert all(figures["calls"] == 3 and figures["p95_seconds"] >= figures["median_seconds"] > 0
+                       for row in side["runtimes"] for figures in row["latency"]), side["runtimes"]
         runs = entry["runs"]
         assert runs["a"]["params_trainable"] == runs["b"]["params_trainable"] == 21_699
         onnx = entry["onnx"]

@@ -27,8 +27,8 @@ def public_functions(module) -> dict[str, list[str]]:
 # worker times it. PyTorch's BatchNorm synchronises over torchrun's processes with its own collectives; Keras builds
 # mirrored variables inside tf.distribute's scope and places data and rows per replica inside one process; so
 # only PyTorch wraps its model for several processes (DDP: ``parallel``), where Keras's mirrored model already is
-# every replica's.
-BACKEND_SPECIFIC = {"current_device", "to_module", "conv_padding", "batchnorm_arguments", "output_layer_name",
+# every replica's. ExecuTorch's runtime is the one that prints start-up notes (quiet_executorch).
+BACKEND_SPECIFIC = {"quiet_executorch", "current_device", "to_module", "conv_padding", "batchnorm_arguments", "output_layer_name",
                     "canonical_variables", "autocast", "dtype_policy", "time_data_pipeline", "summed",
                     "sum_over_processes", "strategy", "scope", "on_every_replica", "replica_rows",
                     "unmirrored_model", "parallel"}

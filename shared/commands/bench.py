@@ -19,6 +19,8 @@ writes JSON. The ratios:
   decoding included.
 - Whole commands (``shared.commands.bench_cli``): the default run's fixed cost by phase, and every architecture at 32 px
   through both command lines, Keras / PyTorch.
+- Inference latency (``shared.commands.bench_latency``): every architecture natively and in every exported format,
+  at batch 1 and 32, on ``--threads`` threads; ``--latency-only`` measures this table alone.
 """
 
 from __future__ import annotations
@@ -37,10 +39,11 @@ from pathlib import Path
 
 import numpy as np
 
-from shared.commands import bench_cli
+from shared.commands import bench_cli, bench_latency
 from shared.commands.bench_tables import format_report
 from shared.util.atomic import atomic_path
 from shared.commands.bench_worker import steady_seconds
+from shared.commands.latency import DEFAULT_PLAN, LatencyPlan
 from shared.data.dataset import DIGITS_IMAGE_SIZE
 from shared.util.environment import package_versions
 from shared.run.experiments import EXPERIMENTS
@@ -73,6 +76,10 @@ class Mode:
     command_epochs: int  # epochs of each 32-px command-line run (the first is the warm-up)
     command_archs: tuple[str, ...] | None = None  # the 32-px runs' architectures; None: every registered one
     default_epochs: int | None = None  # the default run's epochs; None: the default run as a user starts it
+    latency: LatencyPlan = DEFAULT_PLAN  # the inference latency table's batches and repeats
+    # The latency tasks join the training workers (smoke: one process per framework, not two; it cannot set the
+    # threads then, which TensorFlow fixes when it starts, and its numbers mean nothing anyway)
+    latency_with_training: bool = False
 
 
 # What the full and the quick mode share: every architecture, the labs' batch, their JPEGs at the flowers lab's size
@@ -82,12 +89,15 @@ MODES = {
     "full": Mode("full", max_image_size=None, repeats=3, epoch_flops=2e12, max_steps=64, feature_images=(320, 96),
                  pipeline_images=500, command_repeats=3, command_epochs=4, **_LAB_SETTINGS),
     "quick": Mode("quick", max_image_size=64, repeats=5, epoch_flops=100e9, max_steps=32, feature_images=(96, 32),
-                  pipeline_images=160, command_repeats=1, command_epochs=3, **_LAB_SETTINGS),
+                  pipeline_images=160, command_repeats=1, command_epochs=3,
+                  latency=LatencyPlan(min_calls=20, min_seconds=0.2, max_seconds=3.0, floor_calls=3), **_LAB_SETTINGS),
     # --smoke: the whole path through both workers in seconds, for the tests; its numbers mean nothing
     "smoke": Mode("smoke", archs=("cifar_cnn_max",), max_image_size=32, batch_size=4, repeats=1, epoch_flops=0.0,
                   min_steps=2, max_steps=2, matmul_size=256, feature_arch="cifar_cnn_max", feature_images=(8, 4),
                   pipeline_images=6, pipeline_image_size=32, command_repeats=1, command_epochs=2,
-                  command_archs=("cifar_cnn_max",), default_epochs=2),
+                  command_archs=("cifar_cnn_max",), default_epochs=2,
+                  latency=LatencyPlan(warmup_calls=1, min_calls=2, min_seconds=0.0, max_calls=2, max_seconds=0.0,
+                                      floor_calls=1), latency_with_training=True),
 }
 
 
@@ -137,15 +147,18 @@ def plan(mode: Mode) -> dict[str, list[dict]]:
     return {"torch": common + [{"task": "data_pipeline", "args": pipeline}], "tf": common}
 
 
-def run_worker_process(framework: str, tasks: list[dict], device: str, folder: Path) -> dict:
-    """One framework's worker in a process of its own; its progress lines pass through to this terminal."""
-    job, out = folder / f"{framework}-job.json", folder / f"{framework}-result.json"
-    job.write_text(json.dumps({"device": device, "tasks": tasks}))
+def run_worker_process(framework: str, tasks: list[dict], device: str, folder: Path, threads: int | None = None,
+                       capture: bool = False, name: str = "") -> dict:
+    """One framework's worker in a process of its own, with ``threads`` threads (None: the framework's default). Its
+    progress lines pass through to this terminal, or with ``capture`` are kept and shown only if it fails."""
+    job, out = folder / f"{framework}{name}-job.json", folder / f"{framework}{name}-result.json"
+    job.write_text(json.dumps({"device": device, "threads": threads, "tasks": tasks}))
     command = [sys.executable, "-m", f"cnnlab_{framework}.bench", "--job", str(job), "--out", str(out)]
-    status = subprocess.run(command).returncode
-    if status != 0:
-        raise WorkerFailed(f"the {framework} worker ({' '.join(command[1:3])}) failed with exit status {status}",
-                           status)
+    finished = subprocess.run(command, capture_output=capture, text=True)
+    if finished.returncode != 0:
+        output = f":\n{finished.stderr[-3000:]}" if capture else ""
+        raise WorkerFailed(f"the {framework} worker ({' '.join(command[1:3])}) failed with exit status "
+                           f"{finished.returncode}{output}", finished.returncode)
     return json.loads(out.read_text())
 
 
@@ -245,17 +258,41 @@ def summarize(workers: dict[str, dict]) -> dict:
             "training": training, "feature_cache": features, "data_pipeline": pipeline, "ratios": ratios}
 
 
-def build_report(mode: Mode, device: str, workers: dict[str, dict], commands: dict, seconds: float) -> dict:
-    """Everything the JSON holds: where and when, the settings, the figures and ratios, and the raw timings."""
-    return {"mode": mode.name, "date": time.strftime("%Y-%m-%d %H:%M %Z"), "seconds": seconds, "machine": machine(),
-            "device": device, "devices": {framework: workers[framework]["device"] for framework in FRAMEWORKS},
-            "versions": package_versions(), "settings": asdict(mode), **summarize(workers), "commands": commands,
-            "workers": workers}
+def latency_plan(mode: Mode, threads: int | None) -> dict[str, list[dict]]:
+    """Each framework's latency tasks: the mode's architectures at their benchmark sizes."""
+    archs = mode.archs or tuple(ARCHITECTURES)
+    return bench_latency.plan({arch: bench_image_size(arch, mode) for arch in archs}, CLASSES, threads, mode.latency)
+
+
+def build_report(mode: Mode, device: str, workers: dict[str, dict] | None, commands: dict | None, seconds: float,
+                 latency: dict[str, dict] | None = None) -> dict:
+    """Everything the JSON holds: where and when, the settings, the figures and ratios, and the raw timings;
+    ``workers`` and ``commands`` are None with ``--latency-only``, ``latency`` (the latency workers) is None where
+    the training workers ran the latency tasks too."""
+    report = {"mode": mode.name, "date": time.strftime("%Y-%m-%d %H:%M %Z"), "seconds": seconds,
+              "machine": machine(), "device": device, "versions": package_versions(), "settings": asdict(mode)}
+    if workers is not None:
+        report.update(devices={framework: workers[framework]["device"] for framework in FRAMEWORKS},
+                      **summarize(workers), commands=commands)
+    latency_workers = latency or workers
+    report["latency"] = bench_latency.summarize(latency_workers)
+    report["devices"] = report.get("devices") or report["latency"]["devices"]
+    report["workers"] = workers
+    if latency is not None:
+        report["latency_workers"] = latency
+    return report
+
+
+def _workers(tasks: dict[str, list[dict]], device: str, folder: Path, threads: int | None = None,
+             name: str = "") -> dict[str, dict]:
+    return {framework: run_worker_process(framework, tasks[framework], device, folder, threads, name=name)
+            for framework in FRAMEWORKS}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m shared.bench", description="How fast cnnlab trains, as ratios "
-                                     "measured in one run: a table on stdout, every figure in a JSON file.")
+                                     "measured in one run, and how fast its models infer in every runtime: tables "
+                                     "on stdout, every figure in a JSON file.")
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_true", help="few steps, 224-px models at 64 px (under 10 minutes "
                       "on a 2-core CPU); the default is the full benchmark at the natural sizes")
@@ -263,25 +300,41 @@ def main(argv: list[str] | None = None) -> int:
                       "numbers mean nothing")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                         help="passed to both workers; auto uses CUDA when the framework sees a GPU")
+    parser.add_argument("--threads", type=int, default=1, help="inference threads of the latency table, in the "
+                        "native models and every runtime (default 1, as a phone runs a model)")
+    parser.add_argument("--latency-only", action="store_true", help="measure the inference latency table alone")
     parser.add_argument("--json", type=Path, default=Path("bench.json"), help="where to write the results")
     args = parser.parse_args(argv)
+    if args.threads < 1:
+        parser.error(f"--threads must be 1 or more, got {args.threads}")
     mode = MODES["smoke" if args.smoke else "quick" if args.quick else "full"]
     started = time.perf_counter()
-    tasks = plan(mode)
-    print(f"shared.bench: {mode.name} mode, {sum(len(job) for job in tasks.values())} tasks; PyTorch's worker, "
-          f"then TensorFlow's", file=sys.stderr, flush=True)
+    latency_tasks = latency_plan(mode, args.threads)
+    tasks = {} if args.latency_only else plan(mode)
+    together = mode.latency_with_training and not args.latency_only
+    if together:
+        tasks = {framework: tasks[framework] + latency_tasks[framework] for framework in FRAMEWORKS}
+    count = sum(map(len, tasks.values())) + (0 if together else sum(map(len, latency_tasks.values())))
+    print(f"shared.bench: {mode.name} mode, {count} tasks; PyTorch's worker, then TensorFlow's", file=sys.stderr,
+          flush=True)
+    workers = commands = latency = None
     with tempfile.TemporaryDirectory(prefix="cnnlab-bench-") as folder:
         try:
-            workers = {framework: run_worker_process(framework, tasks[framework], args.device, Path(folder))
-                       for framework in FRAMEWORKS}
+            if not args.latency_only:
+                workers = _workers(tasks, args.device, Path(folder))
+            if not together:
+                print(f"shared.bench: inference latency, {args.threads} thread{'s' if args.threads > 1 else ''}",
+                      file=sys.stderr, flush=True)
+                latency = _workers(latency_tasks, args.device, Path(folder), args.threads, name="-latency")
         except WorkerFailed as error:
             print(f"shared.bench: error: {error}", file=sys.stderr)
             return error.status
-        print("shared.bench: whole commands: the default run, then every architecture at 32 px",
-              file=sys.stderr, flush=True)
-        commands = bench_cli.measure(mode.command_archs or tuple(ARCHITECTURES), Path(folder), mode.command_repeats,
-                                     mode.command_epochs, mode.default_epochs)
-    result = build_report(mode, args.device, workers, commands, time.perf_counter() - started)
+        if not args.latency_only:
+            print("shared.bench: whole commands: the default run, then every architecture at 32 px",
+                  file=sys.stderr, flush=True)
+            commands = bench_cli.measure(mode.command_archs or tuple(ARCHITECTURES), Path(folder),
+                                         mode.command_repeats, mode.command_epochs, mode.default_epochs)
+    result = build_report(mode, args.device, workers, commands, time.perf_counter() - started, latency)
     print(format_report(result))
     with atomic_path(args.json) as part:
         part.write_text(json.dumps(result, indent=1))

@@ -3,7 +3,7 @@ per measurement."""
 
 from __future__ import annotations
 
-from shared.commands import bench_cli
+from shared.commands import bench_cli, bench_latency
 
 
 def _ms(seconds: float) -> str:
@@ -72,20 +72,27 @@ def _pipeline_table(report: dict) -> list[str]:
 
 
 def format_report(report: dict) -> str:
-    """The report as text: a header naming the machine, then one markdown table per measurement."""
-    host, versions, peak = report["machine"], report["versions"], report["peak"]
+    """The report as text: a header naming the machine, then one markdown table per measurement (the latency tables
+    alone with ``--latency-only``)."""
+    host, versions = report["machine"], report["versions"]
     header = [
         f"cnnlab benchmark, {report['mode']} mode, {report['date']} ({report['seconds']:.0f} s)",
         f"machine: {host['cpu']}, {host['cores']} cores; device: PyTorch {report['devices']['torch']}, "
         f"TensorFlow {report['devices']['tf']}",
         f"torch {versions['torch']} (torchvision {versions['torchvision']}), tensorflow {versions['tensorflow']} "
         f"(keras {versions['keras']}), Python {host['python']}",
-        f"peak: the faster float32 {peak['matmul_size']}x{peak['matmul_size']} matmul, PyTorch "
-        f"{peak['flops_per_second']['torch'] / 1e9:.1f} GFLOP/s, TensorFlow "
-        f"{peak['flops_per_second']['tf'] / 1e9:.1f} GFLOP/s",
-        f"times: steady state, the median of {report['settings']['repeats']} epochs after a warm-up epoch; A / B: "
-        f"A's time over B's (above 1, A is slower); speed-up: the time without the cache over the time with it",
     ]
-    sections = [header, _training_table(report), _feature_table(report), _pipeline_table(report),
-                *bench_cli.format_tables(report["commands"], _table)]
+    sections = [header]
+    if "training" in report:
+        peak = report["peak"]
+        header += [
+            f"peak: the faster float32 {peak['matmul_size']}x{peak['matmul_size']} matmul, PyTorch "
+            f"{peak['flops_per_second']['torch'] / 1e9:.1f} GFLOP/s, TensorFlow "
+            f"{peak['flops_per_second']['tf'] / 1e9:.1f} GFLOP/s",
+            f"times: steady state, the median of {report['settings']['repeats']} epochs after a warm-up epoch; A / B: "
+            f"A's time over B's (above 1, A is slower); speed-up: the time without the cache over the time with it",
+        ]
+        sections += [_training_table(report), _feature_table(report), _pipeline_table(report),
+                     *bench_cli.format_tables(report["commands"], _table)]
+    sections += bench_latency.format_tables(report["latency"], _table)
     return "\n\n".join("\n".join(section) for section in sections)

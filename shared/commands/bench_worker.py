@@ -152,16 +152,24 @@ def write_jpeg_folder(root: Path, count: int, classes: int) -> Path:
     return Path(root)
 
 
-def run_worker(backend: Backend, tasks: dict[str, Callable[..., dict]], argv: list[str] | None = None) -> int:
-    """The worker's command line: run the job file's tasks on its device, write their timings as JSON."""
+def run_worker(backend: Backend, tasks: dict[str, Callable[..., dict]], argv: list[str] | None = None,
+               set_threads: Callable[[int], None] | None = None) -> int:
+    """The worker's command line: run the job file's tasks on its device, write their timings as JSON. A job with
+    ``threads`` has the framework use that many threads (``set_threads``, before it starts: TensorFlow fixes its
+    thread pools then)."""
     parser = argparse.ArgumentParser(prog=f"python -m cnnlab_{backend.framework}.bench",
-                                     description="A benchmark worker; started by python -m shared.bench.")
-    parser.add_argument("--job", type=Path, required=True, help="JSON: {'device': ..., 'tasks': [...]}")
+                                     description="A benchmark worker; started by python -m shared.bench and "
+                                                 "python -m shared.compare.")
+    parser.add_argument("--job", type=Path, required=True, help="JSON: {'device': ..., 'tasks': [...], "
+                        "'threads': N (optional)}")
     parser.add_argument("--out", type=Path, required=True, help="where to write the timings (JSON)")
     args = parser.parse_args(argv)
     job = json.loads(args.job.read_text())
     tasks = {"cnnlab_loop": lambda **kwargs: time_cnnlab_loop(backend, **kwargs),
              "feature_cache": lambda **kwargs: time_feature_cache(backend, **kwargs), **tasks}
+    if job.get("threads") is not None:
+        assert set_threads is not None, f"the {backend.framework} worker cannot set its threads"
+        set_threads(int(job["threads"]))
     try:
         device = backend.select_device(job["device"])
     except UsageError as error:  # --device cuda without a GPU: one line, as the train CLIs print it
@@ -176,5 +184,5 @@ def run_worker(backend: Backend, tasks: dict[str, Callable[..., dict]], argv: li
         results.append({**task, "result": tasks[task["task"]](**task["args"])})
         print(f"{label}: {time.perf_counter() - started:.1f}s", file=sys.stderr, flush=True)
     args.out.write_text(json.dumps({"framework": backend.framework, "version": backend.version, "device": device,
-                                    "results": results}, indent=1))
+                                    "threads": job.get("threads"), "results": results}, indent=1))
     return 0

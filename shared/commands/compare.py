@@ -2,24 +2,31 @@
 
 Writes ``compare.md`` and ``compare.png`` (accuracy curves of both frameworks on one plot) into a new folder: final
 accuracy, seconds per epoch, images per second, parameter counts, and how far the two ONNX exports agree on the
-validation set. For two cifar100-pooling studies every variant is compared. This is the lab's theory section
-(which framework, at what cost), measured.
+validation set, from the runs' records; and measured now, in this process run on this machine
+(``shared.commands.footprint``): a training step's peak memory, the inference latency of the native models and of
+every exported file at batch 1 and 32, the files' sizes and the int8 accuracy change. For two cifar100-pooling
+studies every variant is compared. The lab's theory section (which framework, at what cost) ends the report,
+generated from these measurements (``shared.report.theory``).
 """
 
 from __future__ import annotations
 
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
 from shared.formats import rundir
-from shared.commands.cli import OneLineParser, parse_or_exit
+from shared.commands import footprint
+from shared.commands.cli import _POSITIVE_WHOLE, OneLineParser, parse_or_exit
+from shared.commands.latency import DEFAULT_PLAN, LatencyPlan
 from shared.util.errors import EXIT_OK, EXIT_USAGE, UsageError
 from shared.run.experiments import recorded_validation
 from shared.formats.onnx_check import onnx_logits
 from shared.training.precision import DEFAULT_PRECISION
 from shared.report.reports import write_text
+from shared.report.theory import theory_paragraph
 
 
 def run_pairs(run_a: Path, run_b: Path) -> list[tuple[str, Path, Path]]:
@@ -40,18 +47,31 @@ def run_pairs(run_a: Path, run_b: Path) -> list[tuple[str, Path, Path]]:
     return [(rundir.read_json(run_a / rundir.METRICS, "run's metrics")["arch"], run_a, run_b)]
 
 
+def _onnx_logits(run: Path, images: np.ndarray) -> np.ndarray:
+    try:
+        return onnx_logits(run / rundir.ONNX, images)
+    except Exception as error:  # onnxruntime's own errors (a truncated file, an unreadable one) have no common base
+        framework = rundir.read_json(run / rundir.METRICS, "run's metrics").get("framework", "torch")
+        raise UsageError(f"{run / rundir.ONNX} cannot be run in onnxruntime ({str(error).splitlines()[0]}); write "
+                         f"it again with python -m cnnlab_{framework}.export {run} --format onnx") from None
+
+
 def onnx_agreement(run_a: Path, run_b: Path, images: np.ndarray) -> dict:
-    logits_a = onnx_logits(run_a / rundir.ONNX, images)
-    logits_b = onnx_logits(run_b / rundir.ONNX, images)
+    logits_a = _onnx_logits(run_a, images)
+    logits_b = _onnx_logits(run_b, images)
     return {"max_abs_logit_diff": float(np.abs(logits_a - logits_b).max()),
             "max_abs_logit": float(np.abs(logits_a).max()),
             "argmax_agreement": float((logits_a.argmax(1) == logits_b.argmax(1)).mean()), "images": len(images)}
 
 
-def compare(run_a: Path, run_b: Path) -> dict:
+def compare(run_a: Path, run_b: Path, threads: int = 1, measure: bool = True, plan: LatencyPlan = DEFAULT_PLAN
+            ) -> dict:
+    """Every figure of the report, per model: the runs' records, the ONNX agreement and the footprint (with
+    ``measure``, the framework workers' measurements on ``threads`` threads; without, the files alone)."""
     result = {}
     images = None  # every variant of a study saw the same data: load it once
-    for label, a, b in run_pairs(run_a, run_b):
+    pairs, runs = run_pairs(run_a, run_b), []
+    for label, a, b in pairs:
         metrics = {"a": rundir.read_finished_metrics(a, "compare"), "b": rundir.read_finished_metrics(b, "compare")}
         if metrics["a"]["data"] != metrics["b"]["data"] or metrics["a"]["arch"] != metrics["b"]["arch"]:
             raise UsageError(f"{a} and {b} did not train the same model on the same data; compare two runs of one "
@@ -60,7 +80,8 @@ def compare(run_a: Path, run_b: Path) -> dict:
             images = recorded_validation(metrics["a"], rundir.read_split(a))[0]
             images = images.astype(np.float32)
         result[label] = {"runs": {side: {"framework": m["framework"], "framework_version": m["framework_version"],
-                                         "device": m["device"],
+                                         "device": m["device"], "processes": m.get("processes", 1),
+                                         "replicas": m.get("replicas", 1),
                                          "precision": m.get("precision", DEFAULT_PRECISION),
                                          "final_val_acc": m["history"][-1]["val_acc"],
                                          "final_train_acc": m["history"][-1]["train_acc"],
@@ -71,6 +92,11 @@ def compare(run_a: Path, run_b: Path) -> dict:
                                          "train_acc": [r["train_acc"] for r in m["history"]]}
                                   for side, m in metrics.items()},
                          "onnx": onnx_agreement(a, b, images)}
+        runs += [(a, metrics["a"]), (b, metrics["b"])]
+    # One worker per framework for every run, so each framework is imported once
+    sides = iter(footprint.measure(runs, threads, plan, workers=measure))
+    for label, _, _ in pairs:
+        result[label]["footprint"] = {"plan": asdict(plan), "sides": {"a": next(sides), "b": next(sides)}}
     return result
 
 
@@ -86,10 +112,15 @@ def markdown(result: dict, run_a: Path, run_b: Path) -> str:
                 ("training images per second", "{images_per_second:,.0f}"),
                 ("trainable parameters", "{params_trainable:,}"))
         lines += [f"| {name} | {fmt.format(**a)} | {fmt.format(**b)} |" for name, fmt in rows]
+        sides = entry["footprint"]["sides"]
+        lines += [f"| {name} | {cell_a} | {cell_b} |" for name, cell_a, cell_b in footprint.memory_rows(sides)]
         lines += ["", f"ONNX exports on the {onnx['images']} validation images: max |logit difference| "
                   f"{onnx['max_abs_logit_diff']:.3g} (largest logit {onnx['max_abs_logit']:.3g}), same predicted "
                   f"class on {onnx['argmax_agreement']:.2%} of images.", ""]
+        lines += footprint.latency_table(sides, entry["footprint"]["plan"]) + [""]
     lines += [f"![accuracy curves]({rundir.COMPARE}.png)", ""]
+    label, entry = next(iter(result.items()))
+    lines += ["## Theory section, measured", "", theory_paragraph(label, entry), ""]
     return "\n".join(lines)
 
 
@@ -122,9 +153,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("run_b", type=Path, help="a run directory of the same experiment (e.g. from cnnlab_tf.train)")
     parser.add_argument("--out", type=Path, default=None, help="new folder for compare.md and compare.png "
                         "(default: compare-<A>-vs-<B> beside RUN_A)")
+    parser.add_argument("--threads", type=_POSITIVE_WHOLE, default=1, help="threads for inference in every runtime "
+                        "and in the native models (default 1, as a phone runs a model)")
+    parser.add_argument("--no-measure", dest="measure", action="store_false", help="skip the framework workers "
+                        "(training memory and latency): report the runs' records and files only, in seconds")
     args = parse_or_exit(parser, argv)
     try:
-        out = compare_runs(args.run_a, args.run_b, args.out)
+        out = compare_runs(args.run_a, args.run_b, args.out, args.threads, args.measure)
     except UsageError as error:
         print(f"shared.compare: error: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -133,13 +168,18 @@ def main(argv: list[str] | None = None) -> int:
     return EXIT_OK
 
 
-def compare_runs(run_a: Path, run_b: Path, out: Path | None = None) -> Path:
+def compare_runs(run_a: Path, run_b: Path, out: Path | None = None, threads: int = 1, measure: bool = True,
+                 plan: LatencyPlan = DEFAULT_PLAN) -> Path:
     """Write compare.md, compare.png and compare.json into ``out`` (default: compare-<A>-vs-<B> beside ``run_a``)
-    and return it; ``UsageError`` for runs that cannot be compared, before anything is written."""
+    and return it; ``UsageError`` for runs that cannot be compared, before anything is written. ``threads``:
+    inference threads in every runtime; ``measure=False`` skips the framework workers (memory and latency);
+    ``plan``: the latency's batches and repeats (``shared.commands.latency.LatencyPlan``)."""
+    if threads < 1:
+        raise UsageError(f"threads={threads}: inference needs at least 1 thread")
     run_a, run_b = Path(run_a), Path(run_b)
     out = Path(out) if out is not None else run_a.parent / f"{rundir.COMPARE}-{run_a.name}-vs-{run_b.name}"
     rundir.check_new(out)
-    result = compare(run_a, run_b)
+    result = compare(run_a, run_b, threads, measure, plan)
     rundir.create(out)
     plot(result, out / f"{rundir.COMPARE}.png")
     write_text(out / f"{rundir.COMPARE}.md", markdown(result, run_a, run_b))

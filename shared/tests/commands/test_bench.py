@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from shared.commands import bench_cli
-from shared.commands.bench import MODES, build_report, format_report, plan
+from shared.commands.bench import MODES, build_report, format_report, latency_plan, plan
 from shared.commands.bench_worker import steady_seconds
 from shared.model.flops import train_step_flops
 from shared.model.registry import ARCHITECTURES, build_spec
@@ -132,6 +132,54 @@ def test_the_plan_covers_every_architecture_and_caps_the_quick_sizes():
     assert (feature["arch"], feature["first_trainable"]) == ("resnet18", "fc")
 
 
+def export_latency(framework: str, rows: list[dict]) -> dict:
+    """A latency worker's result file: one architecture, each runtime at batch 1 and 32."""
+    args = {"arch": "cifar_cnn_max", "classes": 5, "image_size": 32, "threads": 1,
+            "plan": {"batches": [1, 32], "warmup_calls": 3}}
+    return {"framework": framework, "version": "0", "device": "cpu", "threads": 1,
+            "results": [{"task": "export_latency", "args": args, "result": {"runtimes": rows}}]}
+
+
+def timed(format_name: str, milliseconds: float, size: int | None = None, quantize: str | None = None) -> dict:
+    row = {"format": format_name, "quantize": quantize, "file": f"model.{format_name}", "runtime": "r",
+           "latency": [{"batch": batch, "median_seconds": batch * milliseconds / 1000,
+                        "p95_seconds": 2 * batch * milliseconds / 1000, "calls": 40 + batch} for batch in (1, 32)]}
+    return {**row, "bytes": size} if size else row
+
+
+def test_the_latency_tables_have_a_column_per_runtime():
+    latency = {"torch": export_latency("torch", [timed("native", 0.15), timed("onnx", 0.036, 95_000),
+                                                 timed("executorch", 0.0357, 100_000)]),
+               "tf": export_latency("tf", [timed("native", 0.25), timed("onnx", 0.037, 98_000),
+                                           timed("litert", 0.027, 99_000),
+                                           {"format": "litert", "quantize": "dynamic-int8", "file": "model-int8.tflite",
+                                            "error": "export failed: ValueError: no"}])}
+    report = build_report(MODES["quick"], "cpu", None, None, 3.0, latency)
+    assert "training" not in report and report["devices"] == {"torch": "cpu", "tf": "cpu"}
+    sections = format_report(report).split("\n\n")
+    assert len(sections) == 1 + 3 + 1, "the header, batch 1, batch 32, the sizes, the failure"
+    batch_1 = sections[1].splitlines()
+    assert batch_1[0].startswith("Inference latency, batch 1, 1 thread: ms per call, median / 95th percentile of "
+                                 "41-41 calls after 3 warm-up calls")
+    assert batch_1[1] == ("| architecture | px | PyTorch | onnxruntime (PyTorch's ONNX) | ExecuTorch | Keras | "
+                          "onnxruntime (Keras's ONNX) | LiteRT | LiteRT dynamic-int8 |")
+    assert batch_1[3] == ("| cifar_cnn_max | 32 | 0.15 / 0.3 | 0.036 / 0.072 | 0.0357 / 0.0714 | 0.25 / 0.5 | "
+                          "0.037 / 0.074 | 0.027 / 0.054 | failed |")
+    assert sections[2].splitlines()[3].startswith("| cifar_cnn_max | 32 | 4.8 / 9.6 |")
+    assert sections[3].splitlines()[1:4:2] == [
+        "| architecture | px | ONNX (PyTorch) | ExecuTorch (PyTorch) | ONNX (Keras) | LiteRT (Keras) | LiteRT "
+        "dynamic-int8 (Keras) |", "| cifar_cnn_max | 32 | 0.10 | 0.10 | 0.10 | 0.10 | - |"]
+    assert sections[4] == "Failed:\ncifar_cnn_max LiteRT dynamic-int8: export failed: ValueError: no"
+
+
+def test_the_latency_plan_times_every_architecture_in_both_frameworks():
+    tasks = latency_plan(MODES["quick"], 2)
+    for framework in ("torch", "tf"):
+        assert [task["args"]["arch"] for task in tasks[framework]] == list(ARCHITECTURES)
+        assert {task["args"]["threads"] for task in tasks[framework]} == {2}
+    assert {task["args"]["arch"]: task["args"]["image_size"] for task in tasks["tf"]}["resnet18"] == 64
+
+
 def leaves(tree, path=()):
     if isinstance(tree, dict):
         for key, value in tree.items():
@@ -158,6 +206,12 @@ def test_smoke_run_of_both_workers(tmp_path, homes):
     bad = {path: value for path, value in ratios.items() if not (math.isfinite(value) and value > 0)}
     assert not bad, bad
     assert report["devices"] == {"torch": "cpu", "tf": "cpu"} and report["machine"]["cores"] >= 1
+    (latency,) = report["latency"]["rows"]
+    assert [(runtime["framework"], runtime["format"], runtime["quantize"]) for runtime in latency["runtimes"]] == [
+        ("torch", "native", None), ("torch", "onnx", None), ("torch", "executorch", None), ("tf", "native", None),
+        ("tf", "onnx", None), ("tf", "litert", None), ("tf", "litert", "dynamic-int8")], latency
+    assert all(runtime["latency"][0]["median_seconds"] > 0 for runtime in latency["runtimes"]), latency
+    assert "Inference latency, batch 32" in run.stdout
     for framework in ("torch", "tf"):
         default = report["commands"]["default_run"][framework]
         assert default["phases"]["epochs"] > 0 and default["wall"] > default["phases"]["epochs"], default
