@@ -66,6 +66,9 @@ def test_predict_gives_the_run_s_own_probabilities_for_its_validation_images(bac
         assert [entry["label"] for entry in record["top"]] == [metrics["classes"][index] for index in best]
         assert [entry["probability"] for entry in record["top"]] == pytest.approx(list(row[best]), abs=1e-6)
 
+    # The API, after ``python -m``'s module was imported too: that rebinds the package's name to the module, which
+    # must still be the function (shared.commands.api.callable_module)
+    importlib.import_module(f"cnnlab_{backend.framework}.predict")
     api = importlib.import_module(f"cnnlab_{backend.framework}").predict
     assert api(run, files, top=2) == records
 

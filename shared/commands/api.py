@@ -68,13 +68,13 @@ def parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespac
     raise FlagError(message)
 
 
-def callable_module(name: str, function: Callable[..., Run]) -> None:
+def callable_module(name: str, function: Callable[..., Any]) -> None:
     """Let the module ``name`` be called as ``function``. ``cnnlab_torch.train`` is both the API function and the
     ``python -m cnnlab_torch.train`` module; ``import cnnlab_torch.train`` rebinds the package's ``train`` to the
-    module, and this keeps ``cnnlab_torch.train(...)`` working after it."""
+    module, and this keeps ``cnnlab_torch.train(...)`` working after it (``predict`` likewise)."""
 
     class CallableModule(types.ModuleType):
-        def __call__(self, **options) -> Run:
-            return function(**options)
+        def __call__(self, *args, **options) -> Any:
+            return function(*args, **options)
 
     sys.modules[name].__class__ = CallableModule
