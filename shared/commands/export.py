@@ -24,8 +24,9 @@ from shared.formats.exported import ExportCheckFailed, check_export, check_summa
 from shared.formats.onnx_check import LOWEST_OPSET, OPSET
 from shared.formats.runtimes import FORMATS, QUANTIZATIONS, Runner, default_file_name, open_runner
 from shared.run.experiments import recorded_validation
+from shared.util import signals
 from shared.util.atomic import atomic_path
-from shared.util.errors import EXIT_CHECK_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UsageError
+from shared.util.errors import EXIT_CHECK_FAILED, EXIT_OK, EXIT_USAGE, UsageError
 
 NAMES = {"torch": "PyTorch", "tf": "Keras"}
 
@@ -72,10 +73,11 @@ def main(framework: str, load_backend: Callable, argv: list[str] | None = None,
     parser = build_parser(framework)
     args = parse_or_exit(parser, argv)
     try:
-        return export(framework, load_backend, args, parser.prog, runners)
-    except KeyboardInterrupt:  # a half-written file goes with atomic_path; an older one is kept
+        with signals.stop_requests():  # SIGTERM too; and a stop while a runtime is imported stays a stop
+            return export(framework, load_backend, args, parser.prog, runners)
+    except KeyboardInterrupt as stop:  # a half-written file goes with atomic_path; an older one is kept
         print(f"\n{parser.prog}: stopped: nothing was written", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return signals.exit_status(stop)
 
 
 def export(framework: str, load_backend: Callable, args, prog: str,

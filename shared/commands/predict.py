@@ -25,7 +25,8 @@ from shared.data.image_folder import IMAGE_SUFFIXES, decode_image, visible
 from shared.formats import rundir
 from shared.formats.exported import read_description
 from shared.formats.runtimes import Runner, format_of, open_runner
-from shared.util.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_SOME_SKIPPED, EXIT_USAGE, UsageError
+from shared.util import signals
+from shared.util.errors import EXIT_OK, EXIT_SOME_SKIPPED, EXIT_USAGE, UsageError
 
 DEFAULT_TOP = 5
 DEFAULT_BATCH_SIZE = 32
@@ -200,10 +201,11 @@ def main(framework: str, load_backend: Callable, argv: list[str] | None = None,
     parser = build_parser(framework)
     args = parse_or_exit(parser, argv)
     try:
-        return command_line(framework, load_backend, args, parser.prog, runners)
-    except KeyboardInterrupt:
+        with signals.stop_requests():  # SIGTERM too; and a stop while a runtime is imported stays a stop
+            return command_line(framework, load_backend, args, parser.prog, runners)
+    except KeyboardInterrupt as stop:
         print(f"\n{parser.prog}: stopped", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return signals.exit_status(stop)
 
 
 def command_line(framework: str, load_backend: Callable, args, prog: str, runners: Runners | None) -> int:

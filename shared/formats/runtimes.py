@@ -20,6 +20,7 @@ from typing import Callable
 import numpy as np
 
 from shared.formats.readable import reading
+from shared.util import signals
 from shared.util.errors import UsageError
 from shared.util.native_stderr import filtered
 
@@ -89,6 +90,7 @@ def _package_version(name: str) -> str:
 
 
 def missing_runtime(format_: Format, error: ImportError) -> UsageError:
+    signals.raise_if_requested(error)  # a stop during the import is not a missing package
     extra = " (cnnlab's mobile extra: pip install -e '.[mobile]'; on Colab it upgrades scikit-learn)" \
         if format_.name == "executorch" else ""
     return UsageError(f"{format_.title} files need {format_.runtime}, which is not installed here ({error}); "

@@ -163,11 +163,12 @@ def fit_unit(run: UnitRun, prepared: PreparedModel, metrics: dict, curves: Curve
     save_epoch = EpochCheckpointer(run, prepared.model, prepared.optimizer, metrics, curves, log)
     run.timings.lap("start_up")  # everything since the start (a study: since the last model) that is not an import
     try:
-        fit_model, fit_train, fit_val = prepared.model, run.data.train, run.data.val
-        if features_from is not None:
-            fit_model, fit_train, fit_val = _head_on_features(run, prepared.model, features_from, metrics)
-        backend.fit(fit_model, prepared.optimizer, fit_train, fit_val, config, save_epoch,
-                    run.start.epoch + 1 if run.start else 1, on_batches=log.batches if log else None)
+        with signals.stops_kept():
+            fit_model, fit_train, fit_val = prepared.model, run.data.train, run.data.val
+            if features_from is not None:
+                fit_model, fit_train, fit_val = _head_on_features(run, prepared.model, features_from, metrics)
+            backend.fit(fit_model, prepared.optimizer, fit_train, fit_val, config, save_epoch,
+                        run.start.epoch + 1 if run.start else 1, on_batches=log.batches if log else None)
     except KeyboardInterrupt as stop:
         if not run.writes:
             return Trained(signals.exit_status(stop), prepared.model)
@@ -218,14 +219,15 @@ def finish(run: UnitRun, model, metrics: dict, curves: Curves) -> Trained:
     """The export, the reports and the timings of a unit whose every epoch finished; metrics.json marked complete."""
     backend, spec, history, val_set = run.backend, run.spec, metrics["history"], run.data.val
     try:
-        with run.timings.phase("export"):
-            check_images = val_set.images[:8].astype(np.float32)
-            metrics["onnx"] = backend.export_onnx(model, spec, run.folder / rundir.ONNX, check_images,
-                                                  opset=run.config.opset)
-        with run.timings.phase("reports"):
-            curves.draw(history)
-            write_reports(backend, model, run.data.train, val_set, run.config.batch_size, run.folder,
-                          f"{spec.name} ({backend.framework})")
+        with signals.stops_kept():  # the export imports onnxruntime, whose initialisation hides a stop (signals)
+            with run.timings.phase("export"):
+                check_images = val_set.images[:8].astype(np.float32)
+                metrics["onnx"] = backend.export_onnx(model, spec, run.folder / rundir.ONNX, check_images,
+                                                      opset=run.config.opset)
+            with run.timings.phase("reports"):
+                curves.draw(history)
+                write_reports(backend, model, run.data.train, val_set, run.config.batch_size, run.folder,
+                              f"{spec.name} ({backend.framework})")
     except KeyboardInterrupt as stop:
         return Trained(stopped(metrics, run.folder, rundir.INTERRUPTED, f"interrupted after training, while "
                                f"exporting: all {len(history)} epochs are kept; --resume {run.job.run_dir} finishes "

@@ -1,7 +1,12 @@
 """Ctrl-C and SIGTERM stop a run the same way. Notebook hosts and job schedulers send SIGTERM before they kill a
 process; both become ``StopRequested`` (a ``KeyboardInterrupt``), which the runner turns into a clean stop that
 keeps every finished epoch. Inside ``deferred()`` (while a checkpoint is being written) a stop waits until the block
-ends, so a checkpoint is never left half-written by a signal."""
+ends, so a checkpoint is never left half-written by a signal.
+
+A stop that arrives while a C extension initialises (onnxruntime's, imported at a run's first export) reaches Python
+as that module's ImportError ("initialization failed", "import numpy failed"), often with the stop lost from its
+chain. So the handler remembers the stop it raised: ``stops_kept()`` raises it again in place of the error that
+ended its block, and code that would turn an ImportError into advice asks ``raise_if_requested()`` first."""
 
 from __future__ import annotations
 
@@ -25,42 +30,66 @@ class StopRequested(KeyboardInterrupt):
 
 _deferring = False
 _pending: int | None = None
+_raised: StopRequested | None = None  # the stop the handler raised inside the current stop_requests() block
 
 
 def _handler(signal_number, frame):
-    global _pending
+    global _pending, _raised
     if _deferring:
         _pending = signal_number
         return
-    raise StopRequested(signal_number)
+    _raised = StopRequested(signal_number)
+    raise _raised
 
 
 @contextlib.contextmanager
 def stop_requests() -> Iterator[None]:
-    """SIGINT and SIGTERM raise ``StopRequested`` inside the block; the previous handlers come back after it."""
+    """SIGINT and SIGTERM raise ``StopRequested`` inside the block; the previous handlers come back after it. An
+    error that ends the block after a stop is raised as that stop (``stops_kept``)."""
+    global _raised
     if threading.current_thread() is not threading.main_thread():  # signals are only delivered to the main thread
         yield
         return
     previous = {number: signal.signal(number, _handler) for number in (signal.SIGINT, signal.SIGTERM)}
+    _raised = None
     try:
-        yield
+        with stops_kept():
+            yield
     finally:
+        _raised = None
         for number, handler in previous.items():
             signal.signal(number, handler)
+
+
+def raise_if_requested(error: BaseException) -> None:
+    """Raise the stop requested in this ``stop_requests()`` block, as the cause of ``error``, if there was one."""
+    if _raised is not None:
+        raise _raised from error
+
+
+@contextlib.contextmanager
+def stops_kept() -> Iterator[None]:
+    """An error that ends the block after a stop was requested is raised as that stop, so the caller's ``except
+    KeyboardInterrupt`` ends the run as stopped, not as crashed."""
+    try:
+        yield
+    except Exception as error:
+        raise_if_requested(error)
+        raise
 
 
 @contextlib.contextmanager
 def deferred() -> Iterator[None]:
     """A stop requested inside the block is raised when the block ends."""
-    global _deferring, _pending
+    global _deferring, _pending, _raised
     _deferring, _pending = True, None
     try:
         yield
     finally:
         _deferring = False
         if _pending is not None:
-            number, _pending = _pending, None
-            raise StopRequested(number)
+            _raised, _pending = StopRequested(_pending), None
+            raise _raised
 
 
 def exit_status(error: KeyboardInterrupt) -> int:
