@@ -27,19 +27,29 @@ except ImportError:  # a torch build without triton has nothing to clash with
 # The shared test helpers assert on run directories; rewriting their asserts makes a failure show the values.
 pytest.register_assert_rewrite("tests.support.helpers")
 
-# The slowest test files, slowest first (seconds in one run of the whole suite on 2 cores, --durations=0). With
-# --dist loadfile, xdist hands whole files to the workers in collection order; a slow file handed out last keeps one
-# worker busy while the other waits. Handing them out first lets the many short files fill in around them. A file
-# not listed keeps its place, after these.
+# The slowest test files, slowest first (seconds in one run of the whole suite on 2 cores, --durations=0; in
+# brackets, in the Colab stack's part of .ci/run). With --dist loadfile, xdist hands whole files to the workers in
+# collection order; a slow file handed out last keeps one worker busy while the other waits. Handing them out first
+# lets the many short files fill in around them. A file not listed keeps its place, after these.
 SLOWEST_FILES = (
-    "tests/test_distributed.py",  # 96 s
-    "tests/test_feature_cache.py",  # 60 s
-    "tests/test_resume.py",  # 57 s
-    "tests/test_notebooks.py",  # 52 s
-    "parity_tests/test_training.py",  # 40 s
-    "parity_tests/test_improved_training.py",  # 33 s
-    "tests/test_experiments.py",  # 32 s
-    "tests/test_train.py",  # 29 s
+    "tests/test_distributed.py",  # 93 s
+    "tests/test_resume.py",  # 56 s
+    "tests/test_feature_cache.py",  # 52 s
+    "tests/test_notebooks.py",  # 51 s (Colab's stack: 46 s)
+    "parity_tests/test_training.py",  # 42 s (50 s)
+    "parity_tests/test_mobile_exports.py",  # 41 s (21 s: no ExecuTorch there)
+    "shared/tests/commands/test_bench.py",  # 35 s, one test
+    "tests/test_experiments.py",  # 30 s
+    "parity_tests/test_improved_training.py",  # 30 s (31 s)
+    "tests/test_train.py",  # 24 s
+    "parity_tests/test_compare.py",  # 23 s (22 s)
+    "parity_tests/test_cross_resume.py",  # 21 s (21 s)
+    "tests/test_distributed_faults.py",  # 17 s
+    "tests/test_improved.py",  # 16 s
+    "tests/test_api.py",  # 15 s
+    "tests/test_export.py",  # 14 s
+    "parity_tests/test_noise_floor.py",  # 13 s (15 s)
+    "parity_tests/test_onnx_opsets.py",  # 8 s (11 s)
 )
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Callable
 
-from shared.commands.latency import LatencyPlan
+from shared.commands.latency import LatencyPlan, calls_timed
 from shared.formats.runtimes import FORMATS
 
 FRAMEWORKS = ("torch", "tf")
@@ -97,10 +97,10 @@ def format_tables(latency: dict, table: Callable[[list[str], list[list[str]]], l
                 for row, found in zip(rows, by_key)]
         calls = [entry["calls"] for row in rows for runtime in row["runtimes"] for entry in runtime.get("latency", [])
                  if entry["batch"] == batch]
-        span = f"{min(calls)}-{max(calls)}" if calls else "no"
+        timed = calls_timed(calls, plan_args["warmup_calls"]) if calls else "no calls"
         sections.append([f"Inference latency, batch {batch}, {threads or 'default'} thread"
-                         f"{'s' if threads != 1 else ''}: ms per call, median / 95th percentile of {span} calls "
-                         f"after {plan_args['warmup_calls']} warm-up calls; the shared initial weights, no training"]
+                         f"{'s' if threads != 1 else ''}: ms per call, median / 95th percentile of {timed}; "
+                         f"the shared initial weights, no training"]
                         + table(["architecture", "px", *map(column_name, columns)], body))
     files = [key for key in columns if key[1] != "native"]
     body = [[row["arch"], str(row["image_size"]), *(_size(found.get(key)) for key in files)]

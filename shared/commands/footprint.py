@@ -19,7 +19,7 @@ from pathlib import Path
 
 from shared.commands.bench import WorkerFailed, run_worker_process
 from shared.commands.export import NAMES, QUANTIZATIONS
-from shared.commands.latency import DEFAULT_PLAN, LatencyPlan
+from shared.commands.latency import DEFAULT_PLAN, LatencyPlan, calls_timed
 from shared.formats import rundir
 from shared.formats.exported import sidecar_path
 from shared.formats.runtimes import FORMATS, default_file_name, format_of
@@ -269,8 +269,8 @@ def latency_table(sides: dict[str, dict], plan: dict) -> list[str]:
     threads = next((side["threads"] for side in sides.values() if side.get("threads")), None)
     if calls:
         caption = (f"Inference on this machine, {threads} thread{'s' if threads != 1 else ''}: milliseconds per call, "
-                   f"median / 95th percentile of {min(calls)}-{max(calls)} calls after {plan['warmup_calls']} "
-                   f"warm-up calls; agreement: the file against its native model, as its export checked it")
+                   f"median / 95th percentile of {calls_timed(calls, plan['warmup_calls'])}; agreement: the file "
+                   f"against its native model, as its export checked it")
     else:
         caption = "Exported files (latency not measured)"
     lines = [caption, "", "| run | runtime | file | size | " + " | ".join(f"batch {batch} ms" for batch in batches)

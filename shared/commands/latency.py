@@ -38,6 +38,14 @@ class LatencyPlan:
 DEFAULT_PLAN = LatencyPlan()
 
 
+def calls_timed(calls: list[int], warmup_calls: int) -> str:
+    """How many calls the figures of a table rest on, for its caption: "41 calls after 3 warm-up calls", or
+    "5-41 calls ..." where the plan stopped a slow runtime sooner."""
+    low, high = min(calls), max(calls)
+    timed = f"{low} call{'s' if low != 1 else ''}" if low == high else f"{low}-{high} calls"
+    return f"{timed} after {warmup_calls} warm-up call{'s' if warmup_calls != 1 else ''}"
+
+
 def latency_figures(seconds: list[float]) -> dict:
     """The median and the 95th percentile (linear interpolation between the closest calls, NumPy's default) of
     per-call seconds, and how many calls they summarise."""

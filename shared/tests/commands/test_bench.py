@@ -160,7 +160,7 @@ def test_the_latency_tables_have_a_column_per_runtime():
     assert len(sections) == 1 + 3 + 1, "the header, batch 1, batch 32, the sizes, the failure"
     batch_1 = sections[1].splitlines()
     assert batch_1[0].startswith("Inference latency, batch 1, 1 thread: ms per call, median / 95th percentile of "
-                                 "41-41 calls after 3 warm-up calls")
+                                 "41 calls after 3 warm-up calls")
     assert batch_1[1] == ("| architecture | px | PyTorch | onnxruntime (PyTorch's ONNX) | ExecuTorch | Keras | "
                           "onnxruntime (Keras's ONNX) | LiteRT | LiteRT dynamic-int8 |")
     assert batch_1[3] == ("| cifar_cnn_max | 32 | 0.15 / 0.3 | 0.036 / 0.072 | 0.0357 / 0.0714 | 0.25 / 0.5 | "

@@ -127,7 +127,7 @@ def test_the_measurements_land_in_the_rows(runs):
     assert rows["int8 file: accuracy change"][0] == "no int8 file"
     assert rows["int8 file: accuracy change"][1].startswith("-0.56 points (98.89% → 98.33%")
     table = "\n".join(footprint.latency_table(by_key, {"batches": [1, 32], "warmup_calls": 3}))
-    assert "1 thread: milliseconds per call, median / 95th percentile of 100-100 calls" in table
+    assert "1 thread: milliseconds per call, median / 95th percentile of 100 calls" in table
     assert "| A | PyTorch (torch 2.14, cpu) | `model.pt` | 97 KB | 0.148 / 0.188 | 4.74 / 6.02 | - |" in table
     assert "| B | ExecuTorch: executorch 1.5 | `model.pte` | 100 KB | 0.0357 / 0.0389 |" in table, \
         "the .pte in the Keras run, timed by PyTorch's worker, is on the Keras run's side"

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from shared.commands.latency import LatencyPlan, batch_latencies, latency_figures, time_calls
+from shared.commands.latency import LatencyPlan, batch_latencies, calls_timed, latency_figures, time_calls
 
 
 def test_median_and_95th_percentile_of_hand_made_timings():
@@ -23,6 +23,12 @@ def test_median_and_95th_percentile_of_hand_made_timings():
     assert spiky["median_seconds"] == 0.001 and spiky["p95_seconds"] == pytest.approx(0.001 + 0.05 * 0.049)
     with pytest.raises(AssertionError):
         latency_figures([])
+
+
+def test_a_caption_counts_the_calls_in_words():
+    assert calls_timed([41, 41], 3) == "41 calls after 3 warm-up calls"
+    assert calls_timed([5, 41, 30], 3) == "5-41 calls after 3 warm-up calls"
+    assert calls_timed([1], 1) == "1 call after 1 warm-up call"
 
 
 class FakeClock:
