@@ -5,8 +5,8 @@ ends, so a checkpoint is never left half-written by a signal.
 
 A stop that arrives while a C extension initialises (onnxruntime's, imported at a run's first export) reaches Python
 as that module's ImportError ("initialization failed", "import numpy failed"), often with the stop lost from its
-chain. So the handler remembers the stop it raised: ``stops_kept()`` raises it again in place of the error that
-ended its block, and code that would turn an ImportError into advice asks ``raise_if_requested()`` first."""
+chain. So the handler remembers the stop it raised: ``stops_kept()`` raises it again in place of an ImportError
+that ends its block, and code that would turn an ImportError into advice asks ``raise_if_requested()`` first."""
 
 from __future__ import annotations
 
@@ -61,15 +61,33 @@ def stop_requests() -> Iterator[None]:
             signal.signal(number, handler)
 
 
+def _stop_behind(error: BaseException) -> StopRequested | None:
+    """The stop raised in this ``stop_requests()`` block if ``error`` comes from it: the stop is in its chain, or it
+    is an ImportError, which an extension's initialisation raises with the stop often dropped. An error after a
+    stop that was already handled (the files of a stopped run could not be written) stays what it is."""
+    if _raised is None:
+        return None
+    if isinstance(error, ImportError):
+        return _raised
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        if error is _raised:
+            return _raised
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return None
+
+
 def raise_if_requested(error: BaseException) -> None:
-    """Raise the stop requested in this ``stop_requests()`` block, as the cause of ``error``, if there was one."""
-    if _raised is not None:
-        raise _raised from error
+    """Raise the stop requested in this ``stop_requests()`` block in place of ``error``, if it comes from it."""
+    stop = _stop_behind(error)
+    if stop is not None:
+        raise stop from error
 
 
 @contextlib.contextmanager
 def stops_kept() -> Iterator[None]:
-    """An error that ends the block after a stop was requested is raised as that stop, so the caller's ``except
+    """An error that ends the block because of a stop is raised as that stop, so the caller's ``except
     KeyboardInterrupt`` ends the run as stopped, not as crashed."""
     try:
         yield

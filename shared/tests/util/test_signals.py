@@ -64,3 +64,14 @@ def test_a_stop_in_an_earlier_block_is_forgotten():
         with pytest.raises(ImportError):
             with signals.stops_kept():
                 raise ImportError("a real missing package")
+
+
+def test_an_error_after_a_handled_stop_stays_that_error():
+    """A stopped run whose status cannot be written reports the disk, not a second stop."""
+    with pytest.raises(OSError, match="No space left"):
+        with signals.stop_requests():
+            try:
+                initialise_extension_and_get_signal()
+            except ImportError:
+                pass  # handled: the run is ending as stopped
+            raise OSError(28, "No space left on device")
