@@ -1,4 +1,4 @@
-"""Regenerate the README's example artefacts: ``python docs/examples/make.py`` (about a minute on a CPU).
+"""Regenerate the README's example artefacts: ``python docs/examples/make.py`` (about two minutes on a CPU).
 
 The curves, prediction grid, summary and report come from the default digits run. The two CIFAR-100 studies and
 the framework comparison run on a synthetic archive in the real CIFAR-100 format (the real one needs a download):
@@ -48,6 +48,11 @@ def main() -> None:
             run(f"cnnlab_{framework}.train", "--experiment", "cifar100-pooling", "--data", str(archive), "--epochs",
                 "30", "--out", str(temp / framework), CNNLAB_HOME=str(temp / "home"))
         copy_study(temp / "torch", HERE / "pooling")
+        # The phone files of every variant, so that the comparison shows their sizes, latency and the int8 change
+        for variant in ("cifar_cnn_stride", "cifar_cnn_max", "cifar_cnn_avg"):
+            run("cnnlab_torch.export", str(temp / "torch" / variant), "--format", "executorch")
+            for quantize in ([], ["--quantize", "dynamic-int8"]):
+                run("cnnlab_tf.export", str(temp / "tf" / variant), "--format", "litert", *quantize)
         run("cnnlab_torch.train", "--experiment", "cifar100-improved", "--data", str(archive), "--epochs", "60",
             "--out", str(temp / "improved"), CNNLAB_HOME=str(temp / "home"))
         copy_study(temp / "improved", HERE / "improved")

@@ -69,8 +69,8 @@ def deploy_claim(entry: dict) -> str:
     if equal or floats:
         agreed = []
         if equal:
-            agreed.append(f"the same class as their models on at least {100 * min(equal):.2f}% of the validation "
-                          f"images")
+            share = "all" if min(equal) == 1 else f"at least {100 * min(equal):.2f}%"
+            agreed.append(f"the same class as their models on {share} of the validation images")
         if floats:
             agreed.append(f"float32 logits within {max(floats):.2g}")
         text += f" As their exports checked them, the files gave {' and '.join(agreed)}"
