@@ -13,11 +13,12 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Callable
 
+from shared.commands.export import NAMES
 from shared.commands.latency import LatencyPlan, calls_timed
 from shared.formats.runtimes import FORMATS
+from shared.report.measured import latency_at
 
 FRAMEWORKS = ("torch", "tf")
-NAMES = {"torch": "PyTorch", "tf": "Keras"}
 
 
 def plan(sizes: dict[str, int], classes: int, threads: int | None, latency: LatencyPlan) -> dict[str, list[dict]]:
@@ -56,13 +57,13 @@ def column_name(key: tuple[str, str, str | None]) -> str:
         return NAMES[framework]
     if format_name == "onnx":
         return f"onnxruntime ({NAMES[framework]}'s ONNX)"
-    title = FORMATS[format_name].title.split(" (")[0]
+    title = FORMATS[format_name].short_title
     return f"{title} {quantize}" if quantize else title
 
 
 def file_column_name(key: tuple[str, str, str | None]) -> str:
     framework, format_name, quantize = key
-    title = FORMATS[format_name].title.split(" (")[0]
+    title = FORMATS[format_name].short_title
     return f"{title}{' ' + quantize if quantize else ''} ({NAMES[framework]})"
 
 
@@ -71,7 +72,7 @@ def _cell(runtime: dict | None, batch: int) -> str:
         return "-"
     if "error" in runtime:
         return "failed"
-    figures = next((entry for entry in runtime["latency"] if entry["batch"] == batch), None)
+    figures = latency_at(runtime, batch)
     if figures is None:
         return "-"
     return f"{1000 * figures['median_seconds']:.3g} / {1000 * figures['p95_seconds']:.3g}"

@@ -18,11 +18,12 @@ from dataclasses import asdict
 from pathlib import Path
 
 from shared.commands.bench import WorkerFailed, run_worker_process
-from shared.commands.export import NAMES, QUANTIZATIONS
+from shared.commands.export import NAMES
 from shared.commands.latency import DEFAULT_PLAN, LatencyPlan, calls_timed
 from shared.formats import rundir
 from shared.formats.exported import sidecar_path
-from shared.formats.runtimes import FORMATS, default_file_name, format_of
+from shared.formats.runtimes import FORMATS, default_file_name, export_kinds, format_of
+from shared.report.measured import int8_change, latency_at
 
 WORKER_ORDER = ("torch", "tf")  # PyTorch's worker first, as the benchmark runs them
 PTE_FRAMEWORK = "torch"  # ExecuTorch's Python runtime takes torch tensors (cnnlab_torch.runtime)
@@ -37,21 +38,10 @@ def deploy_files(run_dir: Path) -> list[str]:
                                                                   path.stem != "model", path.name))]
 
 
-def expected_exports(framework: str) -> list[tuple[str, str | None]]:
-    """(format, quantization) of every file a framework's export command writes."""
-    kinds = []
-    for name, format_ in FORMATS.items():
-        if framework in format_.owners:
-            kinds.append((name, None))
-            if name == "litert":  # --quantize is LiteRT's
-                kinds += [(name, quantize) for quantize in QUANTIZATIONS]
-    return kinds
-
-
 def missing_exports(run_dir: Path, framework: str) -> list[dict]:
     """The files of the run's framework that are not in its folder, each with the command that writes it."""
     missing = []
-    for format_name, quantize in expected_exports(framework):
+    for format_name, quantize in export_kinds(framework):
         name = default_file_name(format_name, quantize)
         if not (Path(run_dir) / name).is_file():
             flags = f" --quantize {quantize}" if quantize else ""
@@ -188,7 +178,7 @@ def latency_cell(row: dict, batch: int) -> str:
     """``median / p95`` in milliseconds, or why there is none."""
     if "error" in row:
         return "not measured"
-    figures = next((entry for entry in row.get("latency", []) if entry["batch"] == batch), None)
+    figures = latency_at(row, batch)
     if figures is None:
         return "-"
     return f"{1000 * figures['median_seconds']:.3g} / {1000 * figures['p95_seconds']:.3g}"
@@ -212,20 +202,8 @@ def agreement(check: dict | None) -> str:
 def runtime_name(row: dict, framework: str, device: str | None) -> str:
     if row["format"] == "native":
         return f"{NAMES[framework]} ({row['runtime']}, {device})" if "runtime" in row else f"{NAMES[framework]}"
-    title = FORMATS[row["format"]].title.split(" (")[0]  # LiteRT, not LiteRT (TensorFlow Lite)
-    name = f"{title}: {row.get('runtime', FORMATS[row['format']].runtime)}"
+    name = f"{FORMATS[row['format']].short_title}: {row.get('runtime', FORMATS[row['format']].runtime)}"
     return f"{name}, {row['quantize']}" if row.get("quantize") else name
-
-
-def int8_change(side: dict) -> dict | None:
-    """The int8 file's accuracy against the native model's on the validation images its export checked."""
-    check = next((row["check"] for row in side["runtimes"] if row.get("quantize") and row.get("check")
-                  and row["check"].get("accuracy_file") is not None), None)
-    if check is None:
-        return None
-    return {"points": 100 * (check["accuracy_file"] - check["accuracy_native"]), "native": check["accuracy_native"],
-            "int8": check["accuracy_file"], "predictions_equal": check.get("predictions_equal"),
-            "images": check.get("checked_images")}
 
 
 def memory_rows(sides: dict[str, dict]) -> list[tuple[str, str, str]]:

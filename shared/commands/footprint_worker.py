@@ -25,13 +25,12 @@ from typing import Any, Callable
 import numpy as np
 
 from shared.commands.bench_worker import SEED, quiet, seeded_model, synthetic_data
-from shared.commands.export import QUANTIZATIONS
 from shared.commands.latency import LatencyPlan, batch_latencies, sample_images
 from shared.commands.memory import DevicePeak, measure_peak
 from shared.commands.trained import load_trained
 from shared.formats import rundir
 from shared.formats.exported import read_description
-from shared.formats.runtimes import Runner, default_file_name, format_of, open_runner
+from shared.formats.runtimes import Runner, default_file_name, export_kinds, format_of, open_runner
 from shared.training.backend import Backend
 from shared.training.config import TrainConfig
 from shared.training.precision import DEFAULT_PRECISION
@@ -117,14 +116,6 @@ def run_latency(kit: WorkerKit, run: str, native: bool, files: list[str], thread
     return {"runtimes": rows}
 
 
-def export_kinds(backend: Backend) -> list[tuple[str, str | None]]:
-    """(format, quantization) of every file this framework's export command writes."""
-    kinds = [("onnx", None), (backend.mobile_format, None)]
-    if backend.mobile_format == "litert":  # --quantize is LiteRT's (shared.commands.export)
-        kinds += [("litert", quantize) for quantize in QUANTIZATIONS]
-    return kinds
-
-
 def export_latency(kit: WorkerKit, arch: str, classes: int, image_size: int, threads: int, plan: dict) -> dict:
     """A registered architecture with the shared initial weights: native, then every file this framework exports
     (to a temporary folder), each with its size and export time."""
@@ -134,7 +125,7 @@ def export_latency(kit: WorkerKit, arch: str, classes: int, image_size: int, thr
     images = sample_images(max(plan.batches), image_size, SEED)
     rows = [native_latency(backend, model, "initial weights", images, plan)]
     with tempfile.TemporaryDirectory(prefix="cnnlab-latency-") as folder:
-        for format_name, quantize in export_kinds(backend):
+        for format_name, quantize in export_kinds(backend.framework):
             path = Path(folder) / default_file_name(format_name, quantize)
             started = time.perf_counter()
             try:

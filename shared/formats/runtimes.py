@@ -33,6 +33,11 @@ class Format:
     owners: tuple[str, ...]  # the frameworks whose export command writes it
     title: str
 
+    @property
+    def short_title(self) -> str:
+        """The title for a table's column: LiteRT, not LiteRT (TensorFlow Lite)."""
+        return self.title.split(" (")[0]
+
 
 FORMATS = {
     "onnx": Format("onnx", ".onnx", "onnxruntime", ("torch", "tf"), "ONNX"),
@@ -42,6 +47,19 @@ FORMATS = {
 # export --quantize values, LiteRT only: dynamic-range int8, the converter's Optimize.DEFAULT without a representative
 # dataset: int8 weights, float32 activations, about 4x smaller (checked on agreement and accuracy, not logits)
 QUANTIZATIONS = ("dynamic-int8",)
+
+
+def export_kinds(framework: str) -> list[tuple[str, str | None]]:
+    """(format, quantization) of every file ``framework``'s export command writes, in ``FORMATS`` order."""
+    kinds: list[tuple[str, str | None]] = []
+    for name, format_ in FORMATS.items():
+        if framework in format_.owners:
+            kinds.append((name, None))
+            if name == "litert":  # --quantize is LiteRT's
+                kinds += [(name, quantize) for quantize in QUANTIZATIONS]
+    return kinds
+
+
 # What the LiteRT interpreter prints to fd 2 when it applies its XNNPACK delegate: a note, not an error
 LITERT_NOTES = ("Created TensorFlow Lite XNNPACK delegate for CPU",)
 

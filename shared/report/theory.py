@@ -6,6 +6,7 @@ exports' checks) or from ``DISTRIBUTED``, which quotes the README."""
 from __future__ import annotations
 
 from shared.formats.runtimes import FORMATS
+from shared.report.measured import int8_change, latency_at
 
 FRAMEWORK_NAMES = {"torch": "PyTorch", "tf": "TensorFlow"}
 PHONE_FORMATS = ("litert", "executorch")
@@ -28,16 +29,12 @@ def _ms(seconds: float) -> str:
     return f"{1000 * seconds:.3g} ms"
 
 
-def _latency(row: dict, batch: int) -> dict | None:
-    return next((entry for entry in row.get("latency", []) if entry["batch"] == batch), None)
-
-
 def _native(side: dict) -> dict:
     return next(row for row in side["runtimes"] if row["format"] == "native")
 
 
 def _title(row: dict) -> str:
-    title = "native" if row["format"] == "native" else FORMATS[row["format"]].title.split(" (")[0]
+    title = "native" if row["format"] == "native" else FORMATS[row["format"]].short_title
     return f"{title} {row['quantize']}" if row.get("quantize") else title
 
 
@@ -82,18 +79,16 @@ def deploy_claim(entry: dict) -> str:
     phones = []
     for side in sides.values():
         for row in side["runtimes"]:
-            figures = _latency(row, 1)
+            figures = latency_at(row, 1)
             if row["format"] in PHONE_FORMATS and figures:
                 size = f" ({row['bytes'] / 1e3:,.0f} KB)" if row.get("bytes") else ""
                 phones.append(f"{_title(row)} from {_name(side)} {_ms(figures['median_seconds'])}{size}")
     if phones:
         text += f" On one image (median, batch 1) the phone files took: {_and(phones)}."
     for side in sides.values():
-        int8 = next((row["check"] for row in side["runtimes"] if row.get("quantize") and row.get("check")
-                     and row["check"].get("accuracy_file") is not None), None)
-        if int8:
-            change = 100 * (int8["accuracy_file"] - int8["accuracy_native"])
-            text += f" {_name(side)}'s int8 file changed validation accuracy by {change:+.2f} points."
+        change = int8_change(side)
+        if change:
+            text += f" {_name(side)}'s int8 file changed validation accuracy by {change['points']:+.2f} points."
     lacking = [_name(side) for side in sides.values()
                if not any(row["format"] in PHONE_FORMATS for row in side["runtimes"])]
     onnx = all(any(row["format"] == "onnx" for row in side["runtimes"]) for side in sides.values())
@@ -110,7 +105,7 @@ def service_claim(entry: dict) -> str:
     """PyTorch suits small services: native latency at batch 1 and 32, the fastest runtime, training memory."""
     sides = entry["footprint"]["sides"]
     threads = next((side.get("threads") for side in sides.values() if side.get("threads")), None)
-    measured = {key: {batch: _latency(_native(side), batch) for batch in (1, 32)} for key, side in sides.items()}
+    measured = {key: {batch: latency_at(_native(side), batch) for batch in (1, 32)} for key, side in sides.items()}
     if not any(figures[1] for figures in measured.values()):
         return "Latency was not measured in this compare."
     cells = []
@@ -131,7 +126,7 @@ def service_claim(entry: dict) -> str:
         ratio = measured[slower][1]["median_seconds"] / measured[faster][1]["median_seconds"]
         text += f" Natively, {_name(sides[faster])} was {ratio:.2g}x as fast on one image."
     rows = [(figures["median_seconds"], row, side) for side in sides.values() for row in side["runtimes"]
-            if (figures := _latency(row, 1))]
+            if (figures := latency_at(row, 1))]
     if rows:
         seconds, row, side = min(rows, key=lambda item: item[0])
         text += f" The fastest for one image was {_title(row)} from {_name(side)}'s run, {_ms(seconds)}."

@@ -8,6 +8,7 @@ import pytest
 
 from shared.commands import footprint
 from shared.commands.latency import LatencyPlan
+from shared.report.measured import int8_change
 
 CHECK = {"runtime": "ai-edge-litert 2.3.0", "checked_images": 359, "predictions_equal": 1.0,
          "accuracy_native": 0.9889, "accuracy_file": 0.9889, "max_abs_diff": 5.7e-06, "bound": 2e-4}
@@ -59,8 +60,8 @@ def test_every_file_is_found_and_every_missing_one_named_with_its_command(runs):
     onnx = torch_side["runtimes"][1]["check"]
     assert onnx["max_abs_diff"] == 6.7e-06 and onnx["checked_images"] == 8 and "training" in onnx["source"]
     assert tf_side["runtimes"][3]["quantize"] == "dynamic-int8"
-    assert footprint.int8_change(tf_side)["points"] == pytest.approx(-0.56)
-    assert footprint.int8_change(torch_side) is None
+    assert int8_change(tf_side)["points"] == pytest.approx(-0.56)
+    assert int8_change(torch_side) is None
 
 
 def test_a_keras_run_without_its_phone_files_gets_both_commands(tmp_path):

@@ -1,0 +1,21 @@
+"""Reading the measurement records of ``compare`` and the benchmark (``shared.commands.footprint_worker`` writes
+them): a runtime's row holds ``latency``, one entry per batch, and an exported file's row its export ``check``."""
+
+from __future__ import annotations
+
+
+def latency_at(row: dict, batch: int) -> dict | None:
+    """A runtime row's figures at ``batch`` (median, p95, calls); None where that batch was not timed."""
+    return next((entry for entry in row.get("latency", []) if entry["batch"] == batch), None)
+
+
+def int8_change(side: dict) -> dict | None:
+    """The int8 file's accuracy against the native model's on the validation images its export checked, from a
+    run's runtime rows; None without a checked int8 file."""
+    check = next((row["check"] for row in side["runtimes"] if row.get("quantize") and row.get("check")
+                  and row["check"].get("accuracy_file") is not None), None)
+    if check is None:
+        return None
+    return {"points": 100 * (check["accuracy_file"] - check["accuracy_native"]), "native": check["accuracy_native"],
+            "int8": check["accuracy_file"], "predictions_equal": check.get("predictions_equal"),
+            "images": check.get("checked_images")}
