@@ -3,6 +3,7 @@ settings, near-identical models, and a report that shows it."""
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -77,3 +78,20 @@ def test_compare_refuses_runs_of_different_data(studies, tmp_path, capsys):
     assert compare([str(root / "torch" / "best"), str(other), "--out", str(tmp_path / "out")]) == 2
     assert "did not train the same model on the same data" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_damaged_onnx_file_is_one_line_that_says_how_to_write_it_again(studies, tmp_path, monkeypatch, capsys):
+    root, environment = studies
+    monkeypatch.setenv("CNNLAB_HOME", environment["CNNLAB_HOME"])
+    runs = {}
+    for framework in ("torch", "tf"):
+        runs[framework] = tmp_path / framework
+        shutil.copytree(root / framework / "cifar_cnn_max", runs[framework])
+    onnx = runs["tf"] / "model.onnx"
+    onnx.write_bytes(onnx.read_bytes()[:100])
+    out = tmp_path / "out"
+    assert compare([str(runs["torch"]), str(runs["tf"]), "--out", str(out), "--no-measure"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and "Traceback" not in error, error
+    assert str(onnx) in error and f"python -m cnnlab_tf.export {runs['tf']} --format onnx" in error, error
+    assert not out.exists()

@@ -51,7 +51,7 @@ def _number(convert, within, expected: str):
     return parse
 
 
-_POSITIVE_WHOLE = _number(int, lambda value: 0 < value, "a positive whole number")
+POSITIVE_WHOLE = _number(int, lambda value: 0 < value, "a positive whole number")
 _POSITIVE = _number(float, lambda value: 0 < value < float("inf"), "a positive number")
 _NON_NEGATIVE = _number(float, lambda value: 0.0 <= value < float("inf"), "a number 0 or above")
 _FRACTION = _number(float, lambda value: 0.0 < value < 1.0, "between 0 and 1 (exclusive)")
@@ -101,7 +101,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
                              "(~/.cache/cnnlab)")
     parser.add_argument("--download", action="store_true",
                         help="fetch the experiment's data (and ImageNet weights) when they are not there yet")
-    parser.add_argument("--image-size", type=_POSITIVE_WHOLE, default=None,
+    parser.add_argument("--image-size", type=POSITIVE_WHOLE, default=None,
                         help="side in pixels that images are resized to (flowers experiments; default: 224)")
     parser.add_argument("--classes", type=_class_list, default=None,
                         help="comma-separated CIFAR-100 fine-label names for the cifar100 experiments "
@@ -109,9 +109,9 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     parser.add_argument("--weights", type=Path, default=None,
                         help="starting weights for flowers-resnet18: torchvision's resnet18-f37072fd.pth or a "
                              "cnnlab resnet18 .npz (default: the ImageNet checkpoint, found in the cache)")
-    parser.add_argument("--epochs", type=_POSITIVE_WHOLE, default=None,
+    parser.add_argument("--epochs", type=POSITIVE_WHOLE, default=None,
                         help="passes over the training split (default: the experiment's, 10 for digits)")
-    parser.add_argument("--batch-size", type=_POSITIVE_WHOLE, default=defaults.batch_size,
+    parser.add_argument("--batch-size", type=POSITIVE_WHOLE, default=defaults.batch_size,
                         help="images per optimizer step (default: %(default)s)")
     parser.add_argument("--lr", type=_POSITIVE, default=defaults.lr,
                         help="Adam learning rate (default: %(default)s)")
@@ -127,7 +127,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=_SEED, default=defaults.seed,
                         help="seed of the split, the initial weights and the batch order; the same seed gives both "
                              "backends the same run (default: %(default)s)")
-    parser.add_argument("--repeats", type=_POSITIVE_WHOLE, default=None,
+    parser.add_argument("--repeats", type=POSITIVE_WHOLE, default=None,
                         help="studies: train each arm from this many seeds (--seed, --seed + 1, ...) and report the "
                              "mean and std of its accuracy (default: 3 for cifar100-improved, 1 for cifar100-pooling)")
     parser.add_argument("--precision", type=_one_of(list(PRECISIONS)), default=defaults.precision,
@@ -145,7 +145,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
                              f"frameworks write the same opset and IR version (default: %(default)s)")
     parser.add_argument("--device", type=_one_of(DEVICES), default="auto",
                         help="auto picks CUDA when the framework sees a GPU, else the CPU (default: %(default)s)")
-    parser.add_argument("--replicas", type=_POSITIVE_WHOLE, default=1,
+    parser.add_argument("--replicas", type=POSITIVE_WHOLE, default=1,
                         help="Keras: train on this many local devices with tf.distribute.MirroredStrategy (GPUs, or "
                              "the CPU split into logical devices), --batch-size staying the global batch. PyTorch "
                              "runs one process per device instead: torchrun --nproc_per_node N (default: %(default)s)")

@@ -19,11 +19,12 @@ import numpy as np
 
 from shared.formats import rundir
 from shared.commands import footprint
-from shared.commands.cli import _POSITIVE_WHOLE, OneLineParser, parse_or_exit
+from shared.commands.cli import POSITIVE_WHOLE, OneLineParser, parse_or_exit
 from shared.commands.latency import DEFAULT_PLAN, LatencyPlan
 from shared.util.errors import EXIT_OK, EXIT_USAGE, UsageError
 from shared.run.experiments import recorded_validation
 from shared.formats.onnx_check import onnx_logits
+from shared.formats.readable import reading
 from shared.training.precision import DEFAULT_PRECISION
 from shared.report.reports import write_text
 from shared.report.theory import theory_paragraph
@@ -48,12 +49,11 @@ def run_pairs(run_a: Path, run_b: Path) -> list[tuple[str, Path, Path]]:
 
 
 def _onnx_logits(run: Path, images: np.ndarray) -> np.ndarray:
-    try:
+    """The run's ONNX logits; a missing or damaged file is one line that says how to write it again."""
+    framework = rundir.read_json(run / rundir.METRICS, "run's metrics").get("framework", "torch")
+    with reading(run / rundir.ONNX, "an ONNX file",
+                 remedy=f"write it again with python -m cnnlab_{framework}.export {run} --format onnx"):
         return onnx_logits(run / rundir.ONNX, images)
-    except Exception as error:  # onnxruntime's own errors (a truncated file, an unreadable one) have no common base
-        framework = rundir.read_json(run / rundir.METRICS, "run's metrics").get("framework", "torch")
-        raise UsageError(f"{run / rundir.ONNX} cannot be run in onnxruntime ({str(error).splitlines()[0]}); write "
-                         f"it again with python -m cnnlab_{framework}.export {run} --format onnx") from None
 
 
 def onnx_agreement(run_a: Path, run_b: Path, images: np.ndarray) -> dict:
@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("run_b", type=Path, help="a run directory of the same experiment (e.g. from cnnlab_tf.train)")
     parser.add_argument("--out", type=Path, default=None, help="new folder for compare.md and compare.png "
                         "(default: compare-<A>-vs-<B> beside RUN_A)")
-    parser.add_argument("--threads", type=_POSITIVE_WHOLE, default=1, help="threads for inference in every runtime "
+    parser.add_argument("--threads", type=POSITIVE_WHOLE, default=1, help="threads for inference in every runtime "
                         "and in the native models (default 1, as a phone runs a model)")
     parser.add_argument("--no-measure", dest="measure", action="store_false", help="skip the framework workers "
                         "(training memory and latency): report the runs' records and files only, in seconds")
