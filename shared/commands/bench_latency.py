@@ -16,7 +16,7 @@ from typing import Callable
 from shared.commands.export import NAMES
 from shared.commands.latency import LatencyPlan, calls_timed
 from shared.formats.runtimes import FORMATS
-from shared.report.measured import latency_at
+from shared.report.measured import latency_text
 
 FRAMEWORKS = ("torch", "tf")
 
@@ -68,14 +68,7 @@ def file_column_name(key: tuple[str, str, str | None]) -> str:
 
 
 def _cell(runtime: dict | None, batch: int) -> str:
-    if runtime is None:
-        return "-"
-    if "error" in runtime:
-        return "failed"
-    figures = latency_at(runtime, batch)
-    if figures is None:
-        return "-"
-    return f"{1000 * figures['median_seconds']:.3g} / {1000 * figures['p95_seconds']:.3g}"
+    return "-" if runtime is None else latency_text(runtime, batch, failed="failed")
 
 
 def _size(runtime: dict | None) -> str:

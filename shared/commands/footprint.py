@@ -23,7 +23,7 @@ from shared.commands.latency import DEFAULT_PLAN, LatencyPlan, calls_timed
 from shared.formats import rundir
 from shared.formats.exported import sidecar_path
 from shared.formats.runtimes import FORMATS, default_file_name, export_kinds, format_of
-from shared.report.measured import int8_change, latency_at
+from shared.report.measured import int8_change, latency_text
 
 WORKER_ORDER = ("torch", "tf")  # PyTorch's worker first, as the benchmark runs them
 PTE_FRAMEWORK = "torch"  # ExecuTorch's Python runtime takes torch tensors (cnnlab_torch.runtime)
@@ -174,16 +174,6 @@ def file_size(size: int | None) -> str:
     return f"{size / 1e6:.1f} MB" if size < 1e9 else f"{size / 1e9:.2f} GB"
 
 
-def latency_cell(row: dict, batch: int) -> str:
-    """``median / p95`` in milliseconds, or why there is none."""
-    if "error" in row:
-        return "not measured"
-    figures = latency_at(row, batch)
-    if figures is None:
-        return "-"
-    return f"{1000 * figures['median_seconds']:.3g} / {1000 * figures['p95_seconds']:.3g}"
-
-
 def agreement(check: dict | None) -> str:
     """The export's check in a few words."""
     if not check:
@@ -256,7 +246,7 @@ def latency_table(sides: dict[str, dict], plan: dict) -> list[str]:
     for key, side in sides.items():
         for row in side["runtimes"]:
             cells = [key.upper(), runtime_name(row, side["framework"], side.get("device")), f"`{row['file']}`",
-                     file_size(row.get("bytes")), *(latency_cell(row, batch) for batch in batches),
+                     file_size(row.get("bytes")), *(latency_text(row, batch, failed="not measured") for batch in batches),
                      agreement(row.get("check"))]
             lines.append("| " + " | ".join(cells) + " |")
     weights = ", ".join(f"{key.upper()} {file_size(side['weights_bytes'])}" for key, side in sides.items())

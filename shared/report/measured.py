@@ -9,6 +9,17 @@ def latency_at(row: dict, batch: int) -> dict | None:
     return next((entry for entry in row.get("latency", []) if entry["batch"] == batch), None)
 
 
+def latency_text(row: dict, batch: int, failed: str) -> str:
+    """A table cell: ``median / p95`` in milliseconds at ``batch``, ``failed`` for a runtime that could not be
+    timed, "-" where that batch was not timed."""
+    if "error" in row:
+        return failed
+    figures = latency_at(row, batch)
+    if figures is None:
+        return "-"
+    return f"{1000 * figures['median_seconds']:.3g} / {1000 * figures['p95_seconds']:.3g}"
+
+
 def int8_change(side: dict) -> dict | None:
     """The int8 file's accuracy against the native model's on the validation images its export checked, from a
     run's runtime rows; None without a checked int8 file."""
