@@ -47,8 +47,10 @@ def _float32(model: keras.Model, spec: ModelSpec) -> keras.Model:
     return copy
 
 
-def export_onnx(model: keras.Model, spec: ModelSpec, path: Path, check_images: np.ndarray, opset: int = OPSET) -> dict:
-    """Write ``path`` with input ``images`` [batch, H, W, 3] and output ``logits`` [batch, classes]; verify it."""
+def export_onnx(model: keras.Model, spec: ModelSpec, path: Path, check_images: np.ndarray, opset: int = OPSET,
+                metadata: dict[str, str] | None = None) -> dict:
+    """Write ``path`` with input ``images`` [batch, H, W, 3] and output ``logits`` [batch, classes], and ``metadata`` (the
+    run's identity) in its metadata_props; verify it."""
     path, opset = Path(path), check_opset(opset)
     model = _float32(model, spec)
     signature = [keras.InputSpec(shape=(None, spec.image_size, spec.image_size, 3), dtype="float32")]
@@ -62,7 +64,7 @@ def export_onnx(model: keras.Model, spec: ModelSpec, path: Path, check_images: n
         exported = onnx.load(str(raw))
     assert exported.ir_version == ir_version(opset), \
         f"tf2onnx wrote IR {exported.ir_version} at opset {opset}, expected {ir_version(opset)}"
-    set_format(exported, opset)
+    set_format(exported, opset, metadata)
     _rename_ends(exported)
     with atomic_path(path) as part:
         onnx.save(exported, str(part))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+import zipfile
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -85,4 +86,7 @@ def save_checkpoint(model: keras.Model, path: Path) -> None:
 def load_checkpoint(model: keras.Model, path: Path) -> None:
     """The native checkpoint's weights back into a model built from the same spec."""
     with reading(path, "a Keras checkpoint (a .keras archive saved by cnnlab_tf)"):
+        # Keras answers a file that is not a zip with "File not found", which sends a user looking for the wrong fault
+        if not zipfile.is_zipfile(path):
+            raise ValueError("not a zip archive, which every .keras file is")
         model.set_weights(keras.models.load_model(path, compile=False).get_weights())

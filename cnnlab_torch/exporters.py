@@ -46,8 +46,10 @@ def _float32_cpu(model: nn.Module) -> nn.Module:
     return cpu_model
 
 
-def export_onnx(model: nn.Module, spec: ModelSpec, path: Path, check_images: np.ndarray, opset: int = OPSET) -> dict:
-    """Write ``path`` with input ``images`` [batch, H, W, 3] and output ``logits`` [batch, classes]; verify it."""
+def export_onnx(model: nn.Module, spec: ModelSpec, path: Path, check_images: np.ndarray, opset: int = OPSET,
+                metadata: dict[str, str] | None = None) -> dict:
+    """Write ``path`` with input ``images`` [batch, H, W, 3] and output ``logits`` [batch, classes], and ``metadata`` (the
+    run's identity) in its metadata_props; verify it."""
     path, opset = Path(path), check_opset(opset)
     cpu_model = _float32_cpu(model)
     # The example's batch dimension is exported as dynamic (dynamic_axes)
@@ -70,7 +72,7 @@ def export_onnx(model: nn.Module, spec: ModelSpec, path: Path, check_images: np.
                               # (IR 3 requires it), and warns when told False; set_format removes them.
                               keep_initializers_as_inputs=opset <= 8)
         exported = onnx.load(str(part))
-        set_format(exported, opset)  # the IR version Keras's export writes, and only the images as input
+        set_format(exported, opset, metadata)  # the IR version Keras's export writes, and only the images as input
         onnx.save(exported, str(part))
     return verify_export(path, check_images, predict_logits(cpu_model, check_images, len(check_images)))
 

@@ -5,7 +5,6 @@ produced for real: a damaged or deleted file, a second process, a small tmpfs, a
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import shutil
 import subprocess
@@ -18,6 +17,7 @@ from shared.commands.evaluate import main as evaluate
 from shared.formats import checkpoints, rundir
 from shared.util.signals import StopRequested
 from tests.support.helpers import default_run, differences, final_state, train
+from tests.support.mounts import mounted
 
 EPOCHS = 2
 
@@ -113,7 +113,8 @@ def test_evaluate_of_a_damaged_file_is_one_line_and_exit_2(backend, reference, t
     argv = [str(run_dir)] if name == backend.checkpoint_name else [str(run_dir), "--neutral"]
     assert evaluate(backend.framework, lambda: backend, argv) == 2
     line = one_error_line(capsys.readouterr().err, f"cnnlab_{backend.framework}.evaluate")
-    assert f"{run_dir / name} cannot be read" in line and "damaged" in line
+    # verified against the run's record before the loader sees it (shared.formats.verified)
+    assert f"{run_dir / name} has 7 bytes, but its run's metrics.json records" in line and "damaged" in line
 
 
 LOCK_HOLDER = """
@@ -156,20 +157,6 @@ def test_a_stop_during_start_up_leaves_nothing_and_the_same_command_works(backen
     assert not run_dir.exists()
     run_dir.mkdir()  # as a killed start leaves it: an empty folder does not block the same command
     assert train(backend, argv) == 0
-
-
-@contextlib.contextmanager
-def mounted(kind: str, target: Path, *options: str):
-    """A filesystem mounted at ``target`` for the block; the test is skipped where mounting is not allowed."""
-    target.mkdir(parents=True, exist_ok=True)
-    mount = subprocess.run(["mount", *options, target], capture_output=True, text=True)
-    if mount.returncode != 0:
-        pytest.skip(f"cannot mount a {kind} here ({mount.stderr.strip() or 'mount failed'}); needs root or "
-                    f"CAP_SYS_ADMIN")
-    try:
-        yield target
-    finally:
-        subprocess.run(["umount", "-l", target], check=False)
 
 
 def used_bytes(paths) -> int:

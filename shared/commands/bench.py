@@ -26,10 +26,12 @@ writes JSON. The ratios:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
 import platform
+import signal
 import subprocess
 import sys
 import tempfile
@@ -154,12 +156,28 @@ def run_worker_process(framework: str, tasks: list[dict], device: str, folder: P
     job, out = folder / f"{framework}{name}-job.json", folder / f"{framework}{name}-result.json"
     job.write_text(json.dumps({"device": device, "threads": threads, "tasks": tasks}))
     command = [sys.executable, "-m", f"cnnlab_{framework}.bench", "--job", str(job), "--out", str(out)]
-    finished = subprocess.run(command, capture_output=capture, text=True)
-    if finished.returncode != 0:
-        output = f":\n{finished.stderr[-3000:]}" if capture else ""
+    returncode, stderr = run_stopped_with_us(command, capture)
+    if returncode != 0:
+        output = f":\n{stderr[-3000:]}" if capture else ""
         raise WorkerFailed(f"the {framework} worker ({' '.join(command[1:3])}) failed with exit status "
-                           f"{finished.returncode}{output}", finished.returncode)
+                           f"{returncode}{output}", returncode)
     return json.loads(out.read_text())
+
+
+def run_stopped_with_us(command: list[str], capture: bool) -> tuple[int, str]:
+    """Run ``command`` in a process group of its own; (its exit status, its stderr when ``capture``). Whatever ends
+    this process's wait (Ctrl-C, SIGTERM as a ``StopRequested``, any error), the whole group is killed first, so
+    no worker, nor anything it started, outlives the command that needed it."""
+    process = subprocess.Popen(command, stdout=subprocess.PIPE if capture else None,
+                               stderr=subprocess.PIPE if capture else None, text=True, start_new_session=True)
+    try:
+        _, stderr = process.communicate()
+    except BaseException:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        raise
+    return process.returncode, stderr or ""
 
 
 class WorkerFailed(Exception):

@@ -6,10 +6,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Callable
 
 from shared.training.config import TrainConfig
 from shared.training.distributed import DEFAULT_PEER_TIMEOUT
+from shared.util import signals
 from shared.util.errors import EXIT_USAGE, FlagError, UsageError
+from shared.util.output import EXIT_CLOSED_PIPE, ClosedPipe, closed_pipe_is_quiet
 from shared.formats.onnx_check import LOWEST_OPSET, OPSET, check_opset
 from shared.run.experiments import EXPERIMENTS
 from shared.training.precision import PRECISIONS
@@ -35,6 +38,20 @@ def parse_or_exit(parser: argparse.ArgumentParser, argv: list[str] | None) -> ar
     except FlagError as error:
         sys.stderr.write(f"{parser.prog}: error: {error} (see --help)\n")
         raise SystemExit(EXIT_USAGE) from None
+
+
+def run_command(prog: str, work: Callable[[], int], stopped: str = "") -> int:
+    """The exit status of ``work()``, a command that uses a trained model, ended as every such command ends: Ctrl-C
+    and SIGTERM as one line ("stopped" and ``stopped``, what happened to its output) and 130 or 143, a closed stdout
+    (``| head``) quietly (``shared.util.output``)."""
+    try:
+        with signals.stop_requests(), closed_pipe_is_quiet():  # a stop during a runtime's import stays a stop
+            return work()
+    except KeyboardInterrupt as stop:
+        print(f"\n{prog}: stopped{stopped}", file=sys.stderr)
+        return signals.exit_status(stop)
+    except ClosedPipe:
+        return EXIT_CLOSED_PIPE
 
 
 def _number(convert, within, expected: str):
@@ -67,7 +84,7 @@ def _one_of(allowed):
     return parse
 
 
-def _opset(text: str) -> int:
+def opset_flag(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
@@ -140,7 +157,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     parser.add_argument("--no-feature-cache", dest="feature_cache", action="store_false",
                         help="flowers-resnet18: run the frozen backbone on every image every epoch instead of "
                              "training the head on its features, computed once and cached in $CNNLAB_HOME/features")
-    parser.add_argument("--opset", type=_opset, default=defaults.opset,
+    parser.add_argument("--opset", type=opset_flag, default=defaults.opset,
                         help=f"ONNX opset of model.onnx, from {LOWEST_OPSET} (the oldest runtimes) to {OPSET}; both "
                              f"frameworks write the same opset and IR version (default: %(default)s)")
     parser.add_argument("--device", type=_one_of(DEVICES), default="auto",

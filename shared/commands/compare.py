@@ -11,23 +11,28 @@ generated from these measurements (``shared.report.theory``).
 
 from __future__ import annotations
 
+import os
+import shutil
 import sys
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
-from shared.formats import rundir
+from shared.formats import records, rundir, verified
 from shared.commands import footprint
-from shared.commands.cli import POSITIVE_WHOLE, OneLineParser, parse_or_exit
+from shared.commands.cli import POSITIVE_WHOLE, OneLineParser, parse_or_exit, run_command
 from shared.commands.latency import DEFAULT_PLAN, LatencyPlan
-from shared.util.errors import EXIT_OK, EXIT_USAGE, UsageError
+from shared.formats.runtimes import format_of
+from shared.util.errors import EXIT_NOT_WRITTEN, EXIT_OK, EXIT_USAGE, UsageError
 from shared.run.experiments import recorded_validation
 from shared.formats.onnx_check import onnx_logits
 from shared.formats.readable import reading
 from shared.training.precision import DEFAULT_PRECISION
 from shared.report.reports import write_text
 from shared.report.theory import theory_paragraph
+
+PROG = "shared.compare"
 
 
 def run_pairs(run_a: Path, run_b: Path) -> list[tuple[str, Path, Path]]:
@@ -43,14 +48,29 @@ def run_pairs(run_a: Path, run_b: Path) -> list[tuple[str, Path, Path]]:
         raise UsageError(f"{study} is a study of several variants and {single} a single run; compare two studies, "
                          f"or a single run with one variant's folder ({study}/<variant>)")
     if studies[0]:
-        variants = rundir.read_json(run_a / study_table, "study table")["variants"]
+        variants = records.read_record(run_a / study_table, records.STUDY_TABLE)["variants"]
         return [(variant, run_a / variant, run_b / variant) for variant in variants]
-    return [(rundir.read_json(run_a / rundir.METRICS, "run's metrics")["arch"], run_a, run_b)]
+    return [(rundir.read_finished_metrics(run_a, "compare")["arch"], run_a, run_b)]
+
+
+def verify_files(run: Path, metrics: dict) -> None:
+    """Every file of the run the report uses, checked against the run's record before anything loads it: the native
+    checkpoint, the ONNX file and each exported file in its folder (``shared.formats.verified``). A file that is
+    damaged or another run's would make the report describe a model the run never trained."""
+    framework = metrics["framework"]
+    native = rundir.NATIVE_CHECKPOINTS[framework]
+    model = native if (run / native).is_file() else rundir.WEIGHTS  # as load_trained falls back
+    exported = [rundir.ONNX, *(name for name in footprint.deploy_files(run) if name != rundir.ONNX)]
+    verified.verify_run_file(run, metrics, model, "restore it from a copy, or train the run again")
+    for name in exported:
+        verified.verify_run_file(run, metrics, name, f"write it again with python -m cnnlab_{framework}.export "
+                                                     f"{run} --format {format_of(Path(name)).name}")
 
 
 def _onnx_logits(run: Path, images: np.ndarray) -> np.ndarray:
-    """The run's ONNX logits; a missing or damaged file is one line that says how to write it again."""
-    framework = rundir.read_json(run / rundir.METRICS, "run's metrics").get("framework", "torch")
+    """The run's ONNX logits (the file verified by ``verify_files``); a damaged file is one line that says how to
+    write it again."""
+    framework = rundir.read_finished_metrics(run, "compare")["framework"]
     with reading(run / rundir.ONNX, "an ONNX file",
                  remedy=f"write it again with python -m cnnlab_{framework}.export {run} --format onnx"):
         return onnx_logits(run / rundir.ONNX, images)
@@ -76,6 +96,8 @@ def compare(run_a: Path, run_b: Path, threads: int = 1, measure: bool = True, pl
         if metrics["a"]["data"] != metrics["b"]["data"] or metrics["a"]["arch"] != metrics["b"]["arch"]:
             raise UsageError(f"{a} and {b} did not train the same model on the same data; compare two runs of one "
                              f"experiment with the same flags")
+        verify_files(a, metrics["a"])
+        verify_files(b, metrics["b"])
         if images is None:
             images = recorded_validation(metrics["a"], rundir.read_split(a))[0]
             images = images.astype(np.float32)
@@ -147,8 +169,8 @@ def plot(result: dict, path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = OneLineParser(prog="shared.compare", description="Compare a PyTorch run and a TensorFlow run of the "
-                            "same experiment: accuracy, time, parameters and ONNX agreement.")
+    parser = OneLineParser(prog=PROG, description="Compare a PyTorch run and a TensorFlow run of the same experiment: "
+                           "accuracy, time, parameters and ONNX agreement.")
     parser.add_argument("run_a", type=Path, help="a run directory (e.g. from cnnlab_torch.train)")
     parser.add_argument("run_b", type=Path, help="a run directory of the same experiment (e.g. from cnnlab_tf.train)")
     parser.add_argument("--out", type=Path, default=None, help="new folder for compare.md and compare.png "
@@ -158,14 +180,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-measure", dest="measure", action="store_false", help="skip the framework workers "
                         "(training memory and latency): report the runs' records and files only, in seconds")
     args = parse_or_exit(parser, argv)
+    # A stop ends the workers with it and removes the temporary files (footprint.measure); nothing is written
+    return run_command(PROG, lambda: command_line(args), stopped=": nothing was written")
+
+
+def command_line(args) -> int:
+    """The comparison the parsed flags ask for, written and printed; its exit status."""
     try:
         out = compare_runs(args.run_a, args.run_b, args.out, args.threads, args.measure)
     except UsageError as error:
-        print(f"shared.compare: error: {error}", file=sys.stderr)
+        print(f"{PROG}: error: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except NotWritten as error:
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        return EXIT_NOT_WRITTEN
     print((out / f"{rundir.COMPARE}.md").read_text())
     print(f"wrote {out}")
     return EXIT_OK
+
+
+class NotWritten(Exception):
+    """The report's folder could not be written (a full or read-only disk); nothing of it is left."""
 
 
 def compare_runs(run_a: Path, run_b: Path, out: Path | None = None, threads: int = 1, measure: bool = True,
@@ -173,17 +208,31 @@ def compare_runs(run_a: Path, run_b: Path, out: Path | None = None, threads: int
     """Write compare.md, compare.png and compare.json into ``out`` (default: compare-<A>-vs-<B> beside ``run_a``)
     and return it; ``UsageError`` for runs that cannot be compared, before anything is written. ``threads``:
     inference threads in every runtime; ``measure=False`` skips the framework workers (memory and latency);
-    ``plan``: the latency's batches and repeats (``shared.commands.latency.LatencyPlan``)."""
+    ``plan``: the latency's batches and repeats (``shared.commands.latency.LatencyPlan``). The folder is written
+    under a temporary name and renamed into place, as checkpoints are: it exists complete or not at all, and a
+    failed write (``NotWritten``) leaves nothing that would block the retry."""
     if threads < 1:
         raise UsageError(f"threads={threads}: inference needs at least 1 thread")
     run_a, run_b = Path(run_a), Path(run_b)
     out = Path(out) if out is not None else run_a.parent / f"{rundir.COMPARE}-{run_a.name}-vs-{run_b.name}"
     rundir.check_new(out)
     result = compare(run_a, run_b, threads, measure, plan)
-    rundir.create(out)
-    plot(result, out / f"{rundir.COMPARE}.png")
-    write_text(out / f"{rundir.COMPARE}.md", markdown(result, run_a, run_b))
-    rundir.write_json(out / f"{rundir.COMPARE}.json", result)
+    rundir.check_new(out)  # again: measuring takes minutes, and another compare may have written it meanwhile
+    part = out.with_name(f".{out.name}.part-{os.getpid()}")
+    try:
+        shutil.rmtree(part, ignore_errors=True)
+        part.mkdir(parents=True)
+        plot(result, part / f"{rundir.COMPARE}.png")
+        write_text(part / f"{rundir.COMPARE}.md", markdown(result, run_a, run_b))
+        rundir.write_json(part / f"{rundir.COMPARE}.json", result)
+        if out.exists():  # an empty folder (check_new allows one): replaced
+            shutil.rmtree(out)
+        os.replace(part, out)
+    except OSError as error:
+        raise NotWritten(f"could not write {out} ({error.strerror or error}); nothing of it was left, so the same "
+                         f"command works again once there is room: free some space or pass another --out") from None
+    finally:
+        shutil.rmtree(part, ignore_errors=True)
     return out
 
 

@@ -13,8 +13,9 @@ import sys
 from pathlib import Path
 from typing import Callable
 
+from shared.data.dataset import fingerprint
 from shared.formats import rundir
-from shared.commands.cli import OneLineParser, parse_or_exit
+from shared.commands.cli import OneLineParser, parse_or_exit, run_command
 from shared.util.errors import EXIT_NOT_REPRODUCED, EXIT_OK, EXIT_USAGE, UsageError
 from shared.run.experiments import recorded_validation
 from shared.training.metrics import accuracy
@@ -34,6 +35,11 @@ def main(framework: str, load_backend: Callable, argv: list[str] | None = None) 
     parser.add_argument("--neutral", action="store_true", help="load weights.npz even when the run's native "
                         "checkpoint is from this framework")
     args = parse_or_exit(parser, argv)
+    return run_command(prog, lambda: evaluate(framework, load_backend, args, prog))
+
+
+def evaluate(framework: str, load_backend: Callable, args, prog: str) -> int:
+    """The evaluation the parsed flags ask for, printed; its exit status."""
     try:
         run_dir = find_run(args.run_dir)
         metrics = rundir.read_finished_metrics(run_dir, "evaluate")
@@ -50,7 +56,11 @@ def main(framework: str, load_backend: Callable, argv: list[str] | None = None) 
     measured = accuracy(logits, labels)
     recorded = metrics["history"][-1]["val_acc"]
     same = measured == recorded if native else abs(measured - recorded) <= MAX_CROSS_FRAMEWORK_ACC_DIFFERENCE
+    # An accuracy measured on other images proves nothing, even when it happens to be the same number
+    data_changed = metrics.get("val_fingerprint") not in (None, fingerprint(images, labels))
+    verdict = ("NOT reproduced: the data changed since training (these validation images are not the ones the run "
+               "recorded; put its data back to reproduce it)" if data_changed
+               else "reproduced" if same else "NOT reproduced")
     print(f"{run_dir}: {spec.name} from {trained.source}, {len(labels)} validation images: accuracy "
-          f"{100 * measured:.2f}% (the run recorded {100 * recorded:.2f}%): "
-          f"{'reproduced' if same else 'NOT reproduced'}")
-    return EXIT_OK if same else EXIT_NOT_REPRODUCED
+          f"{100 * measured:.2f}% (the run recorded {100 * recorded:.2f}%): {verdict}")
+    return EXIT_OK if same and not data_changed else EXIT_NOT_REPRODUCED

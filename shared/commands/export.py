@@ -13,18 +13,18 @@ with the command that writes it.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Callable
 
-from shared.commands.cli import OneLineParser, parse_or_exit
+from shared.commands.cli import OneLineParser, opset_flag, parse_or_exit, run_command
 from shared.commands.trained import find_run, load_trained
-from shared.formats import rundir
+from shared.formats import rundir, verified
 from shared.formats.exported import ExportCheckFailed, check_export, check_summary, describe, write_sidecar
 from shared.formats.onnx_check import LOWEST_OPSET, OPSET
 from shared.formats.runtimes import FORMATS, QUANTIZATIONS, Runner, default_file_name, open_runner
 from shared.run.experiments import recorded_validation
-from shared.util import signals
 from shared.util.atomic import atomic_path
 from shared.util.errors import EXIT_CHECK_FAILED, EXIT_OK, EXIT_USAGE, UsageError
 
@@ -42,7 +42,7 @@ def build_parser(framework: str) -> OneLineParser:
                         help=f"the file to write; this framework writes {' and '.join(mine)}")
     parser.add_argument("--quantize", choices=QUANTIZATIONS, help="LiteRT only: int8 weights, float32 activations "
                         "(about 4x smaller); checked on agreement and accuracy")
-    parser.add_argument("--opset", type=int, help=f"ONNX only: the opset, {LOWEST_OPSET} to {OPSET} (default "
+    parser.add_argument("--opset", type=opset_flag, help=f"ONNX only: the opset, {LOWEST_OPSET} to {OPSET} (default "
                         f"{OPSET})")
     parser.add_argument("--out", type=Path, help="the file to write (default: in the run directory, "
                         "model.onnx, model.tflite, model-int8.tflite or model.pte)")
@@ -72,12 +72,27 @@ def main(framework: str, load_backend: Callable, argv: list[str] | None = None,
     """``runners``: the backend's openers of the files it writes that need it (PyTorch's for ExecuTorch)."""
     parser = build_parser(framework)
     args = parse_or_exit(parser, argv)
-    try:
-        with signals.stop_requests():  # SIGTERM too; and a stop while a runtime is imported stays a stop
-            return export(framework, load_backend, args, parser.prog, runners)
-    except KeyboardInterrupt as stop:  # a half-written file goes with atomic_path; an older one is kept
-        print(f"\n{parser.prog}: stopped: nothing was written", file=sys.stderr)
-        return signals.exit_status(stop)
+    # A half-written file goes with atomic_path on a stop; an older one is kept
+    return run_command(parser.prog, lambda: export(framework, load_backend, args, parser.prog, runners),
+                       stopped=": nothing was written")
+
+
+def check_destination(out: Path, run_dir: Path) -> None:
+    """Before any work: ``out`` can be written, and is not inside another run's directory, whose record would then
+    describe a file it does not hold (``compare`` would measure this run's model as that one's)."""
+    if out.is_dir():
+        raise UsageError(f"--out {out} is a folder; pass a file name ending in {out.suffix or 'the format suffix'}")
+    if not out.parent.is_dir():
+        raise UsageError(f"--out {out}: folder {out.parent} does not exist; create it or pass another --out")
+    if not os.access(out.parent, os.W_OK):
+        raise UsageError(f"--out {out}: folder {out.parent} is not writable; pass another --out")
+    own = run_dir.resolve()
+    for folder in [out.parent.resolve(), *out.parent.resolve().parents]:
+        if folder == own:
+            return
+        if (folder / rundir.METRICS).is_file():
+            raise UsageError(f"--out {out} is inside {folder}, another run's directory: a run's folder holds only "
+                             f"its own files; pass an --out outside it, or leave --out out to write into {run_dir}")
 
 
 def export(framework: str, load_backend: Callable, args, prog: str,
@@ -87,25 +102,26 @@ def export(framework: str, load_backend: Callable, args, prog: str,
         check_request(framework, args)
         run_dir = find_run(args.run_dir)
         metrics = rundir.read_finished_metrics(run_dir, "export")
+        out = args.out or run_dir / default_file_name(args.format, args.quantize)
+        check_destination(out, run_dir)
         split = rundir.read_split(run_dir) if (run_dir / rundir.SPLIT).is_file() else {}
         images, labels, data_note = recorded_validation(metrics, split)
         backend = load_backend()
         trained = load_trained(prog, framework, backend, run_dir, metrics)
-        out = args.out or run_dir / default_file_name(args.format, args.quantize)
-        if not out.parent.is_dir():
-            raise UsageError(f"--out {out}: folder {out.parent} does not exist; create it or pass another --out")
     except UsageError as error:
         print(f"{prog}: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     if data_note:
         print(f"{prog}: note: {data_note}", file=sys.stderr)
     format_ = FORMATS[args.format]
+    opset = (args.opset or OPSET) if args.format == "onnx" else None
     images = images.astype("float32")
     native_logits = backend.predict_logits(trained.model, images, 64)
     try:
         with atomic_path(out) as part:
             if args.format == "onnx":
-                backend.export_onnx(trained.model, trained.spec, part, images[:8], opset=args.opset or OPSET)
+                report = backend.export_onnx(trained.model, trained.spec, part, images[:8], opset=opset,
+                                             metadata=verified.onnx_metadata(verified.identity(metrics)))
             else:
                 backend.export_mobile(trained.model, trained.spec, part, args.quantize)
             runner = open_runner(part, 1, runners)
@@ -114,7 +130,9 @@ def export(framework: str, load_backend: Callable, args, prog: str,
             # Before the file replaces an older one: a sidecar that cannot be written leaves both old files as
             # they were
             write_sidecar(out, describe(args.format, framework, metrics, run_dir, trained.source, args.quantize,
-                                        check))
+                                        check, part, opset))
+            if out.parent.resolve() == run_dir.resolve():  # the run's own file: its record says what it now is
+                record_in_run(run_dir, metrics, out.name, part, report if args.format == "onnx" else None)
     except ExportCheckFailed as error:
         print(f"{prog}: error: {error}; nothing was written", file=sys.stderr)
         return EXIT_CHECK_FAILED
@@ -127,3 +145,13 @@ def export(framework: str, load_backend: Callable, args, prog: str,
           f"{trained.spec.name} from {trained.source}")
     print(f"  checked on {check_summary(check)}")
     return EXIT_OK
+
+
+def record_in_run(run_dir: Path, metrics: dict, name: str, written: Path, onnx_report: dict | None) -> None:
+    """The run's metrics.json updated for a file the export writes into it: its size and sha256 in ``files``, and
+    for the run's own ``model.onnx`` the export's report (opset, signature, check) in ``onnx``, so that the record
+    stays true ("opset 18" after a re-export at 9 would not be)."""
+    metrics.setdefault("files", {})[name] = verified.file_record(written)
+    if name == rundir.ONNX and onnx_report is not None:
+        metrics["onnx"] = onnx_report
+    rundir.write_json(run_dir / rundir.METRICS, metrics)

@@ -20,7 +20,7 @@ from pathlib import Path
 from shared.commands.bench import WorkerFailed, run_worker_process
 from shared.commands.export import NAMES
 from shared.commands.latency import DEFAULT_PLAN, LatencyPlan, calls_timed
-from shared.formats import rundir
+from shared.formats import records, rundir
 from shared.formats.exported import sidecar_path
 from shared.formats.runtimes import FORMATS, default_file_name, export_kinds, format_of
 from shared.report.measured import int8_change, latency_text
@@ -55,7 +55,7 @@ def export_check(run_dir: Path, metrics: dict, name: str) -> dict | None:
     that training writes, the run's own self-check (``metrics.json``'s ``onnx``)."""
     sidecar = sidecar_path(Path(run_dir) / name)
     if sidecar.is_file():
-        description = rundir.read_json(sidecar, "export's description")
+        description = records.read_record(sidecar, records.SIDECAR)
         return {**description.get("check", {}), "quantize": description.get("quantize"), "source": sidecar.name}
     if name == rundir.ONNX and "onnx" in metrics:
         onnx = metrics["onnx"]

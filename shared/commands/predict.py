@@ -12,6 +12,7 @@ the arguments stops with one line before anything runs (exit status 2).
 from __future__ import annotations
 
 import json
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,14 +20,13 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from shared.commands.cli import OneLineParser, parse_or_exit
+from shared.commands.cli import POSITIVE_WHOLE, OneLineParser, parse_or_exit, run_command
 from shared.commands.trained import find_run, load_trained
-from shared.data.image_folder import IMAGE_SUFFIXES, decode_image, visible
+from shared.data.image_folder import IMAGE_SUFFIXES, ImageTooLarge, decode_image, visible
 from shared.formats import rundir
 from shared.formats.exported import read_description
 from shared.formats.runtimes import Runner, format_of, open_runner
-from shared.util import signals
-from shared.util.errors import EXIT_OK, EXIT_SOME_SKIPPED, EXIT_USAGE, UsageError
+from shared.util.errors import EXIT_OK, EXIT_SOME_SKIPPED, EXIT_USAGE, FlagError, UsageError
 
 DEFAULT_TOP = 5
 DEFAULT_BATCH_SIZE = 32
@@ -48,12 +48,26 @@ def load_model(framework: str, load_backend: Callable, model: Path, device: str 
                runners: Runners | None = None, threads: int | None = None) -> Model:
     """The model behind ``model``: a run directory, or an exported file. ``UsageError`` when it cannot be used."""
     path = Path(model)
+    expected = "pass a run directory (the --out of a train run) or an exported .onnx, .tflite or .pte file"
     if not path.exists():
-        raise UsageError(f"model {path} does not exist; pass a run directory (the --out of a train run) or an "
-                         f"exported .onnx, .tflite or .pte file")
+        raise UsageError(f"model {path} does not exist; {expected}")
     if path.is_dir():
         return _run_model(framework, load_backend, path, device)
+    if not path.is_file():
+        raise UsageError(f"model {path} is {kind_of(path)}, not a model file; {expected}")
     return _file_model(path, runners, threads)
+
+
+def kind_of(path: Path) -> str:
+    """What a path that is neither a folder nor a regular file is, in words ("a named pipe (FIFO)")."""
+    import stat
+
+    mode = path.stat().st_mode
+    for test, name in ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")):
+        if test(mode):
+            return name
+    return "not a regular file"
 
 
 def _run_model(framework: str, load_backend: Callable, path: Path, device: str) -> Model:
@@ -76,9 +90,12 @@ def _file_model(path: Path, runners: Runners | None, threads: int | None) -> Mod
     if runner.image_size != expected:
         raise UsageError(f"{path} takes {runner.image_size} px images, but {source} says {expected} px; the file "
                          f"and its description do not belong together: export the run again")
-    run = Path(description.get("run", ""))
+    run = Path(description.get("run") or "")
     if description.get("run") and (run / rundir.METRICS).is_file():
-        trained_size = rundir.read_json(run / rundir.METRICS, "run's metrics").get("image_size")
+        try:
+            trained_size = rundir.read_json(run / rundir.METRICS, "run's metrics").get("image_size")
+        except (UsageError, AttributeError):  # that run's record is damaged: the file is verified by its own
+            trained_size = None
         if trained_size is not None and trained_size != runner.image_size:
             raise UsageError(f"{path} takes {runner.image_size} px images, but the run it claims, {run}, trained at "
                              f"{trained_size} px; export that run again")
@@ -91,16 +108,14 @@ def _file_model(path: Path, runners: Runners | None, threads: int | None) -> Mod
                  f"{runner.image_size} px input from {source}")
 
 
-def image_files(paths: Iterable[Path]) -> list[Path]:
-    """Every image named, in order: a file as given; a folder walked recursively in sorted order, hidden files and
-    notebook debris (``.ipynb_checkpoints``) skipped. ``UsageError`` for a path that is missing, a file that is not
-    an image, or a folder without images."""
+def image_files(paths: Iterable[Path], prog: str = "predict") -> list[Path]:
+    """Every image named, in order: a file as given; a folder walked recursively in sorted order (``folder_images``),
+    hidden files and notebook debris (``.ipynb_checkpoints``) skipped. ``UsageError`` for a path that is missing,
+    a file that is not an image, or a folder without images."""
     found = []
     for path in map(Path, paths):
         if path.is_dir():
-            inside = sorted(file for file in path.rglob("*") if file.is_file()
-                            and file.suffix.lower() in IMAGE_SUFFIXES
-                            and all(visible(part) for part in file.relative_to(path).parts))
+            inside = sorted(folder_images(path, prog))
             if not inside:
                 raise UsageError(f"folder {path} holds no images (looked for {', '.join(IMAGE_SUFFIXES)}, in "
                                  f"subfolders too); pass a folder of photos or the images themselves")
@@ -110,8 +125,28 @@ def image_files(paths: Iterable[Path]) -> list[Path]:
                 raise UsageError(f"{path} is not an image file (expected {', '.join(IMAGE_SUFFIXES)}); pass images "
                                  f"or folders of them")
             found.append(path)
+        elif path.exists():
+            raise UsageError(f"{path} is {kind_of(path)}, not an image; pass image files or folders of them")
         else:
             raise UsageError(f"{path} does not exist; pass image files or folders of them")
+    return found
+
+
+def folder_images(root: Path, prog: str) -> list[Path]:
+    """The images under ``root``, following links to folders (a photo library is often linked in), each real
+    folder entered once, so a link back up the tree cannot loop; a folder met again is named on stderr."""
+    found, entered = [], set()
+    for folder, subfolders, files in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in entered:
+            print(f"{prog}: warning: skipping {folder}: it is {real}, already walked (a link loops or repeats a "
+                  f"folder)", file=sys.stderr)
+            subfolders[:] = []
+            continue
+        entered.add(real)
+        subfolders[:] = sorted(name for name in subfolders if visible(name))
+        found += [Path(folder) / name for name in files if visible(name) and Path(name).suffix.lower() in
+                  IMAGE_SUFFIXES and (Path(folder) / name).is_file()]
     return found
 
 
@@ -122,6 +157,9 @@ def decoded(files: Sequence[Path], image_size: int, prog: str) -> tuple[list[Pat
         try:
             pixels.append(decode_image(file, image_size))
             kept.append(file)
+        except ImageTooLarge as error:
+            skipped.append(file)
+            print(f"{prog}: warning: skipping {file}: {error}", file=sys.stderr)
         except Exception as error:  # noqa: BLE001 - Pillow raises many types for broken files; each is a skip
             skipped.append(file)
             print(f"{prog}: warning: skipping {file}: not a readable image ({type(error).__name__}: {error})",
@@ -156,10 +194,11 @@ def table(predictions: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def check_top(top: int) -> int:
-    if top < 1:
-        raise UsageError(f"--top {top}: pass a number of classes to show, 1 or more")
-    return top
+def check_positive(**values: int | None) -> None:
+    """The API's counts (top, batch_size, threads), held to the command line's rule: a whole number, 1 or more."""
+    for name, value in values.items():
+        if value is not None and (not isinstance(value, int) or value < 1):
+            raise FlagError(f"{name}={value!r}: pass a whole number, 1 or more")
 
 
 def predict(framework: str, load_backend: Callable, model, images, top: int = DEFAULT_TOP,
@@ -169,12 +208,13 @@ def predict(framework: str, load_backend: Callable, model, images, top: int = DE
     out. ``model``: a run directory, an exported file, or a ``Run`` from ``train``. ``images``: a path or a list of
     paths (files or folders). Raises ``UsageError`` for a mistake the user can fix."""
     prog = f"cnnlab_{framework}.predict"
+    check_positive(top=top, batch_size=batch_size, threads=threads)
     model = getattr(model, "path", model)  # a Run from train(...)
-    files = image_files([images] if isinstance(images, (str, Path)) else images)
+    files = image_files([images] if isinstance(images, (str, Path)) else images, prog)
     loaded = load_model(framework, load_backend, model, device, runners, threads)
     kept, pixels, _ = decoded(files, loaded.image_size, prog)
     return records(kept, loaded.logits(pixels, batch_size) if len(kept) else np.zeros((0, 1)), loaded.classes,
-                   min(check_top(top), len(loaded.classes)))
+                   min(top, len(loaded.classes)))
 
 
 def build_parser(framework: str) -> OneLineParser:
@@ -183,15 +223,15 @@ def build_parser(framework: str) -> OneLineParser:
     parser.add_argument("model", type=Path, help="a finished run directory (a study directory means its best arm) "
                         "or an exported model file")
     parser.add_argument("images", type=Path, nargs="+", help="image files, or folders walked recursively")
-    parser.add_argument("--top", type=int, default=DEFAULT_TOP, help=f"classes to show per image (default "
+    parser.add_argument("--top", type=POSITIVE_WHOLE, default=DEFAULT_TOP, help=f"classes to show per image (default "
                         f"{DEFAULT_TOP})")
     parser.add_argument("--json", action="store_true", help="one JSON object per line: {\"image\", \"top\": "
                         "[{\"label\", \"index\", \"probability\"}, ...]}, best first")
-    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help=f"images per forward pass "
+    parser.add_argument("--batch-size", type=POSITIVE_WHOLE, default=DEFAULT_BATCH_SIZE, help=f"images per forward pass "
                         f"(default {DEFAULT_BATCH_SIZE})")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu", help="where a run's native "
                         "model runs (default cpu); exported files run on the CPU in their runtime")
-    parser.add_argument("--threads", type=int, help="threads of an exported file's runtime (default 1, as on a "
+    parser.add_argument("--threads", type=POSITIVE_WHOLE, help="threads of an exported file's runtime (default 1, as on a "
                         "phone)")
     return parser
 
@@ -200,21 +240,13 @@ def main(framework: str, load_backend: Callable, argv: list[str] | None = None,
          runners: Runners | None = None) -> int:
     parser = build_parser(framework)
     args = parse_or_exit(parser, argv)
-    try:
-        with signals.stop_requests():  # SIGTERM too; and a stop while a runtime is imported stays a stop
-            return command_line(framework, load_backend, args, parser.prog, runners)
-    except KeyboardInterrupt as stop:
-        print(f"\n{parser.prog}: stopped", file=sys.stderr)
-        return signals.exit_status(stop)
+    return run_command(parser.prog, lambda: command_line(framework, load_backend, args, parser.prog, runners))
 
 
 def command_line(framework: str, load_backend: Callable, args, prog: str, runners: Runners | None) -> int:
     """The predictions the parsed flags ask for, printed; the exit status."""
     try:
-        check_top(args.top)
-        if args.batch_size < 1:
-            raise UsageError(f"--batch-size {args.batch_size}: pass 1 or more")
-        files = image_files(args.images)
+        files = image_files(args.images, prog)
         loaded = load_model(framework, load_backend, args.model, args.device, runners, args.threads)
     except UsageError as error:
         print(f"{prog}: error: {error}", file=sys.stderr)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from shared.formats import rundir
+from shared.formats import records, rundir, verified
 from shared.formats.weights_io import load_weights
 from shared.model.registry import build_spec
 from shared.model.specs import ModelSpec
@@ -27,7 +27,7 @@ def find_run(path: Path) -> Path:
         return path / rundir.BEST
     table = path / f"{rundir.COMPARISON}.json"
     if not (path / rundir.METRICS).is_file() and table.is_file():
-        return path / rundir.read_json(table, "study table")["best"]
+        return path / records.read_record(table, records.STUDY_TABLE)["best"]
     if not (path / rundir.METRICS).is_file():
         raise UsageError(f"{path} is not a finished cnnlab run directory (no {rundir.METRICS}); pass the --out of a "
                          f"train run")
@@ -51,7 +51,8 @@ class Trained:
 def load_trained(prog: str, framework: str, backend: Backend, run_dir: Path, metrics: dict,
                  neutral: bool = False) -> Trained:
     """The run's trained model in ``backend``, on the device the run trained on where there is one (a CPU run's
-    logits are reproduced exactly on the CPU)."""
+    logits are reproduced exactly on the CPU). The file it loads is first verified against the run's record of it
+    (``shared.formats.verified``): a mismatch is a ``WeightsError``."""
     spec = build_spec(metrics["arch"], len(metrics["classes"]), metrics["image_size"])
     backend.select_device("auto" if str(metrics.get("device", "cpu")).startswith("cuda") else "cpu", 1, 300)
     model = backend.build_model(spec, metrics["config"].get("precision", DEFAULT_PRECISION))
@@ -60,10 +61,14 @@ def load_trained(prog: str, framework: str, backend: Backend, run_dir: Path, met
         print(f"{prog}: note: {run_dir / backend.checkpoint_name} is missing; loading the neutral "
               f"{rundir.WEIGHTS} instead", file=sys.stderr)
         native = False
+    # Verified before any loader sees it: a damaged file would otherwise load as NaN weights, or crash the unpickler
+    remedy = "restore it from a copy, or train the run again"
     if native:
+        verified.verify_run_file(run_dir, metrics, backend.checkpoint_name, remedy)
         backend.load_checkpoint(model, run_dir / backend.checkpoint_name)
         source = backend.checkpoint_name
     else:
+        verified.verify_run_file(run_dir, metrics, rundir.WEIGHTS, remedy)
         backend.set_weights(model, spec, load_weights(run_dir / rundir.WEIGHTS, spec))
         source = f"{rundir.WEIGHTS} (trained in {metrics['framework']})"
     return Trained(run_dir, metrics, spec, model, native, source)

@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,7 +80,15 @@ def list_image_folder(root: Path) -> FolderListing:
 
 
 # Part of the decoded cache's name: a change to what decode_image computes decodes every folder again
-DECODER_VERSION = 2  # 2: EXIF orientation applied
+DECODER_VERSION = 3  # 2: EXIF orientation applied; 3: images above MAX_IMAGE_PIXELS skipped
+
+
+# The largest image decoded, in pixels: Pillow's own decompression-bomb bound (89.5 MP, a 24-bit 256 MiB image)
+MAX_IMAGE_PIXELS = 89_478_485
+
+
+class ImageTooLarge(ValueError):
+    """An image above ``MAX_IMAGE_PIXELS``: skipped, named, like a corrupt one."""
 
 
 def decode_image(path: Path, image_size: int) -> np.ndarray:
@@ -88,7 +97,21 @@ def decode_image(path: Path, image_size: int) -> np.ndarray:
     torchvision's ``Resize((S, S))`` does on PIL images). Training, evaluation and ``predict`` all decode here."""
     from PIL import Image, ImageOps
 
-    with Image.open(path) as image:
+    with warnings.catch_warnings():
+        # Pillow warns above its bound and raises above twice it: one clear refusal at the bound instead
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            opened = Image.open(path)
+        except Image.DecompressionBombError:
+            raise ImageTooLarge(f"above twice the {MAX_IMAGE_PIXELS / 1e6:.0f} MP bound on an image's size; shrink "
+                                f"it first") from None
+    with opened as image:
+        width, height = image.size
+        if width * height > MAX_IMAGE_PIXELS:
+            raise ImageTooLarge(f"{width}x{height} pixels ({width * height / 1e6:.0f} MP) is above the "
+                                f"{MAX_IMAGE_PIXELS / 1e6:.0f} MP bound on an image's size (decoded, it would take "
+                                f"{3 * width * height / 2**20:,.0f} MiB, and more while it is resized); shrink it "
+                                f"first")
         image = ImageOps.exif_transpose(image)
         if image.mode == "P" and "transparency" in image.info:
             image = image.convert("RGBA")  # Pillow warns when a palette with transparency goes straight to RGB

@@ -13,8 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from shared.formats import rundir
-from shared.formats.runtimes import Runner
+from shared.formats import records, rundir, verified
+from shared.formats.readable import reading
+from shared.formats.runtimes import Runner, format_of
+from shared.formats.verified import sidecar_path
 from shared.formats.tolerances import INT8_MAX_ACCURACY_DROP, INT8_MIN_AGREEMENT, compare
 from shared.util.atomic import atomic_path
 from shared.util.errors import UsageError
@@ -24,40 +26,55 @@ class ExportCheckFailed(RuntimeError):
     """An exported file that does not compute what its model computes; the export is removed."""
 
 
-def sidecar_path(path: Path) -> Path:
-    return Path(path).with_name(f"{Path(path).name}.json")
-
-
 def write_sidecar(path: Path, description: dict) -> None:
     with atomic_path(sidecar_path(path)) as part:
         part.write_text(json.dumps(description, indent=2) + "\n")
 
 
 def describe(format_name: str, framework: str, metrics: dict, run_dir: Path, source: str, quantize: str | None,
-             check: dict) -> dict:
-    """The sidecar of a file exported from a run."""
-    return {"format": format_name, "framework": framework, "arch": metrics["arch"],
-            "classes": list(metrics["classes"]), "image_size": metrics["image_size"],
+             check: dict, file: Path, opset: int | None = None) -> dict:
+    """The sidecar of ``file``, exported from a run: what ``predict`` needs (class names, input size), the run it
+    came from (``shared.formats.verified.identity``), its own size and sha256, and its self-check."""
+    return {"format": format_name, "framework": framework, **verified.identity(metrics),
             "input": "images [batch, H, W, 3], float32 RGB pixels 0..255 (the model normalises them)",
-            "run": str(Path(run_dir).resolve()), "weights": source, "quantize": quantize, "check": check,
-            "exported": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+            "run": str(Path(run_dir).resolve()), "weights": source, "quantize": quantize, "opset": opset,
+            **verified.file_record(file), "check": check, "exported": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+
+
+def export_remedy(path: Path) -> str:
+    return (f"export it again from its run (python -m cnnlab_torch.export or cnnlab_tf.export RUN --format "
+            f"{format_of(path).name}), which writes {sidecar_path(path).name} beside it")
 
 
 def read_description(path: Path) -> tuple[dict, str]:
-    """(class names, input size, arch, run...) of an exported file, and where they came from, in words: its sidecar,
-    else the finished run whose folder holds it. ``UsageError`` when neither exists."""
+    """(class names, input size, arch, run...) of an exported file, and where they came from, in words, once the
+    file is verified against them: its sidecar (size and sha256), else the finished run whose folder holds it (the
+    run's record of its files), else, for an ONNX file, the identity in its metadata. ``UsageError`` when none
+    describes it or the file does not match."""
     path = Path(path)
     sidecar = sidecar_path(path)
+    remedy = export_remedy(path)
     if sidecar.is_file():
-        return rundir.read_json(sidecar, "export's description"), f"{sidecar.name} beside it"
+        description = records.read_record(sidecar, records.SIDECAR)
+        verified.check_file(path, description, sidecar.name, remedy)
+        return description, f"{sidecar.name} beside it"
     if (path.parent / rundir.METRICS).is_file():
         metrics = rundir.read_finished_metrics(path.parent, "predict with")
-        return ({"arch": metrics["arch"], "classes": list(metrics["classes"]), "image_size": metrics["image_size"],
-                 "framework": metrics["framework"], "run": str(path.parent.resolve())},
+        verified.verify_run_file(path.parent, metrics, path.name, remedy)
+        return ({**verified.identity(metrics), "framework": metrics["framework"], "run": str(path.parent.resolve())},
                 f"the run {path.parent} that holds it")
+    if format_of(path).name == "onnx":
+        with reading(path, "an ONNX file", remedy=remedy):
+            carried = verified.identity_from_onnx(path)
+        if carried is not None:
+            return carried, "its ONNX metadata"
+        raise UsageError(f"{path} is not a cnnlab export: it has no {sidecar.name} beside it, no finished run around "
+                         f"it, and no cnnlab metadata ({verified.METADATA_PREFIX}classes, "
+                         f"{verified.METADATA_PREFIX}image_size) inside, so its class names and input size are "
+                         f"unknown; {remedy}")
     raise UsageError(f"{path} has no description: no {sidecar.name} beside it and no finished run around it, so its "
-                     f"class names are unknown; export it with python -m cnnlab_torch.export or cnnlab_tf.export "
-                     f"(which writes {sidecar.name}), or keep it in its run directory")
+                     f"class names are unknown and the file cannot be verified before loading; {remedy}, or keep it "
+                     f"in its run directory")
 
 
 def check_export(runner: Runner, images: np.ndarray, native_logits: np.ndarray, labels: np.ndarray,

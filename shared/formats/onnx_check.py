@@ -39,10 +39,14 @@ def ir_version(opset: int) -> int:
     return max(paired, 4)
 
 
-def set_format(model, opset: int) -> None:
+def set_format(model, opset: int, metadata: dict[str, str] | None = None) -> None:
     """Give an exported ``onnx.ModelProto`` the IR version of ``opset`` (``ir_version``) and only the images as a
-    graph input: the weights, which both exporters also list as inputs at opsets 7 and 8, stay initializers."""
+    graph input: the weights, which both exporters also list as inputs at opsets 7 and 8, stay initializers.
+    ``metadata``: the run's identity (``shared.formats.verified.onnx_metadata``), as the model's metadata_props."""
     model.ir_version = ir_version(opset)
+    for key, value in (metadata or {}).items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
     weights = {initializer.name for initializer in model.graph.initializer}
     data_inputs = [value for value in model.graph.input if value.name not in weights]
     del model.graph.input[:]

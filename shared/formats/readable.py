@@ -21,7 +21,8 @@ def reading(path: Path, what: str, remedy: str = "train the run again") -> Itera
     ``remedy``: how else to get the file back (an exported file is exported again)."""
     path = Path(path)
     if not path.is_file():
-        raise WeightsError(f"{path} does not exist; expected {what}. Restore it from a copy, or {remedy}")
+        state = "is not a regular file" if path.exists() else "does not exist"
+        raise WeightsError(f"{path} {state}; expected {what}. Restore it from a copy, or {remedy}")
     try:
         yield
     except UsageError:

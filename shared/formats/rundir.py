@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Iterator
 
+from shared.formats import records
 from shared.util.atomic import atomic_path
 from shared.util.errors import RunDirError
 
@@ -200,12 +201,17 @@ def effective_status(metrics: dict) -> str:
 
 
 def read_finished_metrics(run_dir: Path, purpose: str) -> dict:
-    """A completed run's metrics.json; an unfinished run is a usage error for ``purpose`` that says what to do."""
-    metrics = read_json(Path(run_dir) / METRICS, "run's metrics")
+    """A completed run's metrics.json, validated (``shared.formats.records.FINISHED_METRICS``); an unfinished run is a
+    usage error for ``purpose`` that says what to do."""
+    path = Path(run_dir) / METRICS
+    if not path.is_file() and not path.exists():
+        raise RunDirError(f"{run_dir} is not a cnnlab run directory (no {METRICS}); pass the --out of a train run")
+    metrics = records.read_record(path, records.Record(records.FINISHED_METRICS.what, (records.STATUS,),
+                                                       records.FINISHED_METRICS.remedy))
     status = effective_status(metrics)
     if status != COMPLETE:
         hint = {STOPPED: "its process is gone (killed?); continue it with --resume",
                 INTERRUPTED: "continue it with --resume", DIVERGED: "its loss diverged; start a new run with a "
                 "lower --lr", RUNNING: "it is still training; wait for it to finish"}.get(status, "")
         raise RunDirError(f"{run_dir} is {status}, not complete: {hint}; {purpose} a finished run")
-    return metrics
+    return records.validate(metrics, records.FINISHED_METRICS, path)

@@ -115,6 +115,18 @@ def missing_runtime(format_: Format, error: ImportError) -> UsageError:
                       f"install it with: pip install {format_.runtime}{extra}")
 
 
+def _cnnlab_signature(inputs: list, outputs: list) -> bool:
+    """Whether an ONNX session's ends are cnnlab's: ``images`` [batch, H, W, 3] in, ``logits`` [batch, classes]
+    out, every size but the batch fixed."""
+    from shared.formats.onnx_check import INPUT_NAME, OUTPUT_NAME
+
+    if [value.name for value in inputs] != [INPUT_NAME] or [value.name for value in outputs] != [OUTPUT_NAME]:
+        return False
+    image, logits = inputs[0].shape, outputs[0].shape
+    return (len(image) == 4 and image[3] == 3 and all(isinstance(size, int) for size in image[1:])
+            and len(logits) == 2 and isinstance(logits[1], int))
+
+
 def onnx_runner(path: Path, threads: int = 1) -> Runner:
     """An ONNX file in onnxruntime on the CPU, with ``threads`` threads for each operator."""
     import onnxruntime
@@ -124,7 +136,14 @@ def onnx_runner(path: Path, threads: int = 1) -> Runner:
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
     session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    input_shape, output_shape = session.get_inputs()[0].shape, session.get_outputs()[0].shape
+    inputs, outputs = session.get_inputs(), session.get_outputs()
+    input_shape, output_shape = inputs[0].shape, outputs[0].shape
+    if not _cnnlab_signature(inputs, outputs):
+        found = ", ".join(f"{value.name} {value.shape}" for value in inputs)
+        gives = ", ".join(f"{value.name} {value.shape}" for value in outputs)
+        raise UsageError(f"{path} is not a cnnlab export: it takes {found} and gives {gives}, where cnnlab's files "
+                         f"take {INPUT_NAME} [batch, H, W, 3] and give {OUTPUT_NAME} [batch, classes]; export the "
+                         f"model with python -m cnnlab_torch.export or cnnlab_tf.export")
     return Runner(FORMATS["onnx"], Path(path), int(input_shape[1]), int(output_shape[1]),
                   f"onnxruntime {onnxruntime.__version__}", threads, 1 << 30,
                   lambda images: session.run([OUTPUT_NAME], {INPUT_NAME: images})[0])

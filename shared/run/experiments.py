@@ -16,6 +16,7 @@ from typing import Callable
 import numpy as np
 
 from shared.data import cifar100, flowers
+from shared.formats import rundir
 from shared.util import home
 from shared.util.errors import DataError, UsageError
 from shared.util.home import cnnlab_home
@@ -212,8 +213,21 @@ def _split_in_place(dataset: Dataset, val_fraction: float, seed: int, source: st
 def recorded_validation(metrics: dict, split: dict) -> tuple[np.ndarray, np.ndarray, str]:
     """The validation images and labels a finished run was measured on, and a note ("" if none) on how its data
     changed since. ``split`` is the run's split.json. Where it names the validation files, exactly those are
-    loaded, in the recorded order, so images added to the folder since cannot move into the validation set."""
+    loaded, in the recorded order, so images added to the folder since cannot move into the validation set. Data
+    that is gone is a ``DataError`` that says where the run found it."""
     options = DataOptions.from_json(metrics["data"])
+    try:
+        return _recorded_validation(options, metrics, split)
+    except UsageError as error:
+        # The data readers speak to train's --data flag; evaluate, export and compare have none: they reload the
+        # data from where the run recorded it, so that is where it must be put back.
+        reason = str(error).split("; ")[0].removeprefix("--data ")
+        where = options.source or f"the default location under $CNNLAB_HOME ({cnnlab_home()})"
+        raise DataError(f"the run's validation data cannot be loaded from {where}, where it trained ({reason}); put "
+                        f"the data back there (the run recorded it in {rundir.METRICS}'s \"data\")") from None
+
+
+def _recorded_validation(options: DataOptions, metrics: dict, split: dict) -> tuple[np.ndarray, np.ndarray, str]:
     if not split.get("val_files"):
         prepared = prepare_data(options)
         return prepared.val.images, prepared.val.labels, ""

@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from shared.formats import checkpoints, rundir
+from shared.data.dataset import fingerprint
+from shared.formats import checkpoints, rundir, verified
 from shared.formats.optimizer_state import load_optimizer_state
 from shared.formats.weights_io import load_weights
 from shared.model.init import initial_weights
@@ -218,12 +219,15 @@ def _head_on_features(run: UnitRun, model, first_trainable: str, metrics: dict):
 def finish(run: UnitRun, model, metrics: dict, curves: Curves) -> Trained:
     """The export, the reports and the timings of a unit whose every epoch finished; metrics.json marked complete."""
     backend, spec, history, val_set = run.backend, run.spec, metrics["history"], run.data.val
+    # The finished model's identity: every file of it records this id (shared.formats.verified)
+    metrics["run_id"] = verified.new_run_id()
     try:
         with signals.stops_kept():  # the export imports onnxruntime, whose initialisation hides a stop (signals)
             with run.timings.phase("export"):
                 check_images = val_set.images[:8].astype(np.float32)
                 metrics["onnx"] = backend.export_onnx(model, spec, run.folder / rundir.ONNX, check_images,
-                                                      opset=run.config.opset)
+                                                      opset=run.config.opset,
+                                                      metadata=verified.onnx_metadata(verified.identity(metrics)))
             with run.timings.phase("reports"):
                 curves.draw(history)
                 write_reports(backend, model, run.data.train, val_set, run.config.batch_size, run.folder,
@@ -239,6 +243,9 @@ def finish(run: UnitRun, model, metrics: dict, curves: Curves) -> Trained:
     metrics["first_epoch_seconds"] = seconds[0]
     metrics["seconds_per_epoch"] = float(np.mean(seconds[1:] if len(seconds) > 1 else seconds))
     metrics["images_per_second"] = len(run.data.train.labels) / metrics["seconds_per_epoch"]
+    # What loads the model later verifies each file against these, and evaluate the data against its fingerprint
+    metrics["files"] = verified.record_files(run.folder, (backend.checkpoint_name, rundir.WEIGHTS, rundir.ONNX))
+    metrics["val_fingerprint"] = fingerprint(val_set.images, val_set.labels)
     metrics["status"] = rundir.COMPLETE
     metrics.pop("process")
     metrics["timings"] = run.timings.take()

@@ -8,6 +8,7 @@ import pytest
 
 from shared.commands import footprint
 from shared.commands.latency import LatencyPlan
+from shared.formats.verified import file_record
 from shared.report.measured import int8_change
 
 CHECK = {"runtime": "ai-edge-litert 2.3.0", "checked_images": 359, "predictions_equal": 1.0,
@@ -26,7 +27,8 @@ def write_run(folder, framework, files, device="cpu"):
         if name.endswith((".tflite", ".pte")):
             quantize = "dynamic-int8" if "int8" in name else None
             sidecar = {"format": "litert" if name.endswith(".tflite") else "executorch", "quantize": quantize,
-                       "check": INT8_CHECK if quantize else CHECK}
+                       "check": INT8_CHECK if quantize else CHECK, "framework": framework, "arch": "cifar_cnn_max",
+                       "classes": ["a", "b"], "image_size": 32, **file_record(folder / name)}
             (folder / f"{name}.json").write_text(json.dumps(sidecar))
     return folder, metrics
 

@@ -81,9 +81,12 @@ def test_the_table_shows_each_image_with_its_labels_and_percentages():
 @pytest.mark.parametrize("name", ["model.tflite", "model.onnx"])
 def test_a_damaged_model_file_is_one_message_that_says_to_export_again(tmp_path, name):
     from shared.formats.exported import write_sidecar
+    from shared.formats.verified import file_record
 
     model = tmp_path / name
     model.write_bytes(b"TFL3" + bytes(60))  # a header, then nothing: what a cut-off copy leaves
-    write_sidecar(model, {"classes": ["cat", "dog"], "image_size": 8})
+    # a sidecar that matches the file (so the runtime does open it): the file was cut off before it was described
+    write_sidecar(model, {"format": "x", "framework": "tf", "arch": "cifar_cnn_max", "classes": ["cat", "dog"],
+                          "image_size": 8, **file_record(model)})
     with pytest.raises(UsageError, match=rf"{name} cannot be read as .* file: .*export it again from its run"):
         predict.load_model("tf", lambda: pytest.fail("loaded a backend"), model)
