@@ -94,13 +94,32 @@ def test_predict_refuses_an_unfinished_run_and_a_file_whose_run_has_another_size
     trained = load_trained("test", backend.framework, backend, run, metrics)
     exported = tmp_path / "model.onnx"
     backend.export_onnx(trained.model, trained.spec, exported, np.zeros((1, 16, 16, 3), np.float32))
-    write_sidecar(exported, {**describe("onnx", backend.framework, metrics, run, "test", None, {}),
+    write_sidecar(exported, {**describe("onnx", backend.framework, metrics, run, "test", None, {}, exported),
                              "run": str(runs["flowers-resnet18"].resolve())})
     for model_path, message in [(unfinished, "is interrupted, not complete"),
                                 (exported, "trained at 32 px; export that run again")]:
         assert predict(backend.framework, lambda: backend, [str(model_path), *map(str, files)]) == 2
         err = capsys.readouterr().err
         assert message in err and err.count("\n") == 1 and "Traceback" not in err, err
+
+
+def test_evaluate_names_data_that_changed_since_training(backend, runs, capsys):
+    """The CIFAR archive regenerated at the same path: evaluate on one arm said "reproduced" (a weak model scored
+    the same on other images), and on the study "NOT reproduced" without a reason. The run's fingerprint of its
+    validation images now names the cause, in both."""
+    from shared.commands.evaluate import main as evaluate
+
+    study = runs["cifar100-pooling"]
+    archive = study.parent.parent / "cifar-100-python.tar.gz"
+    original = archive.read_bytes()
+    try:
+        helpers.write_cifar100_archive(archive, 6, 2, seed=1)
+        for target in (study / "cifar_cnn_max", study):
+            assert evaluate(backend.framework, lambda: backend, [str(target)]) == 1, target
+            out = capsys.readouterr().out
+            assert "NOT reproduced: the data changed since training" in out, out
+    finally:
+        archive.write_bytes(original)
 
 
 def test_evaluate_uses_the_recorded_split_when_the_folder_gained_images(backend, runs, monkeypatch, capsys):
