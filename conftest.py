@@ -42,7 +42,6 @@ SLOWEST_FILES = (
     "tests/test_experiments.py",  # 30 s
     "parity_tests/test_improved_training.py",  # 30 s (31 s)
     "tests/test_train.py",  # 24 s
-    "tests/test_model_faults.py",  # 20 s
     "parity_tests/test_compare.py",  # 23 s (22 s)
     "parity_tests/test_cross_resume.py",  # 21 s (21 s)
     "tests/test_distributed_faults.py",  # 17 s

@@ -352,6 +352,17 @@ def test_an_onnx_file_of_another_project_is_called_that(backend, photos, tmp_pat
     assert f"{foreign} is not a cnnlab export" in error and "cnnlab.classes" in error and "damaged" not in error
 
 
+def test_a_cnnlab_onnx_file_without_its_sidecar_is_named_and_not_run_unverified(backend, run_dir, photos, tmp_path,
+                                                                               capsys):
+    """The run's model.onnx copied out alone: its metadata names the run, but nothing holds its checksum."""
+    bare = Path(shutil.copy(run_dir / rundir.ONNX, tmp_path / "model.onnx"))
+    metrics = json.loads((run_dir / rundir.METRICS).read_text())
+    assert run_predict(backend, bare, photos) == 2
+    error = one_error(capsys, f"cnnlab_{backend.framework}.predict")
+    assert f"{bare} is a cnnlab export (of a {metrics['arch']} run, id {metrics['run_id']}) whose model.onnx.json " \
+           f"is missing" in error, error
+
+
 def test_evaluate_on_data_that_is_gone_names_no_flag_it_lacks(backend, run_dir, tmp_path, capsys):
     run = copy_of(run_dir, tmp_path / "run")
     metrics = json.loads((run / rundir.METRICS).read_text())

@@ -5,7 +5,9 @@ The model is reloaded as ``evaluate`` reloads it (``shared.commands.trained``), 
 run's own files (``--out`` elsewhere). Every file is checked before it is kept: it is loaded back in its own runtime
 and compared with the native model on the run's validation images (``shared.formats.exported.check_export``). A file
 that fails is removed, and the command exits 1; an existing file of the same name is replaced only by one that
-passed. A JSON sidecar beside the file holds what ``predict`` needs (class names, input size) and the check.
+passed. A JSON sidecar beside the file holds what ``predict`` needs (class names, input size), the run's identity,
+the file's size and sha256 (what ``predict`` verifies it against) and the check. A file written into its own run is
+added to the run's record; one written into another run's folder is refused before any work.
 
 PyTorch writes ONNX and ExecuTorch; Keras writes ONNX and LiteRT. A format the other framework writes is refused
 with the command that writes it.

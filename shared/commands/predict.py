@@ -6,7 +6,8 @@ exported file run in its own runtime: ONNX (onnxruntime), LiteRT (ai-edge-litert
 the input size come from the run, or for a bare file from the sidecar its export wrote. Images are decoded exactly as
 training decoded its image folders (``shared.data.image_folder.decode_image``: EXIF orientation, any mode, the same
 resize). A corrupt image is reported and skipped, and the others are still predicted (exit status 1); a mistake in
-the arguments stops with one line before anything runs (exit status 2).
+the arguments stops with one line before anything runs (exit status 2). The model file is verified against its
+run's record or its sidecar before any loader sees it (``shared.formats.verified``).
 """
 
 from __future__ import annotations

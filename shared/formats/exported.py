@@ -49,8 +49,8 @@ def export_remedy(path: Path) -> str:
 def read_description(path: Path) -> tuple[dict, str]:
     """(class names, input size, arch, run...) of an exported file, and where they came from, in words, once the
     file is verified against them: its sidecar (size and sha256), else the finished run whose folder holds it (the
-    run's record of its files), else, for an ONNX file, the identity in its metadata. ``UsageError`` when none
-    describes it or the file does not match."""
+    run's record of its files). ``UsageError`` when neither describes it (for an ONNX file, its metadata then says
+    whether it is a cnnlab export at all) or the file does not match."""
     path = Path(path)
     sidecar = sidecar_path(path)
     remedy = export_remedy(path)
@@ -66,8 +66,10 @@ def read_description(path: Path) -> tuple[dict, str]:
     if format_of(path).name == "onnx":
         with reading(path, "an ONNX file", remedy=remedy):
             carried = verified.identity_from_onnx(path)
-        if carried is not None:
-            return carried, "its ONNX metadata"
+        if carried is not None:  # its metadata names it, but holds no checksum of the weights around it
+            raise UsageError(f"{path} is a cnnlab export (of a {carried.get('arch')} run, id {carried.get('run_id')}) "
+                             f"whose {sidecar.name} is missing, so it cannot be verified before loading: a damaged "
+                             f"weight would give wrong answers; put {sidecar.name} back beside it, or {remedy}")
         raise UsageError(f"{path} is not a cnnlab export: it has no {sidecar.name} beside it, no finished run around "
                          f"it, and no cnnlab metadata ({verified.METADATA_PREFIX}classes, "
                          f"{verified.METADATA_PREFIX}image_size) inside, so its class names and input size are "

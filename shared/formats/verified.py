@@ -42,20 +42,16 @@ def onnx_metadata(identity_: dict) -> dict[str, str]:
             for key, value in identity_.items() if value is not None}
 
 
-def identity_from_onnx(path: Path) -> dict | None:
-    """The identity an ONNX file carries in its metadata, or None when it has none (not a cnnlab export, or one
-    written before exports carried it). The protobuf is parsed by the onnx package, never by a runtime."""
+def identity_from_onnx(path: Path) -> dict[str, str] | None:
+    """The identity an ONNX file carries in its metadata (``cnnlab.run_id``, ``cnnlab.arch``, ... as strings), or
+    None when it has none: not a cnnlab export, or one written before exports carried it. The protobuf is parsed by
+    the onnx package, never by a runtime."""
     import onnx
 
     model = onnx.load(str(path), load_external_data=False)
     found = {prop.key[len(METADATA_PREFIX):]: prop.value for prop in model.metadata_props
              if prop.key.startswith(METADATA_PREFIX)}
-    if not {"classes", "image_size"} <= found.keys():
-        return None
-    try:
-        return {key: json.loads(value) if key in ("classes", "image_size") else value for key, value in found.items()}
-    except ValueError:
-        return None
+    return found or None
 
 
 def sidecar_path(path: Path) -> Path:
