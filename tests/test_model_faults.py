@@ -242,6 +242,16 @@ def test_a_metrics_file_of_the_wrong_shape_is_one_line_in_every_command(backend,
     assert expected in one_error(capsys, "shared.compare")
 
 
+def test_a_file_record_of_the_wrong_shape_is_one_line(backend, run_dir, photos, tmp_path, capsys):
+    run = copy_of(run_dir, tmp_path / "run")
+    metrics = json.loads((run / rundir.METRICS).read_text())
+    metrics["files"][backend.checkpoint_name] = {"bytes": 1}
+    (run / rundir.METRICS).write_text(json.dumps(metrics))
+    assert run_predict(backend, run, photos) == 2
+    error = one_error(capsys, f"cnnlab_{backend.framework}.predict")
+    assert f"lists {backend.checkpoint_name} without its size and sha256" in error, error
+
+
 # 5. Output and signals
 
 

@@ -67,18 +67,17 @@ def verify_files(run: Path, metrics: dict) -> None:
                                                      f"{run} --format {format_of(Path(name)).name}")
 
 
-def _onnx_logits(run: Path, images: np.ndarray) -> np.ndarray:
-    """The run's ONNX logits (the file verified by ``verify_files``); a damaged file is one line that says how to
-    write it again."""
-    framework = rundir.read_finished_metrics(run, "compare")["framework"]
+def _onnx_logits(run: Path, framework: str, images: np.ndarray) -> np.ndarray:
+    """The run's ONNX logits (the file verified by ``verify_files``); a file that still cannot be read is one line
+    that says how to write it again."""
     with reading(run / rundir.ONNX, "an ONNX file",
                  remedy=f"write it again with python -m cnnlab_{framework}.export {run} --format onnx"):
         return onnx_logits(run / rundir.ONNX, images)
 
 
-def onnx_agreement(run_a: Path, run_b: Path, images: np.ndarray) -> dict:
-    logits_a = _onnx_logits(run_a, images)
-    logits_b = _onnx_logits(run_b, images)
+def onnx_agreement(runs: dict[str, tuple[Path, dict]], images: np.ndarray) -> dict:
+    """How far the two runs' ONNX files agree on ``images``; ``runs``: side -> (run, metrics)."""
+    logits_a, logits_b = (_onnx_logits(run, metrics["framework"], images) for run, metrics in runs.values())
     return {"max_abs_logit_diff": float(np.abs(logits_a - logits_b).max()),
             "max_abs_logit": float(np.abs(logits_a).max()),
             "argmax_agreement": float((logits_a.argmax(1) == logits_b.argmax(1)).mean()), "images": len(images)}
@@ -113,7 +112,7 @@ def compare(run_a: Path, run_b: Path, threads: int = 1, measure: bool = True, pl
                                          "val_acc": [r["val_acc"] for r in m["history"]],
                                          "train_acc": [r["train_acc"] for r in m["history"]]}
                                   for side, m in metrics.items()},
-                         "onnx": onnx_agreement(a, b, images)}
+                         "onnx": onnx_agreement({"a": (a, metrics["a"]), "b": (b, metrics["b"])}, images)}
         runs += [(a, metrics["a"]), (b, metrics["b"])]
     # One worker per framework for every run, so each framework is imported once
     sides = iter(footprint.measure(runs, threads, plan, workers=measure))

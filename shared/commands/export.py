@@ -153,7 +153,8 @@ def record_in_run(run_dir: Path, metrics: dict, name: str, written: Path, onnx_r
     """The run's metrics.json updated for a file the export writes into it: its size and sha256 in ``files``, and
     for the run's own ``model.onnx`` the export's report (opset, signature, check) in ``onnx``, so that the record
     stays true ("opset 18" after a re-export at 9 would not be)."""
-    metrics.setdefault("files", {})[name] = verified.file_record(written)
+    recorded = metrics.get("files")
+    metrics["files"] = {**(recorded if isinstance(recorded, dict) else {}), name: verified.file_record(written)}
     if name == rundir.ONNX and onnx_report is not None:
         metrics["onnx"] = onnx_report
     rundir.write_json(run_dir / rundir.METRICS, metrics)

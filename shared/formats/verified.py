@@ -74,6 +74,10 @@ def check_file(path: Path, expected: dict, source: str, remedy: str) -> None:
     """``WeightsError`` unless ``path`` is a regular file with the size and sha256 that ``source`` (in words, "its
     run's metrics.json") records. Sizes first: a truncated file is found without reading it."""
     path = Path(path)
+    if not (isinstance(expected, dict) and isinstance(expected.get("bytes"), int)
+            and isinstance(expected.get("sha256"), str)):
+        raise WeightsError(f"{source} lists {path.name} without its size and sha256, so {path} cannot be verified "
+                           f"before loading; {remedy}")
     if not path.is_file():
         what = "is not a regular file" if path.exists() else "does not exist"
         raise WeightsError(f"{path} {what}, but {source} records it; {remedy}")
@@ -96,15 +100,15 @@ def _checkpoint_record(run_dir: Path, metrics: dict, name: str) -> dict | None:
         return None
 
 
-def verify_run_file(run_dir: Path, metrics: dict, name: str, remedy: str) -> str:
+def verify_run_file(run_dir: Path, metrics: dict, name: str, remedy: str) -> None:
     """Check that ``run_dir/name`` is the run's own file, as recorded: in metrics.json's ``files``, else in a
-    sidecar naming this run, else (the model files) in the last checkpoint's manifest. Returns where the record
-    was, in words; ``WeightsError`` for a file that does not match, or that nothing records."""
+    sidecar naming this run, else (the model files) in the last checkpoint's manifest. ``WeightsError`` for a file
+    that does not match, or that nothing records."""
     run_dir, path = Path(run_dir), Path(run_dir) / name
-    recorded = (metrics.get("files") or {}).get(name)
-    if recorded is not None:
-        check_file(path, recorded, f"its run's {rundir.METRICS}", remedy)
-        return rundir.METRICS
+    files = metrics.get("files")
+    if isinstance(files, dict) and name in files:
+        check_file(path, files[name], f"its run's {rundir.METRICS}", remedy)
+        return
     sidecar = sidecar_path(path)
     if sidecar.is_file():
         description = records.read_record(sidecar, records.SIDECAR)
@@ -114,11 +118,11 @@ def verify_run_file(run_dir: Path, metrics: dict, name: str, remedy: str) -> str
                                f"{description.get('run', '?')} (id {claimed}), and {run_dir} is {own}; move it out "
                                f"of the folder, or {remedy}")
         check_file(path, description, sidecar.name, remedy)
-        return sidecar.name
+        return
     recorded = _checkpoint_record(run_dir, metrics, name)
     if recorded is not None:
         check_file(path, recorded, "its last checkpoint's manifest", remedy)
-        return f"{rundir.CHECKPOINTS}/ manifest"
+        return
     if not path.exists():
         raise WeightsError(f"{path} does not exist; {remedy}")
     raise WeightsError(f"{path} is not recorded by its run ({rundir.METRICS} lists no such file and no sidecar "
