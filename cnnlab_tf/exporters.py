@@ -49,8 +49,8 @@ def _float32(model: keras.Model, spec: ModelSpec) -> keras.Model:
 
 def export_onnx(model: keras.Model, spec: ModelSpec, path: Path, check_images: np.ndarray, opset: int = OPSET,
                 metadata: dict[str, str] | None = None) -> dict:
-    """Write ``path`` with input ``images`` [batch, H, W, 3] and output ``logits`` [batch, classes], and ``metadata`` (the
-    run's identity) in its metadata_props; verify it."""
+    """Write ``path`` with input ``images`` [batch, H, W, 3] and output ``logits`` [batch, classes], and
+    ``metadata`` (the run's identity) in its metadata_props; verify it."""
     path, opset = Path(path), check_opset(opset)
     model = _float32(model, spec)
     signature = [keras.InputSpec(shape=(None, spec.image_size, spec.image_size, 3), dtype="float32")]

@@ -48,8 +48,8 @@ def _float32_cpu(model: nn.Module) -> nn.Module:
 
 def export_onnx(model: nn.Module, spec: ModelSpec, path: Path, check_images: np.ndarray, opset: int = OPSET,
                 metadata: dict[str, str] | None = None) -> dict:
-    """Write ``path`` with input ``images`` [batch, H, W, 3] and output ``logits`` [batch, classes], and ``metadata`` (the
-    run's identity) in its metadata_props; verify it."""
+    """Write ``path`` with input ``images`` [batch, H, W, 3] and output ``logits`` [batch, classes], and
+    ``metadata`` (the run's identity) in its metadata_props; verify it."""
     path, opset = Path(path), check_opset(opset)
     cpu_model = _float32_cpu(model)
     # The example's batch dimension is exported as dynamic (dynamic_axes)

@@ -182,6 +182,27 @@ def test_a_reexport_over_the_runs_own_onnx_keeps_its_record_true(backend, run_di
     assert run_predict(backend, run / rundir.ONNX, photos) == 0
 
 
+def test_a_reexport_that_cannot_write_the_runs_record_changes_nothing(backend, run_dir, tmp_path, monkeypatch,
+                                                                      capsys):
+    """The file, its sidecar and the run's record are replaced together or not at all: a disk that fills up as the
+    record is written (the last of the three writes) leaves the run's model.onnx, its record and no sidecar."""
+    import errno
+
+    import shared.commands.export as export_command
+
+    run = copy_of(run_dir, tmp_path / "run")
+    before = {name: (run / name).read_bytes() for name in (rundir.ONNX, rundir.METRICS)}
+
+    def full_disk(path, data):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(export_command.rundir, "write_json", full_disk)
+    assert export(backend.framework, lambda: backend, [str(run), "--format", "onnx", "--opset", "17"]) == 2
+    assert "No space left on device" in one_error(capsys, f"cnnlab_{backend.framework}.export")
+    assert {name: (run / name).read_bytes() for name in before} == before
+    assert not sidecar_path(run / rundir.ONNX).exists() and not list(run.glob(".part-*"))
+
+
 # 3. Flags are checked before any work
 
 
@@ -240,6 +261,22 @@ def test_a_metrics_file_of_the_wrong_shape_is_one_line_in_every_command(backend,
         assert f"{run / rundir.METRICS}" in error and expected in error, (prog, error)
     assert compare([str(run), str(run_dir), "--no-measure", "--out", str(tmp_path / "report")]) == 2
     assert expected in one_error(capsys, "shared.compare")
+
+
+@pytest.mark.parametrize("damage, expected", [
+    ("split.json a list", "split.json is not a cnnlab run's split: it holds a JSON list"),
+    ("data options empty", "field \"data\" is not the data options a run records"),
+])
+def test_the_run_records_evaluate_reloads_its_data_from_are_validated(backend, run_dir, tmp_path, damage, expected,
+                                                                      capsys):
+    run = copy_of(run_dir, tmp_path / "run")
+    if damage == "split.json a list":
+        (run / rundir.SPLIT).write_text("[1, 2, 3]")
+    else:
+        metrics = json.loads((run / rundir.METRICS).read_text())
+        (run / rundir.METRICS).write_text(json.dumps({**metrics, "data": {}}))
+    assert evaluate(backend.framework, refused_before_loading, [str(run)]) == 2
+    assert expected in one_error(capsys, f"cnnlab_{backend.framework}.evaluate")
 
 
 def test_a_file_record_of_the_wrong_shape_is_one_line(backend, run_dir, photos, tmp_path, capsys):

@@ -15,6 +15,7 @@ with the command that writes it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -23,7 +24,7 @@ from typing import Callable
 from shared.commands.cli import OneLineParser, opset_flag, parse_or_exit, run_command
 from shared.commands.trained import find_run, load_trained
 from shared.formats import rundir, verified
-from shared.formats.exported import ExportCheckFailed, check_export, check_summary, describe, write_sidecar
+from shared.formats.exported import ExportCheckFailed, check_export, check_summary, describe, sidecar_path, sidecar_text
 from shared.formats.onnx_check import LOWEST_OPSET, OPSET
 from shared.formats.runtimes import FORMATS, QUANTIZATIONS, Runner, default_file_name, open_runner
 from shared.run.experiments import recorded_validation
@@ -120,7 +121,14 @@ def export(framework: str, load_backend: Callable, args, prog: str,
     images = images.astype("float32")
     native_logits = backend.predict_logits(trained.model, images, 64)
     try:
-        with atomic_path(out) as part:
+        own_run = out.parent.resolve() == run_dir.resolve()
+        with contextlib.ExitStack() as replaced_together:
+            # The file, its sidecar and (in its own run) the run's record are each written under a temporary name,
+            # and renamed into place only as the block ends, the record first and the file last: a check that fails,
+            # a full disk or a stop before then leaves all three as they were.
+            part = replaced_together.enter_context(atomic_path(out))
+            sidecar = replaced_together.enter_context(atomic_path(sidecar_path(out)))
+            record = replaced_together.enter_context(atomic_path(run_dir / rundir.METRICS)) if own_run else None
             if args.format == "onnx":
                 report = backend.export_onnx(trained.model, trained.spec, part, images[:8], opset=opset,
                                              metadata=verified.onnx_metadata(verified.identity(metrics)))
@@ -129,12 +137,11 @@ def export(framework: str, load_backend: Callable, args, prog: str,
             runner = open_runner(part, 1, runners)
             runner.path = out  # name the file by its final name in the report
             check = check_export(runner, images, native_logits, labels, quantized=bool(args.quantize))
-            # Before the file replaces an older one: a sidecar that cannot be written leaves both old files as
-            # they were
-            write_sidecar(out, describe(args.format, framework, metrics, run_dir, trained.source, args.quantize,
-                                        check, part, opset))
-            if out.parent.resolve() == run_dir.resolve():  # the run's own file: its record says what it now is
-                record_in_run(run_dir, metrics, out.name, part, report if args.format == "onnx" else None)
+            sidecar.write_text(sidecar_text(describe(args.format, framework, metrics, run_dir, trained.source,
+                                                     args.quantize, check, part, opset)))
+            if record is not None:  # the run's own file: its record says what it now is
+                rundir.write_json(record, recorded_in_run(metrics, out.name, part,
+                                                          report if args.format == "onnx" else None))
     except ExportCheckFailed as error:
         print(f"{prog}: error: {error}; nothing was written", file=sys.stderr)
         return EXIT_CHECK_FAILED
@@ -149,12 +156,12 @@ def export(framework: str, load_backend: Callable, args, prog: str,
     return EXIT_OK
 
 
-def record_in_run(run_dir: Path, metrics: dict, name: str, written: Path, onnx_report: dict | None) -> None:
-    """The run's metrics.json updated for a file the export writes into it: its size and sha256 in ``files``, and
-    for the run's own ``model.onnx`` the export's report (opset, signature, check) in ``onnx``, so that the record
-    stays true ("opset 18" after a re-export at 9 would not be)."""
-    recorded = metrics.get("files")
-    metrics["files"] = {**(recorded if isinstance(recorded, dict) else {}), name: verified.file_record(written)}
+def recorded_in_run(metrics: dict, name: str, written: Path, onnx_report: dict | None) -> dict:
+    """The run's metrics.json for a file the export writes into it: its size and sha256 in ``files``, and for the
+    run's own ``model.onnx`` the export's report (opset, signature, check) in ``onnx``, so that the record stays
+    true ("opset 18" after a re-export at 9 would not be)."""
+    files = metrics.get("files")
+    updated = {**metrics, "files": {**(files if isinstance(files, dict) else {}), name: verified.file_record(written)}}
     if name == rundir.ONNX and onnx_report is not None:
-        metrics["onnx"] = onnx_report
-    rundir.write_json(run_dir / rundir.METRICS, metrics)
+        updated["onnx"] = onnx_report
+    return updated

@@ -56,8 +56,10 @@ def export_check(run_dir: Path, metrics: dict, name: str) -> dict | None:
     sidecar = sidecar_path(Path(run_dir) / name)
     if sidecar.is_file():
         description = records.read_record(sidecar, records.SIDECAR)
-        return {**description.get("check", {}), "quantize": description.get("quantize"), "source": sidecar.name}
-    if name == rundir.ONNX and "onnx" in metrics:
+        check = description.get("check")
+        return {**(check if isinstance(check, dict) else {}), "quantize": description.get("quantize"),
+                "source": sidecar.name}
+    if name == rundir.ONNX and isinstance(metrics.get("onnx"), dict):
         onnx = metrics["onnx"]
         return {"max_abs_diff": onnx.get("max_abs_diff"), "checked_images": onnx.get("checked_images"),
                 "quantize": None, "source": f"{rundir.METRICS} (training's self-check)"}

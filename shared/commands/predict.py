@@ -228,12 +228,12 @@ def build_parser(framework: str) -> OneLineParser:
                         f"{DEFAULT_TOP})")
     parser.add_argument("--json", action="store_true", help="one JSON object per line: {\"image\", \"top\": "
                         "[{\"label\", \"index\", \"probability\"}, ...]}, best first")
-    parser.add_argument("--batch-size", type=POSITIVE_WHOLE, default=DEFAULT_BATCH_SIZE, help=f"images per forward pass "
-                        f"(default {DEFAULT_BATCH_SIZE})")
+    parser.add_argument("--batch-size", type=POSITIVE_WHOLE, default=DEFAULT_BATCH_SIZE,
+                        help=f"images per forward pass (default {DEFAULT_BATCH_SIZE})")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu", help="where a run's native "
                         "model runs (default cpu); exported files run on the CPU in their runtime")
-    parser.add_argument("--threads", type=POSITIVE_WHOLE, help="threads of an exported file's runtime (default 1, as on a "
-                        "phone)")
+    parser.add_argument("--threads", type=POSITIVE_WHOLE,
+                        help="threads of an exported file's runtime (default 1, as on a phone)")
     return parser
 
 

@@ -28,7 +28,11 @@ class ExportCheckFailed(RuntimeError):
 
 def write_sidecar(path: Path, description: dict) -> None:
     with atomic_path(sidecar_path(path)) as part:
-        part.write_text(json.dumps(description, indent=2) + "\n")
+        part.write_text(sidecar_text(description))
+
+
+def sidecar_text(description: dict) -> str:
+    return json.dumps(description, indent=2) + "\n"
 
 
 def describe(format_name: str, framework: str, metrics: dict, run_dir: Path, source: str, quantize: str | None,

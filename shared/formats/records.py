@@ -78,6 +78,8 @@ STUDY_TABLE = Record("study table", (
     Field("variants", lambda value: isinstance(value, dict) and len(value) > 0,
           "an object with a row per variant of the study"),
     Field("best", _text, "the folder of the best variant")), "restore the file from a copy, or train the study again")
+# split.json: which images trained and which validated (rundir.write_split); its fields differ by data source
+SPLIT = Record("run's split", (), _METRICS_REMEDY)
 # An exported file's sidecar (shared.formats.exported.describe)
 SIDECAR = Record("export's description", (
     *_RUN,

@@ -163,7 +163,7 @@ def write_split(folder: Path, record: dict) -> None:
 
 def read_split(folder: Path) -> dict:
     """The record ``write_split`` wrote in ``folder``; ``Split.from_json`` turns one with indices into arrays."""
-    return read_json(Path(folder) / SPLIT, "run's split")
+    return records.read_record(Path(folder) / SPLIT, records.SPLIT)
 
 
 def read_json(path: Path, what: str = "file") -> dict:

@@ -18,7 +18,7 @@ import numpy as np
 from shared.data import cifar100, flowers
 from shared.formats import rundir
 from shared.util import home
-from shared.util.errors import DataError, UsageError
+from shared.util.errors import DataError, RunDirError, UsageError
 from shared.util.home import cnnlab_home
 from shared.data.dataset import Dataset, Split, load_digits_rgb, stratified_split
 from shared.data.image_folder import list_image_folder, load_image_folder
@@ -215,7 +215,12 @@ def recorded_validation(metrics: dict, split: dict) -> tuple[np.ndarray, np.ndar
     changed since. ``split`` is the run's split.json. Where it names the validation files, exactly those are
     loaded, in the recorded order, so images added to the folder since cannot move into the validation set. Data
     that is gone is a ``DataError`` that says where the run found it."""
-    options = DataOptions.from_json(metrics["data"])
+    try:
+        options = DataOptions.from_json(metrics["data"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise RunDirError(f"the run's {rundir.METRICS}: field \"data\" is not the data options a run records "
+                          f"({type(error).__name__}: {error}); restore the file from a copy, or train the run "
+                          f"again") from None
     try:
         return _recorded_validation(options, metrics, split)
     except UsageError as error:

@@ -46,7 +46,8 @@ class Backend:
     predict_logits: Callable[[Any, np.ndarray, int], np.ndarray]
     save_checkpoint: Callable[[Any, Path], None]
     load_checkpoint: Callable[[Any, Path], None]  # native checkpoint -> model
-    # export_onnx(model, spec, path, check_images, opset=OPSET, metadata=None) -> the self-check report (shared.formats.onnx_check)
+    # export_onnx(model, spec, path, check_images, opset=OPSET, metadata=None) -> the self-check report
+    # (shared.formats.onnx_check); metadata: the run's identity, as the file's metadata_props
     export_onnx: Callable[..., dict]
     # the phone format this framework writes ("executorch" or "litert", shared.formats.runtimes.FORMATS), and
     # export_mobile(model, spec, path, quantize=None) writing it; the caller checks the file
