@@ -80,9 +80,10 @@ def main(framework: str, load_backend: Callable, argv: list[str] | None = None,
                        stopped=": nothing was written")
 
 
-def check_destination(out: Path, run_dir: Path) -> None:
+def check_destination(out: Path, run_dir: Path) -> bool:
     """Before any work: ``out`` can be written, and is not inside another run's directory, whose record would then
-    describe a file it does not hold (``compare`` would measure this run's model as that one's)."""
+    describe a file it does not hold (``compare`` would measure this run's model as that one's). Returns whether
+    ``out`` is one of the run's own files (in its folder), which the run's record then lists."""
     if out.is_dir():
         raise UsageError(f"--out {out} is a folder; pass a file name ending in {out.suffix or 'the format suffix'}")
     if not out.parent.is_dir():
@@ -92,10 +93,11 @@ def check_destination(out: Path, run_dir: Path) -> None:
     own = run_dir.resolve()
     for folder in [out.parent.resolve(), *out.parent.resolve().parents]:
         if folder == own:
-            return
+            return folder == out.parent.resolve()
         if (folder / rundir.METRICS).is_file():
             raise UsageError(f"--out {out} is inside {folder}, another run's directory: a run's folder holds only "
                              f"its own files; pass an --out outside it, or leave --out out to write into {run_dir}")
+    return False
 
 
 def export(framework: str, load_backend: Callable, args, prog: str,
@@ -106,7 +108,7 @@ def export(framework: str, load_backend: Callable, args, prog: str,
         run_dir = find_run(args.run_dir)
         metrics = rundir.read_finished_metrics(run_dir, "export")
         out = args.out or run_dir / default_file_name(args.format, args.quantize)
-        check_destination(out, run_dir)
+        own_run = check_destination(out, run_dir)
         split = rundir.read_split(run_dir) if (run_dir / rundir.SPLIT).is_file() else {}
         images, labels, data_note = recorded_validation(metrics, split)
         backend = load_backend()
@@ -121,7 +123,6 @@ def export(framework: str, load_backend: Callable, args, prog: str,
     images = images.astype("float32")
     native_logits = backend.predict_logits(trained.model, images, 64)
     try:
-        own_run = out.parent.resolve() == run_dir.resolve()
         with contextlib.ExitStack() as replaced_together:
             # The file, its sidecar and (in its own run) the run's record are each written under a temporary name,
             # and renamed into place only as the block ends, the record first and the file last: a check that fails,

@@ -27,6 +27,7 @@ from shared.data.image_folder import IMAGE_SUFFIXES, ImageTooLarge, decode_image
 from shared.formats import rundir
 from shared.formats.exported import read_description
 from shared.formats.runtimes import Runner, format_of, open_runner
+from shared.util.paths import kind_of
 from shared.util.errors import EXIT_OK, EXIT_SOME_SKIPPED, EXIT_USAGE, FlagError, UsageError
 
 DEFAULT_TOP = 5
@@ -57,18 +58,6 @@ def load_model(framework: str, load_backend: Callable, model: Path, device: str 
     if not path.is_file():
         raise UsageError(f"model {path} is {kind_of(path)}, not a model file; {expected}")
     return _file_model(path, runners, threads)
-
-
-def kind_of(path: Path) -> str:
-    """What a path that is neither a folder nor a regular file is, in words ("a named pipe (FIFO)")."""
-    import stat
-
-    mode = path.stat().st_mode
-    for test, name in ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket"),
-                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")):
-        if test(mode):
-            return name
-    return "not a regular file"
 
 
 def _run_model(framework: str, load_backend: Callable, path: Path, device: str) -> Model:

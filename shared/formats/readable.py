@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Iterator
 
 from shared.util.errors import UsageError, WeightsError
+from shared.util.paths import not_a_file
 
 
 @contextlib.contextmanager
@@ -21,8 +22,7 @@ def reading(path: Path, what: str, remedy: str = "train the run again") -> Itera
     ``remedy``: how else to get the file back (an exported file is exported again)."""
     path = Path(path)
     if not path.is_file():
-        state = "is not a regular file" if path.exists() else "does not exist"
-        raise WeightsError(f"{path} {state}; expected {what}. Restore it from a copy, or {remedy}")
+        raise WeightsError(f"{path} {not_a_file(path)}; expected {what}. Restore it from a copy, or {remedy}")
     try:
         yield
     except UsageError:

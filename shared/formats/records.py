@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from shared.util.errors import RunDirError
+from shared.util.paths import not_a_file
 
 FRAMEWORKS = ("torch", "tf")
 
@@ -111,8 +112,7 @@ def read_record(path: Path, record: Record) -> dict:
     """The JSON object in ``path``, validated against ``record``. Every failure is a ``RunDirError`` of one line."""
     path = Path(path)
     if not path.is_file():
-        what = "is not a regular file" if path.exists() else "does not exist"
-        raise RunDirError(f"{path} {what}; expected the {record.what}. {record.remedy[0].upper()}{record.remedy[1:]}")
+        raise RunDirError(f"{path} {not_a_file(path)}; expected the {record.what}. {record.remedy[0].upper()}{record.remedy[1:]}")
     try:
         data = json.loads(path.read_text())
     except (ValueError, UnicodeDecodeError) as error:

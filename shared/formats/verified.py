@@ -21,6 +21,7 @@ from pathlib import Path
 from shared.formats import records, rundir
 from shared.util.download import file_digest
 from shared.util.errors import WeightsError
+from shared.util.paths import not_a_file
 
 METADATA_PREFIX = "cnnlab."  # the ONNX metadata_props keys of a cnnlab export
 
@@ -79,8 +80,7 @@ def check_file(path: Path, expected: dict, source: str, remedy: str) -> None:
         raise WeightsError(f"{source} lists {path.name} without its size and sha256, so {path} cannot be verified "
                            f"before loading; {remedy}")
     if not path.is_file():
-        what = "is not a regular file" if path.exists() else "does not exist"
-        raise WeightsError(f"{path} {what}, but {source} records it; {remedy}")
+        raise WeightsError(f"{path} {not_a_file(path)}, but {source} records it; {remedy}")
     size = path.stat().st_size
     if size != expected["bytes"]:
         raise WeightsError(f"{path} has {size:,} bytes, but {source} records {expected['bytes']:,}: the file is "
