@@ -40,6 +40,25 @@ def predict(model, images, top: int = 5, **options) -> list[dict]:
     return command.predict("torch", load_backend, model, images, top, runners=runners(), **options)
 
 
+def serve(model, port: int = 0, **options):
+    """Serve a trained model over HTTP (what ``python -m cnnlab_torch.serve`` runs) and return the running server,
+    once it is ready: ``.url``, ``.page``, ``.stop()``, or use it in a ``with`` block. ``model`` is what ``predict``
+    takes; ``options`` are the command's flags as keywords (``host``, ``name``, ``max_batch``, ``batch_delay_ms``,
+    ``threads``, ``token``, ``no_token``, ``max_body_mb``, ``device``). Raises ``shared.util.errors.UsageError`` for a
+    mistake the user can fix."""
+    from shared.commands import serve as command
+
+    return command.serve("torch", load_backend, model, runners=runners(), set_threads=set_threads, port=port,
+                         **options)
+
+
+def set_threads(threads: int) -> None:
+    """Bound the framework's own threads (a run directory's model runs in it) before it starts any work."""
+    from cnnlab_torch.bench import set_threads as bound
+
+    bound(threads)
+
+
 def runners() -> dict:
     """Openers of the exported files that need a framework to run."""
     from cnnlab_torch.runtime import mobile_runner

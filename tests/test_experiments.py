@@ -43,7 +43,8 @@ def test_predict_gives_the_run_s_own_probabilities_for_its_validation_images(bac
     import importlib
     import json
 
-    from shared.commands.predict import main as predict, softmax
+    from shared.commands.predict import main as predict
+    from shared.formats.predictions import softmax
     from shared.commands.trained import load_trained
     from shared.formats import rundir
     from shared.run.experiments import recorded_validation

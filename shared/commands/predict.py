@@ -24,8 +24,9 @@ import numpy as np
 from shared.commands.cli import POSITIVE_WHOLE, OneLineParser, parse_or_exit, run_command
 from shared.commands.trained import find_run, load_trained
 from shared.data.image_folder import IMAGE_SUFFIXES, ImageTooLarge, decode_image, visible
-from shared.formats import rundir
+from shared.formats import rundir, verified
 from shared.formats.exported import read_description
+from shared.formats.predictions import records, table
 from shared.formats.runtimes import Runner, format_of, open_runner
 from shared.util.paths import kind_of
 from shared.util.errors import EXIT_OK, EXIT_SOME_SKIPPED, EXIT_USAGE, FlagError, UsageError
@@ -44,6 +45,11 @@ class Model:
     classes: list[str]
     image_size: int
     description: str  # what was loaded and where the class names came from, in words
+    arch: str = ""
+    runtime: str = ""  # what runs the forward pass: PyTorch 2.14.1, onnxruntime 1.32.0, ...
+    platform: str = ""  # the Open Inference Protocol's name for that runtime (Triton's, where it has one)
+    onnx: Path | None = None  # the same model as an ONNX file (a browser can run it), when there is one
+    no_onnx: str = ""  # why there is none, in words
 
 
 def load_model(framework: str, load_backend: Callable, model: Path, device: str = "cpu",
@@ -67,9 +73,26 @@ def _run_model(framework: str, load_backend: Callable, path: Path, device: str) 
     trained = load_trained(f"cnnlab_{framework}.predict", framework, backend, run_dir, metrics)
     if device != "cpu":
         backend.select_device(device, 1, 300)
+    onnx, no_onnx = _run_onnx(run_dir, metrics)
     return Model(lambda images, batch: backend.predict_logits(trained.model, images, batch), trained.classes,
                  metrics["image_size"], f"{run_dir}: {trained.spec.name} from {trained.source}; "
-                 f"{len(trained.classes)} classes and {metrics['image_size']} px input from its {rundir.METRICS}")
+                 f"{len(trained.classes)} classes and {metrics['image_size']} px input from its {rundir.METRICS}",
+                 trained.spec.name, f"{RUNTIME_NAMES[framework]} {backend.version}", NATIVE_PLATFORMS[framework],
+                 onnx, no_onnx)
+
+
+RUNTIME_NAMES = {"torch": "PyTorch", "tf": "TensorFlow"}
+NATIVE_PLATFORMS = {"torch": "pytorch", "tf": "tensorflow"}
+FILE_PLATFORMS = {"onnx": "onnxruntime_onnx", "litert": "tensorflow_lite", "executorch": "executorch"}
+
+
+def _run_onnx(run_dir: Path, metrics: dict) -> tuple[Path | None, str]:
+    """The run's own model.onnx once verified against its record, or why it cannot stand for the run."""
+    try:
+        verified.verify_run_file(run_dir, metrics, rundir.ONNX, "export the run again")
+    except UsageError as error:
+        return None, str(error)
+    return run_dir / rundir.ONNX, ""
 
 
 def _file_model(path: Path, runners: Runners | None, threads: int | None) -> Model:
@@ -95,7 +118,10 @@ def _file_model(path: Path, runners: Runners | None, threads: int | None) -> Mod
     return Model(lambda images, batch: runner(images, batch), list(description["classes"]), runner.image_size,
                  f"{path}: {format_.title} in {runner.runtime} ({runner.threads} thread"
                  f"{'s' if runner.threads > 1 else ''}); {len(description['classes'])} classes and "
-                 f"{runner.image_size} px input from {source}")
+                 f"{runner.image_size} px input from {source}", str(description["arch"]), runner.runtime,
+                 FILE_PLATFORMS[format_.name], path if format_.name == "onnx" else None,
+                 "" if format_.name == "onnx" else f"{path.name} is a {format_.title} file; a browser runs ONNX: "
+                 f"serve the run directory or its model.onnx")
 
 
 def image_files(paths: Iterable[Path], prog: str = "predict") -> list[Path]:
@@ -156,32 +182,6 @@ def decoded(files: Sequence[Path], image_size: int, prog: str) -> tuple[list[Pat
                   file=sys.stderr)
     images = np.stack(pixels).astype(np.float32) if pixels else np.zeros((0, image_size, image_size, 3), np.float32)
     return kept, images, skipped
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return shifted / shifted.sum(axis=1, keepdims=True)
-
-
-def records(files: Sequence[Path], logits: np.ndarray, classes: Sequence[str], top: int) -> list[dict]:
-    """One record per image: ``{"image", "top": [{"label", "index", "probability"}, ...]}``, best first."""
-    probabilities = softmax(np.asarray(logits, np.float64))
-    result = []
-    for file, row in zip(files, probabilities):
-        order = np.argsort(-row, kind="stable")[:top]
-        result.append({"image": str(file), "top": [{"label": classes[index], "index": int(index),
-                                                    "probability": float(row[index])} for index in order]})
-    return result
-
-
-def table(predictions: list[dict]) -> str:
-    """A person's view: each image and its top labels with their probabilities, one line per image."""
-    width = max([len("image")] + [len(record["image"]) for record in predictions])
-    lines = [f"{'image':<{width}}  top classes (probability)"]
-    for record in predictions:
-        labels = "   ".join(f"{entry['label']} {100 * entry['probability']:.1f}%" for entry in record["top"])
-        lines.append(f"{record['image']:<{width}}  {labels}")
-    return "\n".join(lines)
 
 
 def check_positive(**values: int | None) -> None:

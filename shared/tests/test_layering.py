@@ -16,7 +16,8 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("shared", "cnnlab_torch", "cnnlab_tf")
 FRAMEWORKS = ("torch", "torchvision", "tensorflow", "keras", "tf2onnx", "triton")
 # shared's subpackages, bottom up (README, "How it is built")
-LAYERS = {"util": 0, "model": 1, "data": 1, "formats": 2, "training": 3, "report": 4, "run": 5, "commands": 6}
+LAYERS = {"util": 0, "model": 1, "data": 1, "formats": 2, "training": 3, "report": 4, "run": 5, "serving": 5,
+          "commands": 6}
 # ``python -m shared.bench`` and ``python -m shared.compare``: the documented commands, kept as shims at the top
 SHIMS = {"shared.bench": "commands", "shared.compare": "commands"}
 # What a user or the suite runs in a backend: these may reach the runner and the commands
