@@ -74,7 +74,10 @@ def set_threads(threads: int) -> None:
     """Bound the framework's own threads (a run directory's model runs in it) before it starts any work."""
     from cnnlab_tf.bench import set_threads as bound
 
-    bound(threads)
+    try:
+        bound(threads)
+    except RuntimeError:  # TensorFlow already ran in this process (a notebook that trained first): it keeps its pools
+        pass
 
 
 def runners() -> dict:

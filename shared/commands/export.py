@@ -23,7 +23,7 @@ from typing import Callable
 
 from shared.commands.cli import OneLineParser, opset_flag, parse_or_exit, run_command
 from shared.commands.trained import find_run, load_trained
-from shared.formats import rundir, verified
+from shared.formats import rundir, triton, verified
 from shared.formats.exported import ExportCheckFailed, check_export, check_summary, describe, sidecar_path, sidecar_text
 from shared.formats.onnx_check import LOWEST_OPSET, OPSET
 from shared.formats.runtimes import FORMATS, QUANTIZATIONS, Runner, default_file_name, open_runner
@@ -41,19 +41,27 @@ def build_parser(framework: str) -> OneLineParser:
                            f"run's validation images.")
     parser.add_argument("run_dir", type=Path, help="a finished run directory of either framework (a study directory "
                         "exports its best arm)")
-    parser.add_argument("--format", required=True, choices=list(FORMATS),
-                        help=f"the file to write; this framework writes {' and '.join(mine)}")
+    parser.add_argument("--format", required=True, choices=[*FORMATS, triton.FORMAT],
+                        help=f"the file to write; this framework writes {' and '.join(mine)}, and triton: a Triton "
+                             f"or KServe model repository holding the ONNX file (--out names its folder)")
     parser.add_argument("--quantize", choices=QUANTIZATIONS, help="LiteRT only: int8 weights, float32 activations "
                         "(about 4x smaller); checked on agreement and accuracy")
     parser.add_argument("--opset", type=opset_flag, help=f"ONNX only: the opset, {LOWEST_OPSET} to {OPSET} (default "
                         f"{OPSET})")
     parser.add_argument("--out", type=Path, help="the file to write (default: in the run directory, "
-                        "model.onnx, model.tflite, model-int8.tflite or model.pte)")
+                        "model.onnx, model.tflite, model-int8.tflite or model.pte); for triton, the repository's "
+                        "folder (default: RUN/triton)")
     return parser
 
 
 def check_request(framework: str, args) -> None:
     """Refuse what this framework cannot write, naming the command that can."""
+    if args.format == triton.FORMAT:
+        if args.quantize:
+            raise UsageError("--quantize is for --format litert; a Triton repository holds the float32 ONNX file")
+        if args.out is not None and args.out.suffix:
+            raise UsageError(f"--out {args.out}: a Triton repository is a folder; pass a folder name")
+        return
     format_ = FORMATS[args.format]
     if framework not in format_.owners:
         owner = format_.owners[0]
@@ -107,7 +115,12 @@ def export(framework: str, load_backend: Callable, args, prog: str,
         check_request(framework, args)
         run_dir = find_run(args.run_dir)
         metrics = rundir.read_finished_metrics(run_dir, "export")
-        out = args.out or run_dir / default_file_name(args.format, args.quantize)
+        repository = (args.out or run_dir / triton.FORMAT) if args.format == triton.FORMAT else None
+        if repository is not None:
+            out = triton.model_file(repository, metrics["arch"])
+            out.parent.mkdir(parents=True, exist_ok=True)
+        else:
+            out = args.out or run_dir / default_file_name(args.format, args.quantize)
         own_run = check_destination(out, run_dir)
         split = rundir.read_split(run_dir) if (run_dir / rundir.SPLIT).is_file() else {}
         images, labels, data_note = recorded_validation(metrics, split)
@@ -118,8 +131,9 @@ def export(framework: str, load_backend: Callable, args, prog: str,
         return EXIT_USAGE
     if data_note:
         print(f"{prog}: note: {data_note}", file=sys.stderr)
-    format_ = FORMATS[args.format]
-    opset = (args.opset or OPSET) if args.format == "onnx" else None
+    file_format = "onnx" if repository is not None else args.format  # a repository holds an ONNX file
+    format_ = FORMATS[file_format]
+    opset = (args.opset or OPSET) if file_format == "onnx" else None
     images = images.astype("float32")
     native_logits = backend.predict_logits(trained.model, images, 64)
     try:
@@ -130,7 +144,13 @@ def export(framework: str, load_backend: Callable, args, prog: str,
             part = replaced_together.enter_context(atomic_path(out))
             sidecar = replaced_together.enter_context(atomic_path(sidecar_path(out)))
             record = replaced_together.enter_context(atomic_path(run_dir / rundir.METRICS)) if own_run else None
-            if args.format == "onnx":
+            if repository is not None:
+                folder = out.parent.parent
+                config = replaced_together.enter_context(atomic_path(folder / triton.CONFIG))
+                config.write_text(triton.config_text(metrics["arch"], metrics["image_size"], len(metrics["classes"])))
+                labels = replaced_together.enter_context(atomic_path(folder / triton.LABELS))
+                labels.write_text(triton.labels_text(metrics["classes"]))
+            if file_format == "onnx":
                 report = backend.export_onnx(trained.model, trained.spec, part, images[:8], opset=opset,
                                              metadata=verified.onnx_metadata(verified.identity(metrics)))
             else:
@@ -138,11 +158,11 @@ def export(framework: str, load_backend: Callable, args, prog: str,
             runner = open_runner(part, 1, runners)
             runner.path = out  # name the file by its final name in the report
             check = check_export(runner, images, native_logits, labels, quantized=bool(args.quantize))
-            sidecar.write_text(sidecar_text(describe(args.format, framework, metrics, run_dir, trained.source,
+            sidecar.write_text(sidecar_text(describe(file_format, framework, metrics, run_dir, trained.source,
                                                      args.quantize, check, part, opset)))
             if record is not None:  # the run's own file: its record says what it now is
                 rundir.write_json(record, recorded_in_run(metrics, out.name, part,
-                                                          report if args.format == "onnx" else None))
+                                                          report if file_format == "onnx" else None))
     except ExportCheckFailed as error:
         print(f"{prog}: error: {error}; nothing was written", file=sys.stderr)
         return EXIT_CHECK_FAILED
@@ -154,6 +174,9 @@ def export(framework: str, load_backend: Callable, args, prog: str,
     print(f"{out}: {format_.title}{' ' + args.quantize if args.quantize else ''}, {size / 1e6:.2f} MB, "
           f"{trained.spec.name} from {trained.source}")
     print(f"  checked on {check_summary(check)}")
+    if repository is not None:
+        print(f"  a Triton/KServe model repository: {repository} ({metrics['arch']}/{triton.CONFIG}, "
+              f"{metrics['arch']}/{triton.LABELS}, {metrics['arch']}/{triton.VERSION}/{out.name})")
     return EXIT_OK
 
 

@@ -26,7 +26,7 @@ from shared.data.image_folder import ImageTooLarge, decode_image
 from shared.formats.predictions import records
 from shared.serving import schema
 from shared.serving.batcher import Batcher
-from shared.serving.guard import Guard
+from shared.serving.guard import BodyTooLarge, Guard
 from shared.serving.metrics import CONTENT_TYPE, ServerMetrics
 from shared.serving.protocol import HEADER_LENGTH, ProtocolError, Signature, infer_response, parse_infer
 
@@ -112,6 +112,10 @@ def create_app(model: ServedModel, settings: Settings, version: str) -> tuple[Gu
             return error(405, f"{request.method} is not allowed on {request.url.path}")
         return error(exc.status_code, str(exc.detail))
 
+    @app.exception_handler(BodyTooLarge)
+    async def too_large(request, exc: BodyTooLarge):  # a chunked body that passed the cap while a route read it
+        return error(413, str(exc))
+
     @app.exception_handler(RequestValidationError)
     async def invalid(request, exc: RequestValidationError):
         first = exc.errors()[0] if exc.errors() else {}
@@ -186,7 +190,7 @@ def create_app(model: ServedModel, settings: Settings, version: str) -> tuple[Gu
             try:
                 form = await request.form(max_files=4096, max_fields=64)
             except Exception as fault:  # noqa: BLE001 - python-multipart's parse errors are the client's
-                if isinstance(fault, asyncio.CancelledError) or type(fault).__name__ == "BodyTooLarge":
+                if isinstance(fault, BodyTooLarge):
                     raise
                 raise ProtocolError(f"the multipart body could not be read ({fault})") from None
             files = [(item.filename or key, await item.read()) for key, item in form.multi_items()

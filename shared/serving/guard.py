@@ -88,7 +88,7 @@ class Guard:
             if message["type"] == "http.request":
                 received[0] += len(message.get("body", b""))
                 if received[0] > self.max_body:
-                    raise BodyTooLarge
+                    raise BodyTooLarge(self._too_large(f"more than {self.max_body}"))
             return message
 
         responded = [False]
@@ -102,7 +102,7 @@ class Guard:
         except BodyTooLarge:
             if not responded[0]:
                 status[0] = 413
-                await send_json(send, 413, {"error": self._too_large(f"more than {received[0]}")})
+                await send_json(send, 413, {"error": self._too_large(f"more than {self.max_body}")})
 
     def _too_large(self, size: str) -> str:
         return (f"the request body ({size} bytes) is over the server's cap of {self.max_body} bytes; send fewer or "
