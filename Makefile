@@ -4,6 +4,7 @@
 #   make test ARGS="parity_tests -x"
 #   make test STACK=colab      # Google Colab's versions (constraints-colab.txt), in .venv-colab
 #   make check-wheels          # every Colab-stack requirement has a wheel for Colab's Python 3.13
+#   make web                   # onnxruntime-web for the serve page's in-browser runtime (npm)
 
 PYTHON ?= python3
 FRAMEWORK ?= torch
@@ -18,14 +19,22 @@ ifeq ($(VENV),)
 $(error STACK=$(STACK) is not a stack; use STACK=pinned (the default) or STACK=colab)
 endif
 
-.PHONY: train test check-wheels
+.PHONY: train test check-wheels web
 
 train: $(VENV)/.installed
 	$(VENV)/bin/python -m cnnlab_$(FRAMEWORK).train $(ARGS)
 
 # CNNLAB_STACK tells the suite which stack it runs on (tests.support.helpers.executorch_installed)
-test: $(VENV)/.installed-test
+test: $(VENV)/.installed-test web
 	CNNLAB_STACK=$(STACK) $(VENV)/bin/python -m pytest $(ARGS)
+
+# The serve page's in-browser runtime, onnxruntime-web, at the version shared/serving/web/package-lock.json pins (its
+# files are never committed). Without Node.js the page still works with the server runtime, and says how to get this.
+WEB := shared/serving/web
+web: $(WEB)/node_modules/.package-lock.json
+$(WEB)/node_modules/.package-lock.json: $(WEB)/package-lock.json
+	@if command -v npm >/dev/null; then cd $(WEB) && npm ci --no-audit --no-fund --ignore-scripts; \
+	else echo "npm not found: the serve page's browser runtime stays off until Node.js is installed and 'make web' runs"; fi
 
 # Colab runs Python 3.13, which this machine lacks: pip resolves the whole Colab stack for it, wheels only
 check-wheels:

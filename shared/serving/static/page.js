@@ -1,6 +1,8 @@
 // The serve page: choose or drop images, see each one's top classes as bars, from the server (POST /predict) or
-// from the model's ONNX run in this page by onnxruntime-web. Both decode and resize exactly as training does
-// (Pillow's bilinear resize with antialiasing, reimplemented below), so both give the same answer.
+// from the model's ONNX run in this page by onnxruntime-web. Both decode and resize as training does (Pillow's
+// bilinear resize with antialiasing, reimplemented below), so both give the same answer. The pixels are exact for
+// images at the model's size and for resizes along one axis; along both, Pillow 13 sometimes runs the vertical
+// pass first, and the 8-bit rounding between the passes can then move a pixel by 1.
 // Test hooks: results go in #predictions, one .prediction per image with data-image (the file's name), one .row per
 // class with data-label and data-probability.
 
@@ -224,7 +226,13 @@ async function classify(files) {
   }
 }
 
-$("files").addEventListener("change", (event) => classify([...event.target.files]));
+let lastFiles = [];
+$("files").addEventListener("change", (event) => {
+  lastFiles = [...event.target.files];
+  event.target.value = "";  // choosing the same files again is a new choice
+  classify(lastFiles);
+});
+$("runtime").addEventListener("change", () => classify(lastFiles));  // the same images, on the other runtime
 $("token").addEventListener("change", (event) => {
   sessionStorage.setItem("cnnlab-token", event.target.value);
   loadConfig().then(() => status("token accepted")).catch((error) => status(error.message, true));
@@ -235,6 +243,7 @@ drop.addEventListener("dragleave", () => drop.classList.remove("over"));
 drop.addEventListener("drop", (event) => {
   event.preventDefault();
   drop.classList.remove("over");
-  classify([...event.dataTransfer.files].filter((file) => file.type.startsWith("image/")));
+  lastFiles = [...event.dataTransfer.files].filter((file) => file.type.startsWith("image/"));
+  classify(lastFiles);
 });
 loadConfig().catch((error) => status(error.message, true));
