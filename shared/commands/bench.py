@@ -326,10 +326,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="inference threads of the latency table, in the "
                         "native models and every runtime (default 1, as a phone runs a model)")
     parser.add_argument("--latency-only", action="store_true", help="measure the inference latency table alone")
+    parser.add_argument("--serve", action="store_true", help="measure serve instead: cold start, memory, latency "
+                        "and throughput of each framework's model and exported runtime behind HTTP, against the "
+                        "HTTP ceiling (a few minutes)")
     parser.add_argument("--json", type=Path, default=Path("bench.json"), help="where to write the results")
     args = parser.parse_args(argv)
     if args.threads < 1:
         parser.error(f"--threads must be 1 or more, got {args.threads}")
+    if args.serve:
+        from shared.commands import bench_serve
+
+        bench_serve.run(1.0 if args.smoke else 5.0, args.json)
+        return 0
     mode = MODES["smoke" if args.smoke else "quick" if args.quick else "full"]
     started = time.perf_counter()
     latency_tasks = latency_plan(mode, args.threads)

@@ -27,7 +27,9 @@ def bind(host: str, port: int) -> socket.socket:
     except socket.gaierror as error:
         raise UsageError(f"--host {host}: not an address of this machine ({error.strerror}); use 127.0.0.1, "
                          f"0.0.0.0 or one of its names") from None
-    sock = socket.socket(info[0], socket.SOCK_STREAM)
+    # IPPROTO_TCP, as getaddrinfo gives it, not 0: asyncio turns Nagle's algorithm off (TCP_NODELAY) only on sockets
+    # it knows are TCP, and with it on, a keep-alive client waited 40 ms (its delayed ACK) for every answer
+    sock = socket.socket(info[0], socket.SOCK_STREAM, info[2])
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind(info[4])
@@ -107,9 +109,12 @@ def start(app, state, sock: socket.socket, url: str) -> Server:
     server = uvicorn.Server(config)
     failure: list = []
 
+    loop_factory = config.get_loop_factory() if hasattr(config, "get_loop_factory") else None  # uvloop
+
     def serve() -> None:
         try:
-            asyncio.run(server.serve(sockets=[sock]))
+            with asyncio.Runner(loop_factory=loop_factory) as runner:
+                runner.run(server.serve(sockets=[sock]))
         except BaseException as error:  # noqa: BLE001 - handed to the caller's thread by wait_ready
             failure.append(error)
         finally:
