@@ -21,7 +21,7 @@ LAYERS = {"util": 0, "model": 1, "data": 1, "formats": 2, "training": 3, "report
 # ``python -m shared.bench`` and ``python -m shared.compare``: the documented commands, kept as shims at the top
 SHIMS = {"shared.bench": "commands", "shared.compare": "commands"}
 # What a user or the suite runs in a backend: these may reach the runner and the commands
-BACKEND_ENTRY_POINTS = ("__init__", "train", "evaluate", "bench", "export", "predict")
+BACKEND_ENTRY_POINTS = ("__init__", "train", "evaluate", "bench", "export", "predict", "serve")
 
 
 def module_name(path: Path) -> str:
