@@ -45,6 +45,7 @@ def test_compare_reports_every_variant_of_both_frameworks(studies, monkeypatch, 
                  "training images per second", "trainable parameters", "ONNX exports on the 30 validation images",
                  "training step, peak resident set (batch 32)", "Inference on this machine, 1 thread",
                  "## Theory section, measured", "*TensorFlow deploys to phones and many targets:*",
+                 "Served over HTTP (cnnlab serve", "requests/s at 32 connections",
                  f"`python -m cnnlab_torch.export {root / 'torch' / 'cifar_cnn_max'} --format executorch`",
                  f"`python -m cnnlab_tf.export {root / 'tf' / 'cifar_cnn_avg'} --format litert --quantize "
                  f"dynamic-int8`"):
@@ -52,6 +53,11 @@ def test_compare_reports_every_variant_of_both_frameworks(studies, monkeypatch, 
     assert "not measured" not in report, report
     assert (root / "compare" / "compare.png").read_bytes()[:4] == b"\x89PNG"
     result = json.loads((root / "compare" / "compare.json").read_text())
+    served = [entry["served"] for entry in result.values() if "served" in entry]
+    assert len(served) == 1, "one model of each run is served"
+    for figures in served[0].values():
+        assert figures["cold_start_s"] > 0 and figures["resident_mb"] > 0 and figures["batched"]["errors"] == 0
+        assert figures["batched"]["requests_per_second"] > 0 and figures["one_at_a_time"]["p99_ms"] > 0
     for variant, entry in result.items():
         for side in entry["footprint"]["sides"].values():
             memory = side["memory"]

@@ -37,6 +37,13 @@ def assert_first_output_shows_the_versions(notebook: nbformat.NotebookNode) -> N
     assert all(f"{name} {version}" in text for name, version in package_versions().items()), text
 
 
+def assert_the_model_was_served(notebook: nbformat.NotebookNode) -> None:
+    """The "Try it" cell started a server (outside Colab it prints the page's address)."""
+    text = "".join(output.get("text", "") for cell in notebook.cells if cell.cell_type == "code"
+                   for output in cell.get("outputs", []))
+    assert "the page: http://127.0.0.1:" in text, text[-2000:]
+
+
 def finished_runs(runs: Path) -> dict[str, str]:
     """experiment -> framework for every run directory the notebook left under runs/."""
     found = {}
@@ -68,6 +75,7 @@ def test_the_flowers_notebook_runs_both_models_in_both_frameworks(cache):
     tables = outputs(notebook, "text/markdown")
     assert len(tables) == 2 and all("torch" in table and "tf" in table for table in tables)
     assert finished_runs(cache / "runs") == {"flowers": ["tf", "torch"], "flowers-resnet18": ["tf", "torch"]}
+    assert_the_model_was_served(notebook)
     assert outputs(notebook, "application/vnd.jupyter.widget-view+json"), "progress bars are notebook widgets"
 
 
@@ -85,3 +93,4 @@ def test_the_cifar_notebook_runs_both_studies_in_both_frameworks(cache):
         "both frameworks' improved studies state their gain"
     assert finished_runs(cache / "runs") == {"cifar100-pooling": ["tf", "torch"],
                                              "cifar100-improved": ["tf", "torch"]}
+    assert_the_model_was_served(notebook)

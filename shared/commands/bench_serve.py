@@ -15,11 +15,13 @@ driven here: its figures in the README were measured by hand, side by side.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -27,8 +29,11 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
+
+from shared.util import signals
 
 BOUNDARY = "cnnlab-bench"
 CONCURRENCY = 32
@@ -56,28 +61,44 @@ def resident_mb(pid: int) -> float:
     return float("nan")
 
 
-def start_server(command: list[str], port: int) -> tuple[subprocess.Popen, float]:
-    """The server process, once ready, and its cold start in seconds."""
+@contextlib.contextmanager
+def running_server(command: list[str], port: int) -> Iterator[tuple[subprocess.Popen, float]]:
+    """The server process, once ready, and its cold start in seconds. It runs in a process group of its own: a stop
+    or an error here kills the group, so no server outlives the command that started it; otherwise it is stopped
+    with SIGTERM, as a user stops it."""
     started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    process = None
+    try:
+        with signals.deferred():  # a stop while it starts waits until its pid is known
+            process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                       start_new_session=True)
+        cold = _wait_ready(process, port, started, command)
+        yield process, cold
+    except BaseException:
+        if process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        raise
+    process.terminate()
+    try:
+        process.wait(15)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def _wait_ready(process: subprocess.Popen, port: int, started: float, command: list[str]) -> float:
     while True:
         if process.poll() is not None:
             raise RuntimeError(f"{' '.join(command)} exited with {process.returncode}: {process.stderr.read()}")
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/health/ready", timeout=1) as answer:
                 if answer.status == 200:
-                    return process, time.perf_counter() - started
+                    return time.perf_counter() - started
         except OSError:
             pass
         time.sleep(0.02)
-
-
-def stop_server(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(15)
-    except subprocess.TimeoutExpired:
-        process.kill()
 
 
 # --- Load -----------------------------------------------------------------------------------------------------
@@ -171,20 +192,31 @@ def models(folder: Path) -> list[tuple[str, str, Path]]:
     return rows
 
 
-def measure_row(command: list[str], body: bytes, seconds: float, folder: Path) -> dict:
+def measure_row(command: list[str], body: bytes, seconds: float, folder: Path | None,
+                batchings: tuple[str, ...] = ("batched", "unbatched")) -> dict:
+    """One server's figures: cold start, memory and one-at-a-time latency (batched server), and the load at
+    ``CONCURRENCY`` connections for each of ``batchings``. ``folder``: where wrk's script goes (None: the built-in
+    client)."""
     figures: dict = {}
-    for batching, max_batch in (("batched", "32"), ("unbatched", "1")):
+    for batching in batchings:
         port = free_port()
-        process, cold = start_server([*command, "--port", str(port), "--max-batch", max_batch], port)
-        try:
+        max_batch = "32" if batching == "batched" else "1"
+        with running_server([*command, "--port", str(port), "--max-batch", max_batch], port) as (process, cold):
             if batching == "batched":
                 figures["cold_start_s"] = cold
                 figures["resident_mb"] = resident_mb(process.pid)
                 figures["one_at_a_time"] = one_at_a_time(port, body, seconds / 2)
-            figures[batching] = load(port, body, CONCURRENCY, seconds, folder)
-        finally:
-            stop_server(process)
+            figures[batching] = (load(port, body, CONCURRENCY, seconds, folder) if folder is not None else
+                                 asyncio_load(port, body, CONCURRENCY, seconds))
     return figures
+
+
+def served_run(run_dir: Path, framework: str, threads: int = 1, seconds: float = 2.0) -> dict:
+    """``compare``'s serving figures for one run served natively by its own framework on ``threads`` threads
+    (batched only, the built-in client): what its "small services" claim quotes."""
+    command = [sys.executable, "-m", f"cnnlab_{framework}.serve", str(run_dir), "--threads", str(threads)]
+    return {"client": "the built-in asyncio client", "concurrency": CONCURRENCY, "seconds": seconds,
+            **measure_row(command, png_upload(), seconds, None, ("batched",))}
 
 
 def run(seconds: float = 5.0, json_path: Path | None = None) -> dict:
@@ -197,11 +229,8 @@ def run(seconds: float = 5.0, json_path: Path | None = None) -> dict:
     with tempfile.TemporaryDirectory(prefix="cnnlab-bench-serve-") as temporary:
         folder = Path(temporary)
         port = free_port()
-        process, _ = start_server([sys.executable, "-m", "shared.serving.ceiling", "--port", str(port)], port)
-        try:
+        with running_server([sys.executable, "-m", "shared.serving.ceiling", "--port", str(port)], port):
             results["ceiling"] = load(port, body, CONCURRENCY, seconds, folder)
-        finally:
-            stop_server(process)
         for row, framework, model in models(folder):
             print(f"shared.bench --serve: {row}", file=sys.stderr, flush=True)
             results["rows"][row] = measure_row([sys.executable, "-m", f"cnnlab_{framework}.serve", str(model)],

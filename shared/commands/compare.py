@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from shared.formats import records, rundir, verified
-from shared.commands import footprint
+from shared.commands import bench_serve, footprint
 from shared.commands.cli import POSITIVE_WHOLE, OneLineParser, parse_or_exit, run_command
 from shared.commands.latency import DEFAULT_PLAN, LatencyPlan
 from shared.formats.runtimes import format_of
@@ -83,10 +83,12 @@ def onnx_agreement(runs: dict[str, tuple[Path, dict]], images: np.ndarray) -> di
             "argmax_agreement": float((logits_a.argmax(1) == logits_b.argmax(1)).mean()), "images": len(images)}
 
 
-def compare(run_a: Path, run_b: Path, threads: int = 1, measure: bool = True, plan: LatencyPlan = DEFAULT_PLAN
-            ) -> dict:
+def compare(run_a: Path, run_b: Path, threads: int = 1, measure: bool = True, plan: LatencyPlan = DEFAULT_PLAN,
+            serve: bool = True) -> dict:
     """Every figure of the report, per model: the runs' records, the ONNX agreement and the footprint (with
-    ``measure``, the framework workers' measurements on ``threads`` threads; without, the files alone)."""
+    ``measure``, the framework workers' measurements on ``threads`` threads; without, the files alone). With
+    ``measure`` and ``serve``, the first model of each run is also served by its own framework and measured
+    (``shared.commands.bench_serve.served_run``): a study's every arm would cost a server each for one claim."""
     result = {}
     images = None  # every variant of a study saw the same data: load it once
     pairs, runs = run_pairs(run_a, run_b), []
@@ -118,6 +120,11 @@ def compare(run_a: Path, run_b: Path, threads: int = 1, measure: bool = True, pl
     sides = iter(footprint.measure(runs, threads, plan, workers=measure))
     for label, _, _ in pairs:
         result[label]["footprint"] = {"plan": asdict(plan), "sides": {"a": next(sides), "b": next(sides)}}
+    if measure and serve:
+        label, a, b = pairs[0]
+        result[label]["served"] = {side: bench_serve.served_run(run, result[label]["runs"][side]["framework"],
+                                                                threads=threads)
+                                   for side, run in (("a", a), ("b", b))}
     return result
 
 
@@ -178,6 +185,8 @@ def main(argv: list[str] | None = None) -> int:
                         "and in the native models (default 1, as a phone runs a model)")
     parser.add_argument("--no-measure", dest="measure", action="store_false", help="skip the framework workers "
                         "(training memory and latency): report the runs' records and files only, in seconds")
+    parser.add_argument("--no-serve", dest="serve", action="store_false", help="skip serving each run's model "
+                        "(cold start, memory, latency and throughput behind HTTP, about 10 s a run)")
     args = parse_or_exit(parser, argv)
     # A stop ends the workers with it and removes the temporary files (footprint.measure); nothing is written
     return run_command(PROG, lambda: command_line(args), stopped=": nothing was written")
@@ -186,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
 def command_line(args) -> int:
     """The comparison the parsed flags ask for, written and printed; its exit status."""
     try:
-        out = compare_runs(args.run_a, args.run_b, args.out, args.threads, args.measure)
+        out = compare_runs(args.run_a, args.run_b, args.out, args.threads, args.measure, serve=args.serve)
     except UsageError as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -203,7 +212,7 @@ class NotWritten(Exception):
 
 
 def compare_runs(run_a: Path, run_b: Path, out: Path | None = None, threads: int = 1, measure: bool = True,
-                 plan: LatencyPlan = DEFAULT_PLAN) -> Path:
+                 plan: LatencyPlan = DEFAULT_PLAN, serve: bool = True) -> Path:
     """Write compare.md, compare.png and compare.json into ``out`` (default: compare-<A>-vs-<B> beside ``run_a``)
     and return it; ``UsageError`` for runs that cannot be compared, before anything is written. ``threads``:
     inference threads in every runtime; ``measure=False`` skips the framework workers (memory and latency);
@@ -215,7 +224,7 @@ def compare_runs(run_a: Path, run_b: Path, out: Path | None = None, threads: int
     run_a, run_b = Path(run_a), Path(run_b)
     out = Path(out) if out is not None else run_a.parent / f"{rundir.COMPARE}-{run_a.name}-vs-{run_b.name}"
     rundir.check_new(out)
-    result = compare(run_a, run_b, threads, measure, plan)
+    result = compare(run_a, run_b, threads, measure, plan, serve)
     rundir.check_new(out)  # again: measuring takes minutes, and another compare may have written it meanwhile
     part = out.with_name(f".{out.name}.part-{os.getpid()}")
     try:

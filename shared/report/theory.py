@@ -134,7 +134,24 @@ def service_claim(entry: dict) -> str:
               if "rss_peak_bytes" in (side.get("memory") or {})]
     if memory:
         text += f" A training process's resident set peaked at {_and(memory)}."
-    return text
+    return text + _served(entry)
+
+
+def _served(entry: dict) -> str:
+    """The runs' native models behind ``serve``: cold start, memory, latency one at a time, throughput at 32
+    connections with batching."""
+    served = entry.get("served")
+    if not served:
+        return ""
+    cells = []
+    for key, figures in served.items():
+        one, load = figures["one_at_a_time"], figures["batched"]
+        cells.append(f"{FRAMEWORK_NAMES.get(entry['runs'][key]['framework'], key)} was ready "
+                     f"{figures['cold_start_s']:.1f} s after starting, held {figures['resident_mb']:,.0f} MB, "
+                     f"answered one upload in {one['p50_ms']:.1f} ms (p99 {one['p99_ms']:.1f} ms) and "
+                     f"{load['requests_per_second']:,.0f} requests/s at {figures['concurrency']} connections "
+                     f"(p50 {load['p50_ms']:.0f} ms, p99 {load['p99_ms']:.0f} ms)")
+    return f" Served over HTTP (cnnlab serve, one 32x32 PNG per request): {'; '.join(cells)}."
 
 
 def scale_claim(entry: dict) -> str:
