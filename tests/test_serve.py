@@ -8,11 +8,9 @@ The reference answers are computed independently: logits by onnxruntime on the r
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import io
 import json
-import os
 import signal
 import socket
 import subprocess

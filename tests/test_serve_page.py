@@ -6,7 +6,6 @@ and both give the server's answer. Without Chromium or onnxruntime-web these tes
 from __future__ import annotations
 
 import importlib
-import io
 import json
 import os
 import shutil
@@ -15,7 +14,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from shared.formats import rundir
 from shared.formats.tolerances import compare
 from shared.serving.app import ORT_DIST, ORT_FILES
 from tests.support.helpers import default_run

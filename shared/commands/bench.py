@@ -26,12 +26,10 @@ writes JSON. The ratios:
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import math
 import os
 import platform
-import signal
 import subprocess
 import sys
 import tempfile
@@ -43,7 +41,7 @@ import numpy as np
 
 from shared.commands import bench_cli, bench_latency
 from shared.commands.bench_tables import format_report
-from shared.util import signals
+from shared.util.processes import process_group
 from shared.util.atomic import atomic_path
 from shared.commands.bench_worker import steady_seconds
 from shared.commands.latency import DEFAULT_PLAN, LatencyPlan
@@ -169,19 +167,9 @@ def run_stopped_with_us(command: list[str], capture: bool) -> tuple[int, str]:
     """Run ``command`` in a process group of its own; (its exit status, its stderr when ``capture``). Whatever ends
     this process's wait (Ctrl-C, SIGTERM as a ``StopRequested``, any error), the whole group is killed first, so
     no worker, nor anything it started, outlives the command that needed it."""
-    process = None
-    try:
-        # A stop while the worker starts waits until its pid is known (Popen does not kill a child it was starting)
-        with signals.deferred():
-            process = subprocess.Popen(command, stdout=subprocess.PIPE if capture else None,
-                                       stderr=subprocess.PIPE if capture else None, text=True, start_new_session=True)
+    pipe = subprocess.PIPE if capture else None
+    with process_group(command, stdout=pipe, stderr=pipe, text=True) as process:
         _, stderr = process.communicate()
-    except BaseException:
-        if process is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-        raise
     return process.returncode, stderr or ""
 
 

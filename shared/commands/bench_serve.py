@@ -33,7 +33,7 @@ from typing import Iterator
 
 import numpy as np
 
-from shared.util import signals
+from shared.util.processes import process_group
 
 BOUNDARY = "cnnlab-bench"
 CONCURRENCY = 32
@@ -62,24 +62,15 @@ def resident_mb(pid: int) -> float:
 
 
 @contextlib.contextmanager
-def running_server(command: list[str], port: int) -> Iterator[tuple[subprocess.Popen, float]]:
+def running_server(command: list[str], port: int, ready: str = "/v2/health/ready",
+                   environment: dict | None = None) -> Iterator[tuple[subprocess.Popen, float]]:
     """The server process, once ready, and its cold start in seconds. It runs in a process group of its own: a stop
     or an error here kills the group, so no server outlives the command that started it; otherwise it is stopped
     with SIGTERM, as a user stops it."""
     started = time.perf_counter()
-    process = None
-    try:
-        with signals.deferred():  # a stop while it starts waits until its pid is known
-            process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                                       start_new_session=True)
-        cold = _wait_ready(process, port, started, command)
-        yield process, cold
-    except BaseException:
-        if process is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-        raise
+    with process_group(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                       env=environment) as process:
+        yield process, _wait_ready(process, port, started, command, ready)
     process.terminate()
     try:
         process.wait(15)
@@ -88,12 +79,12 @@ def running_server(command: list[str], port: int) -> Iterator[tuple[subprocess.P
         process.wait()
 
 
-def _wait_ready(process: subprocess.Popen, port: int, started: float, command: list[str]) -> float:
+def _wait_ready(process: subprocess.Popen, port: int, started: float, command: list[str], ready: str) -> float:
     while True:
         if process.poll() is not None:
             raise RuntimeError(f"{' '.join(command)} exited with {process.returncode}: {process.stderr.read()}")
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/health/ready", timeout=1) as answer:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{ready}", timeout=1) as answer:
                 if answer.status == 200:
                     return time.perf_counter() - started
         except OSError:
@@ -171,6 +162,20 @@ def one_at_a_time(port: int, body: bytes, seconds: float) -> dict:
     return {"p50_ms": result["p50_ms"], "p99_ms": result["p99_ms"], "requests": result["requests"]}
 
 
+# --- The peer ---------------------------------------------------------------------------------------------------
+LITSERVE_VARIABLE = "CNNLAB_LITSERVE_PYTHON"
+LITSERVE_MISSING = (f"no LitServe row: install litserve here, or point ${LITSERVE_VARIABLE} at a Python that has it "
+                    f"(with onnxruntime, pillow and tqdm), to measure it side by side")
+
+
+def litserve_python() -> str | None:
+    """The interpreter that runs the LitServe peer: ``$CNNLAB_LITSERVE_PYTHON`` (LitServe pins web packages of its
+    own, so it may live in a virtual environment of its own), else this one when it has LitServe."""
+    import importlib.util
+
+    return os.environ.get(LITSERVE_VARIABLE) or (sys.executable if importlib.util.find_spec("litserve") else None)
+
+
 # --- The rows -------------------------------------------------------------------------------------------------
 def models(folder: Path) -> list[tuple[str, str, Path]]:
     """(row, serving framework, model) for each native model and exported runtime, from fresh one-epoch runs."""
@@ -193,7 +198,8 @@ def models(folder: Path) -> list[tuple[str, str, Path]]:
 
 
 def measure_row(command: list[str], body: bytes, seconds: float, folder: Path | None,
-                batchings: tuple[str, ...] = ("batched", "unbatched")) -> dict:
+                batchings: tuple[str, ...] = ("batched", "unbatched"), ready: str = "/v2/health/ready",
+                environment: dict | None = None) -> dict:
     """One server's figures: cold start, memory and one-at-a-time latency (batched server), and the load at
     ``CONCURRENCY`` connections for each of ``batchings``. ``folder``: where wrk's script goes (None: the built-in
     client)."""
@@ -201,7 +207,8 @@ def measure_row(command: list[str], body: bytes, seconds: float, folder: Path | 
     for batching in batchings:
         port = free_port()
         max_batch = "32" if batching == "batched" else "1"
-        with running_server([*command, "--port", str(port), "--max-batch", max_batch], port) as (process, cold):
+        with running_server([*command, "--port", str(port), "--max-batch", max_batch], port, ready,
+                            environment) as (process, cold):
             if batching == "batched":
                 figures["cold_start_s"] = cold
                 figures["resident_mb"] = resident_mb(process.pid)
@@ -231,10 +238,23 @@ def run(seconds: float = 5.0, json_path: Path | None = None) -> dict:
         port = free_port()
         with running_server([sys.executable, "-m", "shared.serving.ceiling", "--port", str(port)], port):
             results["ceiling"] = load(port, body, CONCURRENCY, seconds, folder)
-        for row, framework, model in models(folder):
+        rows = models(folder)
+        for row, framework, model in rows:
             print(f"shared.bench --serve: {row}", file=sys.stderr, flush=True)
             results["rows"][row] = measure_row([sys.executable, "-m", f"cnnlab_{framework}.serve", str(model)],
                                                body, seconds, folder)
+        peer = litserve_python()
+        if peer:
+            onnx_file = next(model for row, _, model in rows if row.startswith("ONNX Runtime (PyTorch"))
+            print(f"shared.bench --serve: LitServe (ONNX Runtime, PyTorch's export), in {peer}", file=sys.stderr,
+                  flush=True)
+            environment = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+            results["rows"]["LitServe (same ONNX file)"] = measure_row(
+                [peer, "-m", "shared.serving.litserve_peer", str(onnx_file), "--batch-delay-ms", "5"], body,
+                seconds, folder, ready="/health", environment=environment)
+        else:
+            results["litserve"] = LITSERVE_MISSING
+            print(f"shared.bench --serve: {LITSERVE_MISSING}", file=sys.stderr, flush=True)
     print(table(results))
     if json_path:
         json_path.write_text(json.dumps(results, indent=2) + "\n")

@@ -15,14 +15,14 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def records(files: Sequence[str | Path], logits: np.ndarray, classes: Sequence[str], top: int) -> list[dict]:
-    """One record per image: ``{"image", "top": [{"label", "index", "probability"}, ...]}``, best first."""
+    """One record per image: ``{"image", "top": [{"label", "index", "probability"}, ...]}``, best first (ties in
+    class order). Sorted for all images at once: a server builds these for every request."""
     probabilities = softmax(np.asarray(logits, np.float64))
-    result = []
-    for file, row in zip(files, probabilities):
-        order = np.argsort(-row, kind="stable")[:top]
-        result.append({"image": str(file), "top": [{"label": classes[index], "index": int(index),
-                                                    "probability": float(row[index])} for index in order]})
-    return result
+    order = np.argsort(-probabilities, axis=1, kind="stable")[:, :top]
+    best = np.take_along_axis(probabilities, order, axis=1).tolist()
+    return [{"image": str(file), "top": [{"label": classes[index], "index": index, "probability": probability}
+                                         for index, probability in zip(indices, values)]}
+            for file, indices, values in zip(files, order.tolist(), best)]
 
 
 def table(predictions: list[dict]) -> str:

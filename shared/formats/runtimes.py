@@ -135,6 +135,9 @@ def onnx_runner(path: Path, threads: int = 1) -> Runner:
 
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+    # Idle pool threads sleep instead of spinning: the session shares the cores with other work (serve's event loop
+    # and decoding), which spinning threads would take
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     inputs, outputs = session.get_inputs(), session.get_outputs()
     input_shape, output_shape = inputs[0].shape, outputs[0].shape
