@@ -55,10 +55,21 @@ def free_port() -> int:
 
 
 def resident_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    """The resident memory of the server's whole process group, in MB: a server that spawns workers (LitServe does)
+    holds the model in them."""
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) != pid:  # the process group, the 5th field of /proc/PID/stat
+                continue
+            total += next(int(line.split()[1]) for line in (entry / "status").read_text().splitlines()
+                          if line.startswith("VmRSS:"))
+        except (OSError, StopIteration, ValueError, IndexError):  # gone meanwhile, or a kernel thread
+            continue
+    return total / 1024
 
 
 @contextlib.contextmanager
