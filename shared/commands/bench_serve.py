@@ -85,8 +85,9 @@ def running_server(command: list[str], port: int, ready: str = "/v2/health/ready
     process.terminate()
     try:
         process.wait(15)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
+    finally:  # what it started and left behind (LitServe's worker processes outlive their parent's SIGTERM)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
         process.wait()
 
 
