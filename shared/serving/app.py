@@ -26,7 +26,7 @@ from starlette.exceptions import HTTPException
 from shared.data.image_folder import ImageTooLarge, decode_image
 from shared.formats.predictions import records
 from shared.serving import schema
-from shared.serving.batcher import Batcher
+from shared.serving.batcher import Batcher, Stopping
 from shared.serving.guard import BodyTooLarge, Guard
 from shared.serving.metrics import CONTENT_TYPE, ServerMetrics
 from shared.serving.protocol import HEADER_LENGTH, ProtocolError, Signature, infer_response, parse_infer
@@ -167,7 +167,10 @@ def create_app(model: ServedModel, settings: Settings, version: str) -> tuple[Gu
             parsed = parse_infer(await request.body(), request.headers.get(HEADER_LENGTH), signature)
         except ProtocolError as fault:
             return error(400, str(fault))
-        logits = await batcher_box[0].submit(parsed.images)
+        try:
+            logits = await batcher_box[0].submit(parsed.images)
+        except Stopping:
+            return error(503, "the server is stopping")
         body, header_length = infer_response(model.name, parsed, logits, model.classes)
         headers = {HEADER_LENGTH: str(header_length)} if header_length is not None else None
         return Response(body, 200, headers, "application/octet-stream" if header_length else "application/json")
@@ -229,7 +232,10 @@ def create_app(model: ServedModel, settings: Settings, version: str) -> tuple[Gu
             return error(400, str(fault))
         images = np.stack(pixels).astype(np.float32)
         chunks = [images[start:start + settings.max_batch] for start in range(0, len(images), settings.max_batch)]
-        logits = np.concatenate(await asyncio.gather(*(batcher_box[0].submit(chunk) for chunk in chunks)))
+        try:
+            logits = np.concatenate(await asyncio.gather(*(batcher_box[0].submit(chunk) for chunk in chunks)))
+        except Stopping:
+            return error(503, "the server is stopping")
         return JSONResponse(records([name for name, _ in files], logits, model.classes, min(int(top),
                                                                                               len(model.classes))))
 

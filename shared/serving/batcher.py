@@ -20,6 +20,10 @@ import numpy as np
 Infer = Callable[[np.ndarray], np.ndarray]  # float32 [n, H, W, 3] pixels -> float32 [n, classes] logits
 
 
+class Stopping(Exception):
+    """The server is stopping: this request will not get a forward pass (HTTP 503)."""
+
+
 @dataclass
 class _Pending:
     images: np.ndarray
@@ -34,6 +38,7 @@ class Batcher:
         self._waiting: list[_Pending] = []  # taken from the queue, not yet in a batch (it would overflow one)
         self._thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="cnnlab-infer")
         self._task: asyncio.Task | None = None
+        self._stopped = False
 
     @property
     def depth(self) -> int:
@@ -45,13 +50,23 @@ class Batcher:
         self._task = asyncio.get_running_loop().create_task(self._gather_forever())
 
     async def stop(self) -> None:
+        """No more passes: the one running finishes, and every request still waiting hears ``Stopping``."""
+        self._stopped = True
         if self._task:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+        waiting = self._waiting + [self._queue.get_nowait() for _ in range(self._queue.qsize())]
+        self._waiting = []
+        for item in waiting:
+            if not item.answer.done():
+                item.answer.set_exception(Stopping())
         self._thread.shutdown(wait=True)
 
     async def submit(self, images: np.ndarray) -> np.ndarray:
-        """The logits of ``images`` (at most ``max_batch`` of them), from a batch shared with other requests."""
+        """The logits of ``images`` (at most ``max_batch`` of them), from a batch shared with other requests;
+        ``Stopping`` once the server stops."""
+        if self._stopped:
+            raise Stopping
         answer = asyncio.get_running_loop().create_future()
         self._queue.put_nowait(_Pending(images, answer))
         return await answer
@@ -99,6 +114,11 @@ class Batcher:
             self._observe_batch(size)
         try:
             logits = await asyncio.get_running_loop().run_in_executor(self._thread, self._infer, images)
+        except asyncio.CancelledError:  # stopped mid-pass: these requests are answered as stopping, not left open
+            for item in batch:
+                if not item.answer.done():
+                    item.answer.set_exception(Stopping())
+            raise
         except Exception as error:  # noqa: BLE001 - the model failed: every request in the batch hears why
             for item in batch:
                 if not item.answer.done():

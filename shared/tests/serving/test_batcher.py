@@ -56,3 +56,34 @@ def test_a_failing_pass_fails_its_requests_and_the_next_pass_still_runs():
         return answer
 
     assert run(scenario()).shape == (2, 2)
+
+
+def test_stopping_answers_the_waiting_requests_and_refuses_new_ones():
+    """A request in the running pass or still queued when the server stops hears ``Stopping`` (a 503), not an
+    error from a closed inference thread, nothing waits for ever, and a later request is refused at once."""
+    import threading
+
+    from shared.serving.batcher import Stopping
+
+    gate = threading.Event()
+
+    def infer(images: np.ndarray) -> np.ndarray:
+        gate.wait(10)  # the first pass is still running when the stop comes
+        return np.zeros((len(images), 2), np.float32)
+
+    async def scenario():
+        batcher = Batcher(infer, max_batch=1, delay=0.0)
+        batcher.start()
+        first = asyncio.ensure_future(batcher.submit(np.zeros((1, 1, 1, 3), np.float32)))
+        await asyncio.sleep(0.05)
+        second = asyncio.ensure_future(batcher.submit(np.zeros((1, 1, 1, 3), np.float32)))
+        await asyncio.sleep(0.05)
+        threading.Timer(0.2, gate.set).start()  # the pass ends while stop() waits for the inference thread
+        await batcher.stop()
+        results = await asyncio.gather(first, second, return_exceptions=True)
+        with pytest.raises(Stopping):
+            await batcher.submit(np.zeros((1, 1, 1, 3), np.float32))
+        return results
+
+    first, second = run(scenario())
+    assert isinstance(first, Stopping) and isinstance(second, Stopping)
