@@ -356,3 +356,45 @@ def test_sigterm_under_load_answers_what_was_accepted_and_exits_in_one_line(back
     assert process.returncode == 143
     assert "Traceback" not in rest and "ERROR" not in rest and rest.strip().splitlines() == [
         f"cnnlab_{backend.framework}.serve: stopped: answered the requests it had accepted"]
+
+
+# --- Past one machine ---------------------------------------------------------------------------------------------
+def triton_model_config():
+    """Triton's own ``ModelConfig`` message, from the protobuf module tritonclient ships (loaded from its file: the
+    package's ``grpc`` part would also want grpcio, which only its import needs)."""
+    import importlib.util
+
+    import tritonclient
+
+    path = Path(tritonclient.__file__).parent / "grpc" / "model_config_pb2.py"
+    spec = importlib.util.spec_from_file_location("triton_model_config_pb2", path)
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as error:  # noqa: BLE001 - protobuf refuses generated code newer than its runtime
+        pytest.skip(f"tritonclient's model_config_pb2 does not load beside this protobuf: {error}")
+    return module.ModelConfig
+
+
+def test_export_triton_writes_a_repository_triton_accepts(backend, run_dir, tmp_path):
+    from google.protobuf import text_format
+
+    from shared.commands.export import main as export
+
+    repository = tmp_path / "models"
+    assert export(backend.framework, lambda: backend, [str(run_dir), "--format", "triton", "--out",
+                                                      str(repository)]) == 0
+    name = model_name(run_dir)
+    metrics = json.loads((run_dir / rundir.METRICS).read_text())
+    config = text_format.Parse((repository / name / "config.pbtxt").read_text(), triton_model_config()())
+    assert config.name == name and config.platform == "onnxruntime_onnx" and config.max_batch_size == 32
+    assert config.HasField("dynamic_batching")
+    assert [(tensor.name, list(tensor.dims)) for tensor in config.input] == [("images", [32, 32, 3])]
+    assert [(tensor.name, list(tensor.dims)) for tensor in config.output] == [("logits", [len(metrics["classes"])])]
+    assert (repository / name / config.output[0].label_filename).read_text().splitlines() == metrics["classes"]
+    images = np.random.default_rng(4).uniform(0, 255, (2, 32, 32, 3)).astype(np.float32)
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(repository / name / "1" / "model.onnx"),
+                                           providers=["CPUExecutionProvider"])
+    assert compare(session.run(None, {"images": images})[0], onnx_logits(run_dir, images), "onnx_runtimes")[0]

@@ -18,7 +18,7 @@ from shared.serving.metrics import ServerMetrics
 # Probes must answer without a token (a load balancer has none); the page's own files are the same for everyone and
 # hold nothing of the model, so a browser can load the page and then send the token with its API calls.
 PUBLIC_PREFIXES = ("/v2/health/",)
-PUBLIC_PAGE = ("/", "/static/", "/ort/", "/favicon.ico")
+PAGE_PATHS, PAGE_FOLDERS = ("/", "/favicon.ico"), ("/static/", "/ort/")
 ISOLATION_HEADERS = [(b"cross-origin-opener-policy", b"same-origin"),
                      (b"cross-origin-embedder-policy", b"require-corp"),
                      (b"cross-origin-resource-policy", b"same-origin"),
@@ -38,7 +38,7 @@ async def send_json(send, status: int, payload: dict, headers: list | None = Non
 
 
 def is_public(path: str) -> bool:
-    return path.startswith(PUBLIC_PREFIXES) or path == "/" or path.startswith(PUBLIC_PAGE[1:])
+    return path.startswith(PUBLIC_PREFIXES) or path in PAGE_PATHS or path.startswith(PAGE_FOLDERS)
 
 
 class Guard:
