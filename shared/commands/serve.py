@@ -121,7 +121,13 @@ def serve(framework: str, load_backend: Callable, model, runners: Runners | None
     """The API: a running server (``.url``, ``.page``, ``.stop()``, a ``with`` block), ready unless ``wait=False``.
     ``port=0`` (the default here) takes any free port. Raises ``UsageError`` for a mistake the user can fix."""
     server = start(framework, load_backend, model, runners=runners, set_threads=set_threads, **options)
-    return server.wait_ready() if wait else server
+    if not wait:
+        return server
+    try:
+        return server.wait_ready()
+    except BaseException:  # a failed warm-up: nothing is left running behind the error
+        server.stop()
+        raise
 
 
 def build_parser(framework: str) -> OneLineParser:
@@ -205,6 +211,9 @@ def main(framework: str, load_backend: Callable, argv: list[str] | None = None, 
             return EXIT_USAGE
         try:
             return _serve_until_stopped(server, prog)
+        except UsageError as error:  # the warm-up failed
+            print(f"{prog}: error: {error}", file=sys.stderr)
+            return EXIT_USAGE
         finally:
             server.stop()  # graceful: the requests already accepted are answered before the line below
 

@@ -69,10 +69,11 @@ class Settings:
 
 
 class State:
-    """What the routes share: ready after the warm-up, stopping once a stop was asked for."""
+    """What the routes share: ready after the warm-up, stopping once a stop was asked for, and why the warm-up
+    failed if it did (the server then never reports ready, and its owner stops it)."""
     ready = False
     stopping = False
-    served = 0
+    failure: str | None = None
 
 
 def create_app(model: ServedModel, settings: Settings, version: str) -> tuple[Guard, FastAPI, State]:
@@ -84,8 +85,12 @@ def create_app(model: ServedModel, settings: Settings, version: str) -> tuple[Gu
 
     async def warm_up() -> None:
         batcher = batcher_box[0]
-        for size in sorted({1, settings.max_batch}):
-            await batcher.run_alone(np.zeros((size, model.image_size, model.image_size, 3), np.float32))
+        try:
+            for size in sorted({1, settings.max_batch}):
+                await batcher.run_alone(np.zeros((size, model.image_size, model.image_size, 3), np.float32))
+        except Exception as fault:  # noqa: BLE001 - a model that cannot run a batch is reported, not served
+            state.failure = f"{type(fault).__name__}: {fault}"
+            return
         state.ready = True
 
     async def lifespan(app):

@@ -69,6 +69,9 @@ class Server:
         while not self._state.ready:
             if self._failure:
                 raise self._failure[0]
+            if self._state.failure:
+                raise UsageError(f"the model failed its warm-up at batch 1 and --max-batch ({self._state.failure}); "
+                                 f"export the run again, or try a smaller --max-batch")
             if not self._thread.is_alive():
                 raise RuntimeError("the server stopped before it was ready")
             if time.monotonic() > deadline:
