@@ -109,11 +109,23 @@ class Batcher:
         batch = [item for item in batch if not item.answer.cancelled()]  # its client went away
         if not batch:
             return
+        if self._stopped:  # gathered as the server stopped: its inference thread is closing or closed
+            for item in batch:
+                if not item.answer.done():
+                    item.answer.set_exception(Stopping())
+            return
         images = batch[0].images if len(batch) == 1 else np.concatenate([item.images for item in batch])
         if self._observe_batch:
             self._observe_batch(size)
         try:
-            logits = await asyncio.get_running_loop().run_in_executor(self._thread, self._infer, images)
+            pass_ = asyncio.get_running_loop().run_in_executor(self._thread, self._infer, images)
+        except RuntimeError:  # the inference thread no longer takes work: the server is stopping
+            for item in batch:
+                if not item.answer.done():
+                    item.answer.set_exception(Stopping())
+            return
+        try:
+            logits = await pass_
         except asyncio.CancelledError:  # stopped mid-pass: these requests are answered as stopping, not left open
             for item in batch:
                 if not item.answer.done():
