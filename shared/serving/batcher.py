@@ -30,6 +30,13 @@ class _Pending:
     answer: asyncio.Future
 
 
+def _fail(items: list[_Pending], error: BaseException) -> None:
+    """Every request in ``items`` not answered yet hears ``error``."""
+    for item in items:
+        if not item.answer.done():
+            item.answer.set_exception(error)
+
+
 class Batcher:
     def __init__(self, infer: Infer, max_batch: int, delay: float, observe_batch: Callable[[int], None] | None = None):
         self._infer, self._max_batch, self._delay = infer, max_batch, delay
@@ -57,9 +64,7 @@ class Batcher:
             await asyncio.gather(self._task, return_exceptions=True)
         waiting = self._waiting + [self._queue.get_nowait() for _ in range(self._queue.qsize())]
         self._waiting = []
-        for item in waiting:
-            if not item.answer.done():
-                item.answer.set_exception(Stopping())
+        _fail(waiting, Stopping())
         self._thread.shutdown(wait=True)
 
     async def submit(self, images: np.ndarray) -> np.ndarray:
@@ -110,9 +115,7 @@ class Batcher:
         if not batch:
             return
         if self._stopped:  # gathered as the server stopped: its inference thread is closing or closed
-            for item in batch:
-                if not item.answer.done():
-                    item.answer.set_exception(Stopping())
+            _fail(batch, Stopping())
             return
         images = batch[0].images if len(batch) == 1 else np.concatenate([item.images for item in batch])
         if self._observe_batch:
@@ -120,21 +123,15 @@ class Batcher:
         try:
             pass_ = asyncio.get_running_loop().run_in_executor(self._thread, self._infer, images)
         except RuntimeError:  # the inference thread no longer takes work: the server is stopping
-            for item in batch:
-                if not item.answer.done():
-                    item.answer.set_exception(Stopping())
+            _fail(batch, Stopping())
             return
         try:
             logits = await pass_
         except asyncio.CancelledError:  # stopped mid-pass: these requests are answered as stopping, not left open
-            for item in batch:
-                if not item.answer.done():
-                    item.answer.set_exception(Stopping())
+            _fail(batch, Stopping())
             raise
         except Exception as error:  # noqa: BLE001 - the model failed: every request in the batch hears why
-            for item in batch:
-                if not item.answer.done():
-                    item.answer.set_exception(error)
+            _fail(batch, error)
             return
         start = 0
         for item in batch:
