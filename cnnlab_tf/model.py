@@ -17,8 +17,9 @@ from cnnlab_tf.precision import dtype_policy, variable_dtype
 from shared.model.layout import activation_to_canonical
 from shared.training.precision import DEFAULT_PRECISION
 from shared.model.shapes import output_shapes, parameters
-from shared.model.specs import (AvgPool2d, BasicBlock, BatchNorm2d, Conv2d, Flatten, GlobalAvgPool2d, Layer, Linear,
-                                MaxPool2d, ModelSpec, Normalize, ReLU, Stage, block_layers)
+from shared.model.rules import layer_rule
+from shared.model.specs import (AvgPool2d, BatchNorm2d, Conv2d, Flatten, GlobalAvgPool2d, Layer, Linear, MaxPool2d,
+                                ModelSpec, NamedLayers, Normalize, ReLU, ReLU6, Residual, Sequential)
 
 
 @keras.saving.register_keras_serializable(package="cnnlab")
@@ -112,61 +113,98 @@ def batchnorm_arguments(layer: BatchNorm2d) -> dict:
     return {"axis": -1, "epsilon": layer.eps, "momentum": 1.0 - layer.momentum}
 
 
+@layer_rule("Keras layer")
 def _apply(layer: Layer, name: str, x):
     """Apply one spec layer, named ``name``, to the Keras tensor ``x``."""
-    if isinstance(layer, Normalize):  # in the variable dtype, as PyTorch's autocast leaves elementwise ops
-        return NormalizeNHWC(layer.mean, layer.std, name=name, dtype=x.dtype)(x)
-    if isinstance(layer, Conv2d):
-        padding_layers, padding = conv_padding(layer, name)
-        for padding_layer in padding_layers:
-            x = padding_layer(x)
-        return keras.layers.Conv2D(layer.out_channels, layer.kernel, layer.stride, padding=padding,
-                                   use_bias=layer.bias, name=name)(x)
-    if isinstance(layer, BatchNorm2d):
-        return TorchBatchNormalization(**batchnorm_arguments(layer), name=name)(x)
-    if isinstance(layer, ReLU):
-        return keras.layers.ReLU(name=name)(x)
-    if isinstance(layer, MaxPool2d):
-        if layer.padding:
-            x = ConstantPadding2D(layer.padding, float("-inf"), name=f"{name}.pad")(x)
-        return keras.layers.MaxPooling2D(layer.kernel, layer.stride, padding="valid", name=name)(x)
-    if isinstance(layer, AvgPool2d):
-        return keras.layers.AveragePooling2D(layer.kernel, layer.stride, padding="valid", name=name)(x)
-    if isinstance(layer, GlobalAvgPool2d):
-        return keras.layers.GlobalAveragePooling2D(keepdims=True, name=name)(x)
-    if isinstance(layer, Flatten):
-        return keras.layers.Flatten(name=name)(x)  # (H, W, C) order; shared.model.layout permutes the next Linear
-    if isinstance(layer, Linear):
-        return keras.layers.Dense(layer.out_features, use_bias=layer.bias, name=name)(x)
-    if isinstance(layer, BasicBlock):
-        return _residual_block(layer, name, x)
-    if isinstance(layer, Stage):
-        for index, block in enumerate(layer.blocks):
-            x = _residual_block(block, f"{name}.{index}", x)
-        return x
-    raise TypeError(f"no Keras layer for {layer!r}")
 
 
-def _residual_block(block: BasicBlock, name: str, x):
-    """torchvision's BasicBlock: conv-bn-relu-conv-bn, plus the (downsampled) input, then relu."""
-    layers = dict(block_layers(block))
-    shortcut = x
-    if block.has_downsample:
-        shortcut = _apply(layers["downsample.1"], f"{name}.downsample.1",
-                          _apply(layers["downsample.0"], f"{name}.downsample.0", x))
-    out = _apply(layers["bn1"], f"{name}.bn1", _apply(layers["conv1"], f"{name}.conv1", x))
-    out = keras.layers.ReLU(name=f"{name}.relu1")(out)
-    out = _apply(layers["bn2"], f"{name}.bn2", _apply(layers["conv2"], f"{name}.conv2", out))
-    out = keras.layers.Add(name=f"{name}.add")([out, shortcut])
-    return keras.layers.ReLU(name=f"{name}.relu2")(out)
+@_apply.register
+def _(layer: Normalize, name: str, x):  # in the variable dtype, as PyTorch's autocast leaves elementwise ops
+    return NormalizeNHWC(layer.mean, layer.std, name=name, dtype=x.dtype)(x)
+
+
+@_apply.register
+def _(layer: Conv2d, name: str, x):
+    padding_layers, padding = conv_padding(layer, name)
+    for padding_layer in padding_layers:
+        x = padding_layer(x)
+    if layer.depthwise:
+        return keras.layers.DepthwiseConv2D(layer.kernel, layer.stride, padding=padding, use_bias=layer.bias,
+                                            name=name)(x)
+    return keras.layers.Conv2D(layer.out_channels, layer.kernel, layer.stride, padding=padding,
+                               use_bias=layer.bias, name=name)(x)
+
+
+@_apply.register
+def _(layer: BatchNorm2d, name: str, x):
+    return TorchBatchNormalization(**batchnorm_arguments(layer), name=name)(x)
+
+
+@_apply.register
+def _(layer: ReLU, name: str, x):
+    return keras.layers.ReLU(name=name)(x)
+
+
+@_apply.register
+def _(layer: ReLU6, name: str, x):
+    return keras.layers.ReLU(max_value=6.0, name=name)(x)
+
+
+@_apply.register
+def _(layer: MaxPool2d, name: str, x):
+    if layer.padding:
+        x = ConstantPadding2D(layer.padding, float("-inf"), name=f"{name}.pad")(x)
+    return keras.layers.MaxPooling2D(layer.kernel, layer.stride, padding="valid", name=name)(x)
+
+
+@_apply.register
+def _(layer: AvgPool2d, name: str, x):
+    return keras.layers.AveragePooling2D(layer.kernel, layer.stride, padding="valid", name=name)(x)
+
+
+@_apply.register
+def _(layer: GlobalAvgPool2d, name: str, x):
+    return keras.layers.GlobalAveragePooling2D(keepdims=True, name=name)(x)
+
+
+@_apply.register
+def _(layer: Flatten, name: str, x):
+    return keras.layers.Flatten(name=name)(x)  # (H, W, C) order; shared.model.layout permutes the next Linear
+
+
+@_apply.register
+def _(layer: Linear, name: str, x):
+    return keras.layers.Dense(layer.out_features, use_bias=layer.bias, name=name)(x)
+
+
+def _apply_path(layers: NamedLayers, prefix: str, x):
+    for name, layer in layers:
+        x = _apply(layer, f"{prefix}.{name}", x)
+    return x
+
+
+@_apply.register
+def _(layer: Sequential, name: str, x):
+    return _apply_path(layer.layers, name, x)
+
+
+@_apply.register
+def _(layer: Residual, name: str, x):
+    out = keras.layers.Add(name=f"{name}.add")([_apply_path(layer.main, name, x),
+                                                _apply_path(layer.shortcut, name, x)])
+    return _apply_path(layer.after, name, out)
 
 
 def output_layer_name(name: str, layer: Layer) -> str:
     """The Keras layer whose output is the spec layer ``name``'s output."""
-    if isinstance(layer, Stage):
-        return f"{name}.{len(layer.blocks) - 1}.relu2"
-    if isinstance(layer, BasicBlock):
-        return f"{name}.relu2"
+    if isinstance(layer, Sequential):
+        last, last_layer = layer.layers[-1]
+        return output_layer_name(f"{name}.{last}", last_layer)
+    if isinstance(layer, Residual):
+        if layer.after:
+            last, last_layer = layer.after[-1]
+            return output_layer_name(f"{name}.{last}", last_layer)
+        return f"{name}.add"
     return name
 
 

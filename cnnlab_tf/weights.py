@@ -14,9 +14,12 @@ import numpy as np
 import keras
 from shared.formats.readable import reading
 from shared.util.atomic import atomic_path
-from shared.model.layout import conv_kernel_from_hwio, conv_kernel_to_hwio, dense_from_keras, dense_to_keras
+from shared.model.layout import (conv_kernel_from_hwio, conv_kernel_to_hwio, dense_from_keras, dense_to_keras,
+                                 depthwise_kernel_from_keras, depthwise_kernel_to_keras)
+from shared.model.rules import layer_rule
 from shared.model.shapes import flatten_input_shapes
-from shared.model.specs import PARAMETER_FREE, BatchNorm2d, Conv2d, Linear, ModelSpec, leaf_layers
+from shared.model.specs import (AvgPool2d, BatchNorm2d, Conv2d, Flatten, GlobalAvgPool2d, Layer, Linear, MaxPool2d,
+                                ModelSpec, Normalize, ReLU, ReLU6, leaf_layers)
 
 # Keras keeps a BatchNormalization layer's weights as [gamma, beta, moving_mean, moving_variance].
 _BATCHNORM_KINDS = ("weight", "bias", "running_mean", "running_var")
@@ -36,26 +39,56 @@ class CanonicalVariable:
     from_canonical: Callable[[np.ndarray], np.ndarray]
 
 
+# kind -> (the Keras variable, to canonical, from canonical)
+Kinds = dict[str, tuple[keras.Variable, Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray]]]
+
+
+@layer_rule("Keras variables", leaves_only=True)
+def layer_variables(layer: Layer, weights: list, flattened_chw: tuple[int, int, int] | None) -> Kinds:
+    """The canonical kinds (``weight``, ``bias``...) of one elementary layer, mapped to its Keras ``weights``.
+    ``flattened_chw``: the (C, H, W) map a Flatten fed into this layer, if one did."""
+
+
+@layer_variables.register(Normalize)
+@layer_variables.register(ReLU)
+@layer_variables.register(ReLU6)
+@layer_variables.register(MaxPool2d)
+@layer_variables.register(AvgPool2d)
+@layer_variables.register(GlobalAvgPool2d)
+@layer_variables.register(Flatten)
+def _(layer, weights: list, flattened_chw) -> Kinds:
+    return {}
+
+
+@layer_variables.register
+def _(layer: BatchNorm2d, weights: list, flattened_chw) -> Kinds:
+    return dict(zip(_BATCHNORM_KINDS, [(weight, _same, _same) for weight in weights]))
+
+
+def _with_bias(kinds: Kinds, layer: Conv2d | Linear, weights: list) -> Kinds:
+    return {**kinds, "bias": (weights[1], _same, _same)} if layer.bias else kinds
+
+
+@layer_variables.register
+def _(layer: Conv2d, weights: list, flattened_chw) -> Kinds:
+    if layer.depthwise:
+        return _with_bias({"weight": (weights[0], depthwise_kernel_from_keras, depthwise_kernel_to_keras)}, layer,
+                          weights)
+    return _with_bias({"weight": (weights[0], conv_kernel_from_hwio, conv_kernel_to_hwio)}, layer, weights)
+
+
+@layer_variables.register
+def _(layer: Linear, weights: list, flattened_chw) -> Kinds:
+    return _with_bias({"weight": (weights[0], partial(dense_from_keras, flattened_chw=flattened_chw),
+                                  partial(dense_to_keras, flattened_chw=flattened_chw))}, layer, weights)
+
+
 def canonical_variables(model: keras.Model, spec: ModelSpec) -> dict[str, CanonicalVariable]:
     """Canonical parameter name -> the Keras variable that holds it, for every parameter of the spec."""
     flattened = flatten_input_shapes(spec)
     variables = {}
     for name, layer in leaf_layers(spec):
-        if isinstance(layer, PARAMETER_FREE):
-            continue
-        weights = model.get_layer(name).weights
-        if isinstance(layer, BatchNorm2d):
-            kinds = dict(zip(_BATCHNORM_KINDS, [(weight, _same, _same) for weight in weights]))
-        elif isinstance(layer, Conv2d):
-            kinds = {"weight": (weights[0], conv_kernel_from_hwio, conv_kernel_to_hwio)}
-        elif not isinstance(layer, Linear):
-            raise TypeError(f"no Keras variables rule for layer {layer!r}")
-        else:
-            chw = flattened.get(name)
-            kinds = {"weight": (weights[0], partial(dense_from_keras, flattened_chw=chw),
-                                partial(dense_to_keras, flattened_chw=chw))}
-        if not isinstance(layer, BatchNorm2d) and layer.bias:
-            kinds["bias"] = (weights[1], _same, _same)
+        kinds = layer_variables(layer, model.get_layer(name).weights, flattened.get(name))
         variables.update({f"{name}.{kind}": CanonicalVariable(*entry) for kind, entry in kinds.items()})
     return variables
 

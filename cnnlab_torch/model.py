@@ -3,6 +3,8 @@ canonical parameter names (for ``resnet18``, exactly torchvision's)."""
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import numpy as np
 import torch
 from torch import nn
@@ -11,8 +13,9 @@ from cnnlab_torch.device import current_device
 from cnnlab_torch.distributed import current_world, sum_over_processes, summed
 from cnnlab_torch.precision import autocast, variable_dtype
 from shared.training.precision import DEFAULT_PRECISION
-from shared.model.specs import (AvgPool2d, BasicBlock, BatchNorm2d, Conv2d, Flatten, GlobalAvgPool2d, Layer, Linear,
-                                MaxPool2d, ModelSpec, Normalize, ReLU, Stage, block_layers)
+from shared.model.rules import layer_rule
+from shared.model.specs import (AvgPool2d, BatchNorm2d, Conv2d, Flatten, GlobalAvgPool2d, Layer, Linear, MaxPool2d,
+                                ModelSpec, NamedLayers, Normalize, ReLU, ReLU6, Residual, Sequential)
 
 
 class NormalizeNHWC(nn.Module):
@@ -75,52 +78,94 @@ class SyncedBatchNorm2d(nn.BatchNorm2d):
         return centred * scale[None, :, None, None] + self.bias[None, :, None, None]
 
 
-class ResidualBlock(nn.Module):
-    """torchvision's ``BasicBlock``, with the same attribute names."""
+class ResidualModule(nn.Module):
+    """A spec ``Residual``: ``after(main(x) + shortcut(x))``. Every child is registered on the block itself under its
+    spec name, as torchvision's blocks hold theirs (``layer1.0.conv1``, ``features.2.conv``)."""
 
-    def __init__(self, block: BasicBlock):
+    def __init__(self, block: Residual):
         super().__init__()
-        layers = dict(block_layers(block))
-        self.conv1, self.bn1 = to_module(layers["conv1"]), to_module(layers["bn1"])
-        self.relu = nn.ReLU(inplace=True)
-        self.conv2, self.bn2 = to_module(layers["conv2"]), to_module(layers["bn2"])
-        self.downsample = None
-        if block.has_downsample:
-            self.downsample = nn.Sequential(to_module(layers["downsample.0"]), to_module(layers["downsample.1"]))
+        for name, layer in block.children():
+            self.add_module(name, to_module(layer))
+        self.main, self.shortcut, self.after = ([name for name, _ in path]
+                                                for path in (block.main, block.shortcut, block.after))
+
+    def _path(self, names: list[str], x: torch.Tensor) -> torch.Tensor:
+        for name in names:
+            x = self.get_submodule(name)(x)
+        return x
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        identity = x if self.downsample is None else self.downsample(x)
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        return self.relu(out + identity)
+        return self._path(self.after, self._path(self.main, x) + self._path(self.shortcut, x))
 
 
+def _sequential(layers: NamedLayers) -> nn.Sequential:
+    return nn.Sequential(OrderedDict((name, to_module(layer)) for name, layer in layers))
+
+
+@layer_rule("PyTorch module")
 def to_module(layer: Layer) -> nn.Module:
     """One spec layer -> one PyTorch module. The spec already uses PyTorch's conventions."""
-    if isinstance(layer, Normalize):
-        return NormalizeNHWC(layer.mean, layer.std)
-    if isinstance(layer, Conv2d):
-        return nn.Conv2d(layer.in_channels, layer.out_channels, layer.kernel, layer.stride, layer.padding,
-                         bias=layer.bias)
-    if isinstance(layer, BatchNorm2d):
-        return nn.BatchNorm2d(layer.channels, eps=layer.eps, momentum=layer.momentum)  # build_model syncs it
-    if isinstance(layer, ReLU):
-        return nn.ReLU()
-    if isinstance(layer, MaxPool2d):
-        return nn.MaxPool2d(layer.kernel, layer.stride, layer.padding)
-    if isinstance(layer, AvgPool2d):
-        return nn.AvgPool2d(layer.kernel, layer.stride)
-    if isinstance(layer, GlobalAvgPool2d):
-        return nn.AdaptiveAvgPool2d((1, 1))
-    if isinstance(layer, Flatten):
-        return nn.Flatten()
-    if isinstance(layer, Linear):
-        return nn.Linear(layer.in_features, layer.out_features, bias=layer.bias)
-    if isinstance(layer, BasicBlock):
-        return ResidualBlock(layer)
-    if isinstance(layer, Stage):
-        return nn.Sequential(*(ResidualBlock(block) for block in layer.blocks))
-    raise TypeError(f"no PyTorch module for {layer!r}")
+
+
+@to_module.register
+def _(layer: Normalize) -> nn.Module:
+    return NormalizeNHWC(layer.mean, layer.std)
+
+
+@to_module.register
+def _(layer: Conv2d) -> nn.Module:
+    return nn.Conv2d(layer.in_channels, layer.out_channels, layer.kernel, layer.stride, layer.padding,
+                     bias=layer.bias, groups=layer.groups)
+
+
+@to_module.register
+def _(layer: BatchNorm2d) -> nn.Module:
+    return nn.BatchNorm2d(layer.channels, eps=layer.eps, momentum=layer.momentum)  # build_model syncs it
+
+
+@to_module.register
+def _(layer: ReLU) -> nn.Module:
+    return nn.ReLU()
+
+
+@to_module.register
+def _(layer: ReLU6) -> nn.Module:
+    return nn.ReLU6()
+
+
+@to_module.register
+def _(layer: MaxPool2d) -> nn.Module:
+    return nn.MaxPool2d(layer.kernel, layer.stride, layer.padding)
+
+
+@to_module.register
+def _(layer: AvgPool2d) -> nn.Module:
+    return nn.AvgPool2d(layer.kernel, layer.stride)
+
+
+@to_module.register
+def _(layer: GlobalAvgPool2d) -> nn.Module:
+    return nn.AdaptiveAvgPool2d((1, 1))
+
+
+@to_module.register
+def _(layer: Flatten) -> nn.Module:
+    return nn.Flatten()
+
+
+@to_module.register
+def _(layer: Linear) -> nn.Module:
+    return nn.Linear(layer.in_features, layer.out_features, bias=layer.bias)
+
+
+@to_module.register
+def _(layer: Sequential) -> nn.Module:
+    return _sequential(layer.layers)
+
+
+@to_module.register
+def _(layer: Residual) -> nn.Module:
+    return ResidualModule(layer)
 
 
 class SpecModel(nn.Module):

@@ -1,6 +1,8 @@
 """Keras models from the registry's specs: shapes, counts and weight loading follow the spec."""
 
 import numpy as np
+from typing import get_args
+
 import pytest
 
 import cnnlab_tf.model
@@ -11,6 +13,8 @@ from shared.model import shapes
 from shared.model.registry import ARCHITECTURES, build_spec
 from shared.model.specs import Normalize
 from tests.support.helpers import check_model_follows_spec, small_image_size
+from shared.model.rules import missing_rules
+from shared.model.specs import Layer
 from tests.support.layers import SAMPLES, Dropout
 
 
@@ -64,5 +68,11 @@ def test_each_layer_type_becomes_keras_layers_with_the_spec_s_output_shape(kind)
 
 
 def test_a_layer_type_outside_the_union_has_no_keras_layer():
-    with pytest.raises(TypeError, match="Dropout"):
+    import cnnlab_tf.weights
+
+    assert missing_rules("Keras layer", get_args(Layer)) == []
+    assert missing_rules("Keras variables", get_args(Layer)) == []
+    with pytest.raises(TypeError, match="no Keras layer rule for layer type Dropout"):
         cnnlab_tf.model._apply(Dropout(), "drop", keras.Input((8, 8, 3)))
+    with pytest.raises(TypeError, match="no Keras variables rule for layer type Dropout"):
+        cnnlab_tf.weights.layer_variables(Dropout(), [], None)

@@ -1,4 +1,6 @@
-"""PyTorch models from the registry's specs, and the ResNet-18 against torchvision's own."""
+"""PyTorch models from the registry's specs, and ResNet-18 and MobileNetV2 against torchvision's own."""
+
+from typing import get_args
 
 import numpy as np
 import pytest
@@ -7,13 +9,15 @@ import torchvision
 
 import cnnlab_torch.model
 import cnnlab_torch.weights
-from cnnlab_torch.model import (NormalizeNHWC, ResidualBlock, SpecModel, SyncedBatchNorm2d, build_model, freeze,
+from cnnlab_torch.model import (NormalizeNHWC, ResidualModule, SpecModel, SyncedBatchNorm2d, build_model, freeze,
                                 predict_logits)
 from shared.model.registry import ARCHITECTURES, IMAGENET_MEAN, IMAGENET_STD, build_spec
 from shared.model.shapes import layer_output_shape
 from shared.model.specs import Normalize
 from shared.training.distributed import World
 from tests.support.helpers import check_model_follows_spec, small_image_size
+from shared.model.rules import missing_rules
+from shared.model.specs import Layer
 from tests.support.layers import SAMPLES, Dropout
 from shared.formats.tolerances import compare
 
@@ -29,14 +33,21 @@ def test_flowers_baseline_at_224_has_the_seed_labs_parameter_count():
     assert sum(param.numel() for param in model.parameters()) == 207_175_365
 
 
-def test_resnet18_loads_torchvision_checkpoint_and_computes_the_same():
-    reference = torchvision.models.resnet18(weights=None, num_classes=5).eval()
+# the registered architectures that copy a torchvision model, and the arguments that build torchvision's own
+TORCHVISION_TWINS = {"resnet18": (torchvision.models.resnet18, {}),
+                     "mobilenet_v2": (torchvision.models.mobilenet_v2, {})}
+
+
+@pytest.mark.parametrize("arch", sorted(TORCHVISION_TWINS))
+def test_a_torchvision_twin_loads_torchvisions_checkpoint_and_computes_the_same(arch):
+    build_reference, arguments = TORCHVISION_TWINS[arch]
+    reference = build_reference(weights=None, num_classes=5, **arguments).eval()
     with torch.no_grad():  # non-trivial BatchNorm statistics, so the check covers them too
         for module in reference.modules():
             if isinstance(module, torch.nn.BatchNorm2d):
                 module.running_mean.uniform_(-0.5, 0.5)
                 module.running_var.uniform_(0.5, 2.0)
-    spec = build_spec("resnet18", 5, 64)
+    spec = build_spec(arch, 5, 64)
     model = build_model(spec)
     model.load_state_dict(reference.state_dict(), strict=True)  # same names, nothing missing or extra
     assert sum(p.numel() for p in model.parameters()) == sum(p.numel() for p in reference.parameters())
@@ -46,10 +57,10 @@ def test_resnet18_loads_torchvision_checkpoint_and_computes_the_same():
     with torch.no_grad():
         expected = reference((torch.from_numpy(images).permute(0, 3, 1, 2) / 255 - mean) / std).numpy()
     within, difference, bound = compare(predict_logits(model, images, 3), expected, "same_weights")
-    assert within, f"ResNet-18 differs from torchvision by {difference:.3g} (bound {bound:.3g})"
+    assert within, f"{arch} differs from torchvision by {difference:.3g} (bound {bound:.3g})"
 
     # ... and back: a one-process model's state_dict is a torchvision checkpoint, computing the same logits
-    returned = torchvision.models.resnet18(weights=None, num_classes=5).eval()
+    returned = build_reference(weights=None, num_classes=5, **arguments).eval()
     returned.load_state_dict(model.state_dict(), strict=True)
     with torch.no_grad():
         round_trip = returned((torch.from_numpy(images).permute(0, 3, 1, 2) / 255 - mean) / std).numpy()
@@ -58,7 +69,7 @@ def test_resnet18_loads_torchvision_checkpoint_and_computes_the_same():
 
 # cnnlab's own modules in a one-process model; everything else is torch's, so tools that match layers by exact type
 # (converters such as nobuco) know every layer.
-CNNLAB_MODULES = (SpecModel, ResidualBlock, NormalizeNHWC)
+CNNLAB_MODULES = (SpecModel, ResidualModule, NormalizeNHWC)
 
 
 @pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
@@ -146,7 +157,8 @@ def test_each_layer_type_becomes_a_module_with_the_spec_s_output_shape(kind):
 
 
 def test_a_layer_type_outside_the_union_has_no_module():
-    with pytest.raises(TypeError, match="Dropout"):
+    assert missing_rules("PyTorch module", get_args(Layer)) == []
+    with pytest.raises(TypeError, match="no PyTorch module rule for layer type Dropout"):
         cnnlab_torch.model.to_module(Dropout())
 
 

@@ -1,7 +1,8 @@
 """Floating-point work of a spec's forward pass and training step, counted from the spec alone.
 
 Only convolutions and Linear layers are counted, as multiply-adds times two: a convolution costs
-2 * Cin * Cout * k * k * Hout * Wout per image (the specs have no grouped convolutions), a Linear 2 * in * out.
+2 * Cin/groups * Cout * k * k * Hout * Wout per image (a depthwise convolution reads one input channel per output),
+a Linear 2 * in * out.
 BatchNorm, ReLU, pooling, the residual additions and the input normalisation are left out, as in the published
 figures for torchvision's models (ResNet-18 at 224 px: 1.814 G multiply-adds); they are a few operations per
 activation against hundreds per output of a convolution.
@@ -12,54 +13,49 @@ layer's input and with respect to its weights, each as costly as the forward pro
 
 from __future__ import annotations
 
-from shared.model.shapes import input_shape, layer_output_shape
-from shared.model.specs import (PARAMETER_FREE, BasicBlock, BatchNorm2d, Conv2d, Layer, Linear, ModelSpec, Stage,
-                                block_layers)
+from shared.model.rules import layer_rule
+from shared.model.shapes import Shape, input_shape, layer_output_shape, walk
+from shared.model.specs import (AvgPool2d, BatchNorm2d, Conv2d, Flatten, GlobalAvgPool2d, Layer, Linear, MaxPool2d,
+                                ModelSpec, Normalize, ReLU, ReLU6)
 
 TRAIN_STEP_FORWARDS = 3  # forward + gradient w.r.t. inputs + gradient w.r.t. weights
 
 
-def _conv_flops(conv: Conv2d, output: tuple[int, ...]) -> int:
-    _, height, width = output
-    return 2 * conv.in_channels * conv.out_channels * conv.kernel * conv.kernel * height * width
+@layer_rule("FLOPs", leaves_only=True)
+def leaf_flops(layer: Layer, shape: Shape) -> int:
+    """Forward FLOPs of one elementary layer for one image whose input has ``shape`` (canonical, no batch)."""
 
 
-def _block_flops(block: BasicBlock, shape: tuple[int, ...]) -> int:
-    """Both 3x3 convolutions on the main path, and the 1x1 shortcut convolution, which reads the block's input."""
-    layers = dict(block_layers(block))
-    middle = layer_output_shape(layers["conv1"], shape)
-    output = layer_output_shape(layers["conv2"], middle)
-    total = _conv_flops(layers["conv1"], middle) + _conv_flops(layers["conv2"], output)
-    if block.has_downsample:
-        total += _conv_flops(layers["downsample.0"], layer_output_shape(layers["downsample.0"], shape))
-    return total
+@leaf_flops.register
+def _(layer: Conv2d, shape: Shape) -> int:
+    _, height, width = layer_output_shape(layer, shape)
+    inputs_per_output = layer.in_channels // layer.groups * layer.kernel * layer.kernel
+    return 2 * inputs_per_output * layer.out_channels * height * width
 
 
-def _layer_flops(layer: Layer, shape: tuple[int, ...]) -> int:
-    """Forward FLOPs of one top-level layer for one image whose input has ``shape`` (canonical, no batch)."""
-    if isinstance(layer, Conv2d):
-        return _conv_flops(layer, layer_output_shape(layer, shape))
-    if isinstance(layer, Linear):
-        return 2 * layer.in_features * layer.out_features
-    if isinstance(layer, BasicBlock):
-        return _block_flops(layer, shape)
-    if isinstance(layer, Stage):
-        total = 0
-        for block in layer.blocks:
-            total += _block_flops(block, shape)
-            shape = layer_output_shape(block, shape)
-        return total
-    if isinstance(layer, (*PARAMETER_FREE, BatchNorm2d)):
-        return 0  # elementwise, pooling, normalisation, flatten: not counted (module docstring)
-    raise TypeError(f"no FLOPs rule for layer {layer!r}")
+@leaf_flops.register
+def _(layer: Linear, shape: Shape) -> int:
+    return 2 * layer.in_features * layer.out_features
+
+
+@leaf_flops.register(Normalize)
+@leaf_flops.register(BatchNorm2d)
+@leaf_flops.register(ReLU)
+@leaf_flops.register(ReLU6)
+@leaf_flops.register(MaxPool2d)
+@leaf_flops.register(AvgPool2d)
+@leaf_flops.register(GlobalAvgPool2d)
+@leaf_flops.register(Flatten)
+def _(layer, shape: Shape) -> int:
+    return 0  # elementwise, pooling, normalisation, flatten: not counted (module docstring)
 
 
 def layer_flops(spec: ModelSpec) -> dict[str, int]:
-    """Forward FLOPs per top-level layer for one image."""
-    shape: tuple[int, ...] = input_shape(spec)
+    """Forward FLOPs per top-level layer for one image: the sum over the elementary layers under it."""
+    shape: Shape = input_shape(spec)
     flops = {}
     for name, layer in spec.layers:
-        flops[name] = _layer_flops(layer, shape)
+        flops[name] = sum(leaf_flops(leaf, leaf_shape) for _, leaf, leaf_shape in walk(((name, layer),), shape))
         shape = layer_output_shape(layer, shape)
     return flops
 

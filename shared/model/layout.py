@@ -17,6 +17,15 @@ def conv_kernel_from_hwio(kernel: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(kernel.transpose(3, 2, 0, 1))
 
 
+def depthwise_kernel_to_keras(kernel: np.ndarray) -> np.ndarray:
+    """(channels, 1, kh, kw) -> (kh, kw, channels, 1), the layout of a Keras ``DepthwiseConv2D`` kernel."""
+    return np.ascontiguousarray(kernel.transpose(2, 3, 0, 1))
+
+
+def depthwise_kernel_from_keras(kernel: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(kernel.transpose(2, 3, 0, 1))  # the same swap of axis pairs undoes itself
+
+
 def _flatten_order_chw_to_hwc(chw: tuple[int, int, int]) -> np.ndarray:
     """Index map: position ``i`` of an HWC-flattened vector holds element ``order[i]`` of the CHW-flattened one."""
     channels, height, width = chw

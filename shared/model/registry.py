@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from shared.model.specs import (AvgPool2d, BasicBlock, BatchNorm2d, Conv2d, Flatten, GlobalAvgPool2d, Linear, MaxPool2d,
-                                ModelSpec, Normalize, ReLU, Stage)
+from shared.model.specs import (AvgPool2d, BatchNorm2d, Conv2d, Flatten, GlobalAvgPool2d, Layer, Linear, MaxPool2d,
+                                ModelSpec, Normalize, ReLU, ReLU6, Residual, Sequential)
 
 # Per-channel statistics of the datasets the seed labs normalise with (RGB, on 0-1 pixels).
 CIFAR100_MEAN, CIFAR100_STD = (0.5074, 0.4867, 0.4411), (0.2011, 0.1987, 0.2025)
@@ -73,10 +73,29 @@ def _flowers_baseline(classes: int, image_size: int) -> ModelSpec:
     return ModelSpec("flowers_baseline", tuple(layers), image_size, classes)
 
 
+def _numbered(*layers: Layer) -> Sequential:
+    """``nn.Sequential(*layers)``: children named 0, 1, 2..."""
+    return Sequential(tuple((str(index), layer) for index, layer in enumerate(layers)))
+
+
+def _basic_block(in_channels: int, out_channels: int, stride: int) -> Residual:
+    """torchvision's ResNet ``BasicBlock``: conv3x3-BN-ReLU-conv3x3-BN, plus the input (through a 1x1 conv + BN
+    ``downsample`` when the shape changes), then ReLU."""
+    def conv(cin: int, kernel: int, stride: int) -> Conv2d:
+        return Conv2d(cin, out_channels, kernel, stride, kernel // 2, bias=False, init="kaiming_normal_fan_out")
+
+    shortcut: tuple[tuple[str, Layer], ...] = ()
+    if stride != 1 or in_channels != out_channels:
+        shortcut = (("downsample", _numbered(conv(in_channels, 1, stride), BatchNorm2d(out_channels))),)
+    main = (("conv1", conv(in_channels, 3, stride)), ("bn1", BatchNorm2d(out_channels)), ("relu1", ReLU()),
+            ("conv2", conv(out_channels, 3, 1)), ("bn2", BatchNorm2d(out_channels)))
+    return Residual(main, shortcut, after=(("relu2", ReLU()),))
+
+
 def _resnet18(classes: int, image_size: int) -> ModelSpec:
     """torchvision's ``resnet18`` with the same parameter names, so its ImageNet checkpoint loads unchanged."""
-    def stage(in_channels: int, out_channels: int, stride: int) -> Stage:
-        return Stage((BasicBlock(in_channels, out_channels, stride), BasicBlock(out_channels, out_channels, 1)))
+    def stage(in_channels: int, out_channels: int, stride: int) -> Sequential:
+        return _numbered(_basic_block(in_channels, out_channels, stride), _basic_block(out_channels, out_channels, 1))
 
     layers = [
         ("normalize", Normalize(IMAGENET_MEAN, IMAGENET_STD)),
@@ -93,6 +112,61 @@ def _resnet18(classes: int, image_size: int) -> ModelSpec:
         ("fc", Linear(512, classes)),
     ]
     return ModelSpec("resnet18", tuple(layers), image_size, classes)
+
+
+def _make_divisible(channels: float, divisor: int = 8) -> int:
+    """torchvision's channel rounding for width multipliers: the nearest multiple of ``divisor``, never more than
+    10% below ``channels``."""
+    rounded = max(divisor, int(channels + divisor / 2) // divisor * divisor)
+    return rounded + divisor if rounded < 0.9 * channels else rounded
+
+
+def _conv_bn_relu6(in_channels: int, out_channels: int, kernel: int, stride: int = 1,
+                   depthwise: bool = False) -> Sequential:
+    """torchvision's ``Conv2dNormActivation`` with ReLU6: a bias-free convolution, BatchNorm, ReLU6."""
+    return _numbered(Conv2d(in_channels, out_channels, kernel, stride, (kernel - 1) // 2, bias=False,
+                            init="kaiming_normal_fan_out", groups=in_channels if depthwise else 1),
+                     BatchNorm2d(out_channels), ReLU6())
+
+
+def _inverted_residual(in_channels: int, out_channels: int, stride: int, expand_ratio: int) -> Layer:
+    """MobileNetV2's block: a 1x1 expansion (skipped at ratio 1), a depthwise 3x3, and a linear 1x1 projection with
+    no activation (the "linear bottleneck"); the input is added back when the shape is kept. Named as torchvision's
+    ``InvertedResidual`` (``conv.0.0.weight``...)."""
+    hidden = round(in_channels * expand_ratio)
+    path: list[Layer] = [] if expand_ratio == 1 else [_conv_bn_relu6(in_channels, hidden, 1)]
+    path += [_conv_bn_relu6(hidden, hidden, 3, stride, depthwise=True),
+             Conv2d(hidden, out_channels, 1, bias=False, init="kaiming_normal_fan_out"), BatchNorm2d(out_channels)]
+    main = (("conv", _numbered(*path)),)
+    return Residual(main) if stride == 1 and in_channels == out_channels else Sequential(main)
+
+
+# MobileNetV2's body, from the paper's Table 2: (expansion t, output channels c, repeats n, first stride s)
+_MOBILENET_V2_BLOCKS = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2),
+                        (6, 320, 1, 1))
+
+
+def _mobilenet_v2(classes: int, image_size: int, width: float = 1.0) -> ModelSpec:
+    """torchvision's ``mobilenet_v2(width_mult=width)`` with the same parameter names, so its ImageNet checkpoint
+    loads unchanged. Its classifier's ``Dropout(0.2)`` (``classifier.0``) is left out: a dropout mask is random
+    numbers drawn by the framework, so the two frameworks' training would part after the first step."""
+    channels = _make_divisible(32 * width)
+    features: list[Layer] = [_conv_bn_relu6(3, channels, 3, stride=2)]
+    for expand_ratio, out, repeats, stride in _MOBILENET_V2_BLOCKS:
+        out = _make_divisible(out * width)
+        for index in range(repeats):
+            features.append(_inverted_residual(channels, out, stride if index == 0 else 1, expand_ratio))
+            channels = out
+    last = _make_divisible(1280 * max(1.0, width))
+    features.append(_conv_bn_relu6(channels, last, 1))
+    layers = [
+        ("normalize", Normalize(IMAGENET_MEAN, IMAGENET_STD)),
+        ("features", _numbered(*features)),
+        ("pool", GlobalAvgPool2d()),
+        ("flatten", Flatten()),
+        ("classifier", Sequential((("1", Linear(last, classes, init="normal_0.01")),))),
+    ]
+    return ModelSpec("mobilenet_v2", tuple(layers), image_size, classes)
 
 
 @dataclass(frozen=True)
@@ -114,6 +188,8 @@ ARCHITECTURES: dict[str, ArchEntry] = {
                                 "the CIFAR-100 lab's improved CNN: input BatchNorm, two convs, global average pool"),
     "flowers_baseline": ArchEntry(_flowers_baseline, 8, 8, "seed flowers CNN trained from scratch"),
     "resnet18": ArchEntry(_resnet18, 32, 32, "torchvision ResNet-18 layout (ImageNet checkpoint compatible)"),
+    "mobilenet_v2": ArchEntry(_mobilenet_v2, 32, 32, "torchvision MobileNetV2 layout: inverted residuals, "
+                              "depthwise convolutions, ReLU6 (ImageNet checkpoint compatible)"),
 }
 
 

@@ -30,8 +30,21 @@ class Conv2d:
     stride: int = 1
     padding: int = 0  # zeros on every side, PyTorch-style (symmetric)
     bias: bool = True
-    # "uniform_fan_in": PyTorch's default nn.Conv2d init; "kaiming_normal_fan_out": torchvision ResNet's init.
+    # "uniform_fan_in": PyTorch's default nn.Conv2d init; "kaiming_normal_fan_out": torchvision ResNet's and
+    # MobileNetV2's init.
     init: str = "uniform_fan_in"
+    # 1: a full convolution; in_channels (== out_channels): depthwise, one filter per channel, as MobileNet's
+    # blocks use. Other groupings are refused: TensorFlow has no grouped convolution kernel for CPUs.
+    groups: int = 1
+
+    def __post_init__(self):
+        if self.groups != 1 and not self.groups == self.in_channels == self.out_channels:
+            raise ValueError(f"Conv2d groups={self.groups}: only 1 or depthwise (groups == in_channels == "
+                             f"out_channels, here {self.in_channels} and {self.out_channels}) are supported")
+
+    @property
+    def depthwise(self) -> bool:
+        return self.groups != 1
 
 
 @dataclass(frozen=True)
@@ -44,6 +57,11 @@ class BatchNorm2d:
 @dataclass(frozen=True)
 class ReLU:
     pass
+
+
+@dataclass(frozen=True)
+class ReLU6:
+    """min(max(x, 0), 6): MobileNet's activation, which keeps activations in a range low-precision kernels hold."""
 
 
 @dataclass(frozen=True)
@@ -74,34 +92,54 @@ class Linear:
     in_features: int
     out_features: int
     bias: bool = True
+    # "uniform_fan_in": PyTorch's default nn.Linear init; "normal_0.01": weights N(0, 0.01), bias 0, as torchvision
+    # initialises MobileNetV2's classifier.
+    init: str = "uniform_fan_in"
+
+
+NamedLayers = tuple[tuple[str, "Layer"], ...]  # (name, layer) pairs applied in order; names become dotted prefixes
+
+
+class Composite:
+    """A layer made of named layers. Parameter names nest: ``<composite>.<child>.weight``."""
+
+    def children(self) -> NamedLayers:
+        raise NotImplementedError
 
 
 @dataclass(frozen=True)
-class BasicBlock:
-    """ResNet basic block: conv3x3-BN-ReLU-conv3x3-BN, plus a 1x1 conv + BN shortcut when the shape changes."""
+class Sequential(Composite):
+    """Named layers applied in order, as ``nn.Sequential``: torchvision's ``layer1`` or ``features``."""
 
-    in_channels: int
-    out_channels: int
-    stride: int = 1
+    layers: NamedLayers
 
-    @property
-    def has_downsample(self) -> bool:
-        return self.stride != 1 or self.in_channels != self.out_channels
+    def children(self) -> NamedLayers:
+        return self.layers
 
 
 @dataclass(frozen=True)
-class Stage:
-    """A run of residual blocks, named ``<stage>.<index>`` like torchvision's ``layer1.0``."""
+class Residual(Composite):
+    """``after(main(x) + shortcut(x))``: a residual block. An empty ``shortcut`` is the identity and an empty
+    ``after`` leaves the sum as it is (MobileNetV2's linear bottleneck). Every child is named at the block's level,
+    as torchvision names them (``layer1.0.conv1``, ``layer1.0.downsample.0``), so the three paths share one
+    namespace."""
 
-    blocks: tuple[BasicBlock, ...]
+    main: NamedLayers
+    shortcut: NamedLayers = ()
+    after: NamedLayers = ()
+
+    def children(self) -> NamedLayers:
+        return self.main + self.shortcut + self.after
+
+    def __post_init__(self):
+        names = [name for name, _ in self.children()]
+        if len(names) != len(set(names)):
+            raise ValueError(f"a residual block's layers need distinct names, got {names}")
 
 
-Layer = Union[Normalize, Conv2d, BatchNorm2d, ReLU, MaxPool2d, AvgPool2d, GlobalAvgPool2d, Flatten, Linear,
-              BasicBlock, Stage]
-# The layers without weights or buffers. Every place that dispatches on the layer type names each type or this
-# tuple and raises TypeError for anything else, so a new layer type fails loudly until each place has its rule
-# (shared/tests/model/test_layer_rules.py checks every type against every place).
-PARAMETER_FREE = (Normalize, ReLU, MaxPool2d, AvgPool2d, GlobalAvgPool2d, Flatten)
+Layer = Union[Normalize, Conv2d, BatchNorm2d, ReLU, ReLU6, MaxPool2d, AvgPool2d, GlobalAvgPool2d, Flatten, Linear,
+              Sequential, Residual]
+LEAF_TYPES = (Normalize, Conv2d, BatchNorm2d, ReLU, ReLU6, MaxPool2d, AvgPool2d, GlobalAvgPool2d, Flatten, Linear)
 
 
 @dataclass(frozen=True)
@@ -118,34 +156,17 @@ class ModelSpec:
         assert len(names) == len(set(names)), f"duplicate layer names in spec {self.name}: {names}"
 
 
-def block_layers(block: BasicBlock) -> tuple[tuple[str, Layer], ...]:
-    """The named sub-layers of a residual block, in torchvision's names (``downsample.0`` is the 1x1 conv)."""
-    layers: list[tuple[str, Layer]] = [
-        ("conv1", Conv2d(block.in_channels, block.out_channels, 3, block.stride, 1, bias=False,
-                         init="kaiming_normal_fan_out")),
-        ("bn1", BatchNorm2d(block.out_channels)),
-        ("conv2", Conv2d(block.out_channels, block.out_channels, 3, 1, 1, bias=False,
-                         init="kaiming_normal_fan_out")),
-        ("bn2", BatchNorm2d(block.out_channels)),
-    ]
-    if block.has_downsample:
-        layers += [
-            ("downsample.0", Conv2d(block.in_channels, block.out_channels, 1, block.stride, 0, bias=False,
-                                    init="kaiming_normal_fan_out")),
-            ("downsample.1", BatchNorm2d(block.out_channels)),
-        ]
-    return tuple(layers)
+def named_leaves(layers: NamedLayers, prefix: str = "") -> list[tuple[str, Layer]]:
+    """Every elementary layer under ``layers`` with its full dotted name, composites expanded."""
+    leaves: list[tuple[str, Layer]] = []
+    for name, layer in layers:
+        if isinstance(layer, Composite):
+            leaves += named_leaves(layer.children(), f"{prefix}{name}.")
+        else:
+            leaves.append((f"{prefix}{name}", layer))
+    return leaves
 
 
 def leaf_layers(spec: ModelSpec) -> list[tuple[str, Layer]]:
-    """Every parameterised or elementary layer with its full dotted name, residual blocks expanded."""
-    leaves: list[tuple[str, Layer]] = []
-    for name, layer in spec.layers:
-        if isinstance(layer, Stage):
-            for index, block in enumerate(layer.blocks):
-                leaves += [(f"{name}.{index}.{sub}", sub_layer) for sub, sub_layer in block_layers(block)]
-        elif isinstance(layer, BasicBlock):
-            leaves += [(f"{name}.{sub}", sub_layer) for sub, sub_layer in block_layers(layer)]
-        else:
-            leaves.append((name, layer))
-    return leaves
+    """Every parameterised or elementary layer of the spec with its full dotted name, composites expanded."""
+    return named_leaves(spec.layers)

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shared.model.specs import (AvgPool2d, BasicBlock, BatchNorm2d, Conv2d, Flatten, GlobalAvgPool2d, Linear, MaxPool2d,
-                                Normalize, ReLU, Stage)
+from shared.model.specs import (AvgPool2d, BatchNorm2d, Conv2d, Flatten, GlobalAvgPool2d, Linear, MaxPool2d, Normalize,
+                                ReLU, ReLU6, Residual, Sequential)
+
+_DOWNSAMPLE = Sequential((("0", Conv2d(3, 4, 1, stride=2, bias=False)), ("1", BatchNorm2d(4))))
 
 # type -> (a layer of it, its input's canonical shape without the batch: (C, H, W), (features,), or NHWC's (H, W, C)
 # for Normalize, which takes the model's input)
@@ -15,13 +17,15 @@ SAMPLES = {
     Conv2d: (Conv2d(3, 4, 3, padding=1), (3, 8, 8)),
     BatchNorm2d: (BatchNorm2d(3), (3, 8, 8)),
     ReLU: (ReLU(), (3, 8, 8)),
+    ReLU6: (ReLU6(), (3, 8, 8)),
     MaxPool2d: (MaxPool2d(2, 2), (3, 8, 8)),
     AvgPool2d: (AvgPool2d(2, 2), (3, 8, 8)),
     GlobalAvgPool2d: (GlobalAvgPool2d(), (3, 8, 8)),
     Flatten: (Flatten(), (3, 2, 2)),
     Linear: (Linear(12, 5), (12,)),
-    BasicBlock: (BasicBlock(3, 4, stride=2), (3, 8, 8)),
-    Stage: (Stage((BasicBlock(3, 3),)), (3, 8, 8)),
+    Sequential: (Sequential((("0", Conv2d(3, 3, 3, padding=1, groups=3)), ("1", ReLU6()))), (3, 8, 8)),
+    Residual: (Residual((("conv", Conv2d(3, 4, 3, stride=2, padding=1)), ("bn", BatchNorm2d(4))),
+                        (("downsample", _DOWNSAMPLE),), (("relu", ReLU()),)), (3, 8, 8)),
 }
 
 
