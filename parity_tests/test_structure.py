@@ -20,8 +20,11 @@ ARCHS = sorted(ARCHITECTURES)
 #   cifar_improved, any size: bn0 3 + 3 = 6; conv1 3*64*9 + 64 = 1,792; conv2 64*128*9 + 128 = 73,856;
 #     fc 128*5 + 5 = 645.
 #   resnet18: torchvision's ResNet-18 is 11,689,512 with 1000 classes; 5 classes drop 995*513 = 510,435.
+#   mobilenet_v2: torchvision's MobileNetV2 is 3,504,872 with 1000 classes; its classifier's 1280*1000 + 1000 =
+#     1,281,000 become 1280*5 + 5 = 6,405.
 PINNED_TOTALS = {"cifar_cnn_stride": 22_213, "cifar_cnn_max": 22_213, "cifar_cnn_avg": 22_213,
-                 "cifar_improved": 76_299, "flowers_baseline": 2_703_045, "resnet18": 11_179_077}
+                 "cifar_improved": 76_299, "flowers_baseline": 2_703_045, "resnet18": 11_179_077,
+                 "mobilenet_v2": 2_230_277}
 
 
 def test_every_registered_spec_has_a_pinned_count():

@@ -13,7 +13,7 @@ from shared.model.registry import build_spec
 from shared.commands.train import main
 from shared.formats.tolerances import compare
 from shared.formats.weights_io import load_weights
-from tests.support.helpers import check_interrupted_run, check_run_directory, interrupting_backend
+from tests.support.helpers import check_interrupted_run, check_run_directory, interrupting_backend, write_image_folder
 
 
 def test_one_epoch_run_writes_a_complete_run_directory(backend, tmp_path, capsys):
@@ -81,3 +81,17 @@ def test_a_keras_run_prints_no_tensorflow_log_lines(tmp_path):
     assert finished.returncode == 0, finished.stderr[-2000:]
     assert re.findall(r"^[IWEF]\d{4} .*$", finished.stderr, re.MULTILINE) == []
     assert "absl::InitializeLog" not in finished.stderr
+
+
+def test_mobilenet_v2_trains_on_the_digits_and_on_an_image_folder_at_224_px(backend, tmp_path):
+    """The architecture phones run, at its native input size and at the digits' 32 px, in each framework."""
+    folder = write_image_folder(tmp_path / "flowers", classes=("daisy", "rose"), per_class=4)
+    for name, flags, size in (("digits", ["--experiment", "digits", "--batch-size", "256"], 32),
+                              ("folder", ["--experiment", "flowers", "--data", str(folder), "--image-size", "224",
+                                          "--batch-size", "4", "--val-fraction", "0.25"], 224)):
+        run_dir = tmp_path / name
+        assert main(backend.framework, lambda: backend,
+                    ["--arch", "mobilenet_v2", "--epochs", "1", *flags, "--out", str(run_dir)]) == 0
+        metrics = check_run_directory(run_dir, backend.framework, backend.checkpoint_name, epochs=1)
+        assert metrics["arch"] == "mobilenet_v2" and metrics["image_size"] == size
+        assert np.isfinite(metrics["history"][0]["train_loss"])

@@ -110,8 +110,9 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     parser.add_argument("--experiment", type=_one_of(list(EXPERIMENTS)), default="digits",
                         help=f"the lab to run. {experiments} (default: %(default)s)")
     parser.add_argument("--arch", type=_one_of(sorted(ARCHITECTURES)), default=None,
-                        help=f"architecture for --experiment digits: {', '.join(sorted(ARCHITECTURES))} "
-                             f"(default: {defaults.arch}); the other experiments fix their own")
+                        help=f"architecture for --experiment digits or flowers: {', '.join(sorted(ARCHITECTURES))} "
+                             f"(default: {defaults.arch} for digits, flowers_baseline for flowers); the other "
+                             f"experiments fix their own")
     parser.add_argument("--data", type=Path, default=None,
                         help="the data: an image folder with one subfolder per class (flowers experiments) or "
                              "cifar-100-python.tar.gz (cifar100-pooling, cifar100-improved); default: under $CNNLAB_HOME "

@@ -62,6 +62,11 @@ class Experiment:
     baseline: str | None = None  # the arm the others' gain is measured against; None: the study picks a best arm
     repeats: int = 1  # default --repeats: seeds per arm
 
+    @property
+    def takes_arch(self) -> bool:
+        """--arch may replace the architecture: one model, trained from scratch on every layer."""
+        return (self.archs is None or len(self.archs) == 1) and not self.pretrained and self.trainable is None
+
     def study_arms(self, archs: tuple[str, ...]) -> tuple[Arm, ...]:
         return self.arms or tuple(Arm(arch, arch) for arch in archs)
 

@@ -115,9 +115,10 @@ class Job:
 
 def plan_from_args(args) -> Plan:
     experiment = EXPERIMENTS[args.experiment]
-    if experiment.archs is not None and args.arch is not None:
-        raise UsageError(f"--arch: --experiment {experiment.name} trains {', '.join(experiment.archs)}; "
-                         f"--arch only applies to --experiment digits")
+    if args.arch is not None and not experiment.takes_arch:
+        raise UsageError(f"--arch: --experiment {experiment.name} trains {', '.join(experiment.archs or ())}; "
+                         f"--arch applies to the experiments that train one model from scratch: "
+                         f"{', '.join(name for name, each in EXPERIMENTS.items() if each.takes_arch)}")
     for flag, value, allowed in (("--data", args.data, ("image_folder", "cifar100")),
                                  ("--image-size", args.image_size, ("image_folder",)),
                                  ("--classes", args.classes, ("cifar100",))):
@@ -132,7 +133,7 @@ def plan_from_args(args) -> Plan:
     if repeats > 1 and len(experiment.study_arms(experiment.archs or ())) < 2:
         raise UsageError(f"--repeats applies to the studies (cifar100-pooling, cifar100-improved); "
                          f"{experiment.name} trains one model: run it again with another --seed")
-    archs = experiment.archs or (args.arch or TrainConfig().arch,)
+    archs = (args.arch,) if args.arch is not None else experiment.archs or (TrainConfig().arch,)
     config = TrainConfig(arch=archs[0], experiment=experiment.name, epochs=args.epochs or experiment.epochs,
                          batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
                          lr_schedule=args.lr_schedule, val_fraction=args.val_fraction, seed=args.seed,

@@ -85,5 +85,5 @@ def test_weights_for_another_architecture(module, tmp_path, home):
 
 
 def test_arch_flag_with_an_experiment_that_fixes_it(tmp_path, home):
-    line = refuse("cnnlab_torch.train", tmp_path, "--experiment", "flowers", "--arch", "resnet18")
-    assert "--experiment flowers trains flowers_baseline" in line
+    line = refuse("cnnlab_torch.train", tmp_path, "--experiment", "flowers-resnet18", "--arch", "mobilenet_v2")
+    assert "--experiment flowers-resnet18 trains resnet18" in line and "digits, flowers" in line
