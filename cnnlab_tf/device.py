@@ -15,7 +15,8 @@ def select_device(name: str, replicas: int = 1, peer_timeout: float = DEFAULT_PE
     """``auto`` uses the GPU when TensorFlow sees one; ``cuda`` without one is a usage error. ``replicas`` > 1
     mirrors the model over that many GPUs, or CPU logical devices (``cnnlab_tf.distributed``); under TF_CONFIG the
     other workers are waited for at most ``peer_timeout`` seconds."""
-    with filtered(TENSORFLOW_START_UP_NOTES):  # the first device listing probes CUDA, which a CPU machine answers with notes
+    # the first device listing probes CUDA, which a CPU machine answers with notes
+    with filtered(TENSORFLOW_START_UP_NOTES):
         gpus = tf.config.list_physical_devices("GPU")
     if name == "cuda" and not gpus:
         raise UsageError("--device cuda: TensorFlow sees no CUDA GPU here; use --device cpu or --device auto")

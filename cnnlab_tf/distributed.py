@@ -17,7 +17,8 @@ import json
 import signal
 import threading
 from dataclasses import replace
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import numpy as np
 import tensorflow as tf
@@ -142,6 +143,7 @@ def scope() -> contextlib.AbstractContextManager:
 
 def _per_replica(make: Callable[[int], tf.Tensor]):
     """A value per replica of this process, each made on its replica's device by ``make(local index)``."""
+    assert _strategy is not None  # its callers run it under a strategy only
     devices = _strategy.extended.worker_devices
 
     def on_device(context: tf.distribute.experimental.ValueContext) -> tf.Tensor:
@@ -190,6 +192,7 @@ def broadcast(value: Any) -> Any:
         encoded[:len(data)] = data
     contributed = _per_replica(lambda local: tf.constant(encoded if _world.is_main and local == 0 else
                                                          np.zeros_like(encoded)))
+    assert _strategy is not None  # _is_multi_worker(): a MultiWorkerMirroredStrategy
     summed = _strategy.reduce("SUM", contributed, axis=None).numpy()
     return json.loads(bytes(summed.astype(np.uint8)).rstrip(b"\0"))
 

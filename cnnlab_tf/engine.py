@@ -8,7 +8,7 @@ from __future__ import annotations
 import functools
 import itertools
 import sys
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -17,14 +17,12 @@ import tensorflow as tf
 from keras import ops
 
 from cnnlab_tf.distributed import loss_scale, on_every_replica, replica_rows, strategy
-from cnnlab_tf.model import predict_logits
 from cnnlab_tf.optimizer import set_learning_rate
 from cnnlab_tf.precision import loss_scaler
 from shared.data.augment import pad
 from shared.training.config import TrainConfig
 from shared.data.dataset import Dataset
-from shared.training.loop import Batch, BatchesCallback, run_epochs
-from shared.training.metrics import accuracy, cross_entropy
+from shared.training.loop import Batch, Read, Steps
 
 
 def _cross_entropy(labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
@@ -51,12 +49,6 @@ def train_step(model: keras.Model, optimizer: keras.optimizers.Optimizer, images
     # Statistics of the batch, on the logits before the update
     correct = tf.reduce_sum(tf.cast(tf.argmax(logits, axis=1) == labels, tf.int32))
     return loss, correct
-
-
-def evaluate(model: keras.Model, data: Dataset, batch_size: int) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy in inference mode."""
-    logits = predict_logits(model, data.images, batch_size)
-    return cross_entropy(logits, data.labels), accuracy(logits, data.labels)
 
 
 def read_batches(values: tuple[tf.Tensor, tf.Tensor]) -> tuple[np.ndarray, np.ndarray]:
@@ -155,10 +147,10 @@ def _compiled(step: Callable, enabled: bool, signature: list[tf.TensorSpec]) -> 
     return tf.function(step, input_signature=signature, jit_compile=enabled)
 
 
-def fit(model: keras.Model, optimizer: keras.optimizers.Optimizer, train: Dataset, val: Dataset,
-        config: TrainConfig, on_epoch_end: Callable[[dict], None] = lambda record: None,
-        first_epoch: int = 1, on_batches: BatchesCallback | None = None) -> list[dict]:
-    """Epochs ``first_epoch``..``config.epochs`` with the shared batch order, validating after every epoch."""
+def train_steps(model: keras.Model, optimizer: keras.optimizers.Optimizer, train: Dataset,
+                config: TrainConfig) -> tuple[Steps, Read]:
+    """``shared.training.loop``'s ``steps`` and ``read`` over ``train``: ``shared.training.backend.Trainer.fit``
+    runs the epochs."""
     # The uint8 training set lives on each replica's device once (padded for the crops); each step gathers its
     # batch there.
     images = on_every_replica(pad(train.images, config.augmentation.padding))
@@ -179,5 +171,4 @@ def fit(model: keras.Model, optimizer: keras.optimizers.Optimizer, train: Datase
             return results[0]
         return tuple(tf.concat(parts, axis=0) for parts in zip(*results))
 
-    return run_epochs(steps, read_batches, lambda: evaluate(model, val, config.batch_size), len(train.labels),
-                      config, on_epoch_end, first_epoch, train.image_size, on_batches)
+    return steps, read_batches

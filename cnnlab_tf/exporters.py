@@ -24,6 +24,7 @@ from shared.formats.onnx_check import (BATCH_DIM, INPUT_NAME, OPSET, OUTPUT_NAME
                                        verify_export)
 from shared.formats.runtimes import QUANTIZATIONS, quiet_stdout
 from shared.model.specs import ModelSpec
+from shared.training.backend import Exporter, ExportOptions
 
 
 def _rename_ends(model: onnx.ModelProto) -> None:
@@ -86,3 +87,14 @@ def export_mobile(model: keras.Model, spec: ModelSpec, path: Path, quantize: str
         flatbuffer = converter.convert()
     with atomic_path(Path(path)) as part:
         part.write_bytes(flatbuffer)
+
+
+def _onnx(model, spec: ModelSpec, path: Path, options: ExportOptions) -> dict:
+    return export_onnx(model, spec, path, options.check_images, options.opset or OPSET, options.metadata)
+
+
+def _mobile(model, spec: ModelSpec, path: Path, options: ExportOptions) -> None:
+    export_mobile(model, spec, path, options.quantize)
+
+
+EXPORTERS = {"onnx": Exporter("onnx", _onnx), "litert": Exporter("litert", _mobile)}

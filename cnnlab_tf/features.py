@@ -4,7 +4,7 @@ variables. Mirrors ``cnnlab_torch.features``."""
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

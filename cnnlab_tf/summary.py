@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import tensorflow as tf
@@ -17,7 +18,7 @@ SCALAR = SummaryMetadata(plugin_data=SummaryMetadata.PluginData(plugin_name="sca
 class TfScalarWriter:
     def __init__(self, log_dir: Path):
         self.writer = tf.summary.create_file_writer(str(log_dir))
-        self._series = {}  # tag -> its traced writer of a series
+        self._series: dict[str, Callable[[tf.Tensor, tf.Tensor], None]] = {}  # tag -> its traced writer of a series
 
     def scalar(self, tag: str, value: float, step: int) -> None:
         with self.writer.as_default():

@@ -1,31 +1,44 @@
-"""The PyTorch backend as the runner sees it (the contract is ``shared.training.backend.Backend``)."""
+"""The PyTorch backend as the runner sees it: ``shared.training.backend.Backend``, implemented by this package's
+functions (mypy checks each against the abstract method it implements)."""
 
 import torch
 import torch._dynamo  # noqa: F401  (torch.optim's first step imports it, 1 s: counted with the framework's import)
 
-from cnnlab_torch.device import select_device
-from cnnlab_torch.distributed import broadcast, current_world, finish
-from cnnlab_torch.engine import fit
-from cnnlab_torch.exporters import export_mobile, export_onnx
-from cnnlab_torch.features import backbone_features, head_model
-from cnnlab_torch.model import build_model, count_trainable, freeze, predict_logits
-from cnnlab_torch.optimizer import (get_optimizer_state, load_optimizer, make_optimizer, save_optimizer,
-                                    set_optimizer_state)
-from cnnlab_torch.pretrained import port_checkpoint
-from cnnlab_torch.summary import summary_writer
-from cnnlab_torch.weights import get_weights, load_checkpoint, save_checkpoint, set_weights
+from cnnlab_torch import device, distributed, engine, features, model, optimizer, pretrained, summary, weights
+from cnnlab_torch.exporters import EXPORTERS
 from shared.formats import rundir
 from shared.training.backend import Backend
 
-BACKEND = Backend(framework="torch", version=torch.__version__, checkpoint_name=rundir.NATIVE_CHECKPOINTS["torch"],
-                  optimizer_name=rundir.NATIVE_OPTIMIZERS["torch"],
-                  select_device=select_device, build_model=build_model, set_weights=set_weights,
-                  get_weights=get_weights, count_trainable=count_trainable, freeze=freeze,
-                  make_optimizer=make_optimizer, get_optimizer_state=get_optimizer_state,
-                  set_optimizer_state=set_optimizer_state, save_optimizer=save_optimizer,
-                  load_optimizer=load_optimizer, fit=fit, predict_logits=predict_logits,
-                  save_checkpoint=save_checkpoint, load_checkpoint=load_checkpoint, export_onnx=export_onnx,
-                  mobile_format="executorch", export_mobile=export_mobile,
-                  port_checkpoint=port_checkpoint, backbone_features=backbone_features, head_model=head_model,
-                  summary_writer=summary_writer, current_world=current_world, broadcast=broadcast,
-                  finish=finish)
+
+class TorchBackend(Backend):
+    framework = "torch"
+    version = torch.__version__
+    checkpoint_name = rundir.NATIVE_CHECKPOINTS["torch"]
+    optimizer_name = rundir.NATIVE_OPTIMIZERS["torch"]
+    exporters = EXPORTERS
+
+    train_steps = staticmethod(engine.train_steps)
+    predict_logits = staticmethod(model.predict_logits)
+    select_device = staticmethod(device.select_device)
+    build_model = staticmethod(model.build_model)
+    set_weights = staticmethod(weights.set_weights)
+    get_weights = staticmethod(weights.get_weights)
+    count_trainable = staticmethod(model.count_trainable)
+    freeze = staticmethod(model.freeze)
+    make_optimizer = staticmethod(optimizer.make_optimizer)
+    get_optimizer_state = staticmethod(optimizer.get_optimizer_state)
+    set_optimizer_state = staticmethod(optimizer.set_optimizer_state)
+    save_optimizer = staticmethod(optimizer.save_optimizer)
+    load_optimizer = staticmethod(optimizer.load_optimizer)
+    save_checkpoint = staticmethod(weights.save_checkpoint)
+    load_checkpoint = staticmethod(weights.load_checkpoint)
+    port_checkpoint = staticmethod(pretrained.port_checkpoint)
+    backbone_features = staticmethod(features.backbone_features)
+    head_model = staticmethod(features.head_model)
+    summary_writer = staticmethod(summary.summary_writer)
+    current_world = staticmethod(distributed.current_world)
+    broadcast = staticmethod(distributed.broadcast)
+    finish = staticmethod(distributed.finish)
+
+
+BACKEND = TorchBackend()

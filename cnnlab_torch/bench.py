@@ -95,7 +95,7 @@ def _seed_pipeline_epochs(root: Path, image_size: int, batch_size: int, repeats:
 
 def _cnnlab_pipeline(root: Path, cache_dir: Path, image_size: int, batch_size: int, repeats: int) -> dict:
     """cnnlab's: decode once into the uint8 cache; a run loads the cache and puts it on the device; each step
-    gathers its batch there and converts it to float32, as ``cnnlab_torch.engine.fit`` does."""
+    gathers its batch there and converts it to float32, as ``cnnlab_torch.engine.train_steps`` does."""
     started = time.perf_counter()
     load_image_folder(root, image_size, cache_dir)
     decode_seconds = time.perf_counter() - started

@@ -1,5 +1,5 @@
 """Training and evaluation in PyTorch. ``cnnlab_tf.engine`` offers the same functions with the same arguments
-(``train_step``, ``evaluate``, ``read_batches``, ``gather_batch``, ``fit``), and both hand ``shared.training.loop`` the
+(``train_step``, ``read_batches``, ``gather_batch``, ``train_steps``), and both hand ``shared.training.loop`` the
 same ``steps`` and ``read``. How a group of steps runs differs: here each batch is one eager step, and several
 replicas are several processes (DDP, ``cnnlab_torch.distributed``); Keras traces a group of batches into one graph
 call and runs its replicas inside one process (tf.distribute)."""
@@ -7,7 +7,7 @@ call and runs its replicas inside one process (tf.distribute)."""
 from __future__ import annotations
 
 import sys
-from typing import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -15,14 +15,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from cnnlab_torch.distributed import current_world, loss_scale, parallel, summed
-from cnnlab_torch.model import predict_logits
 from cnnlab_torch.optimizer import set_learning_rate
 from cnnlab_torch.precision import autocast, loss_scaler, variable_dtype
 from shared.data.augment import pad
 from shared.training.config import TrainConfig
 from shared.data.dataset import Dataset
-from shared.training.loop import Batch, BatchesCallback, run_epochs
-from shared.training.metrics import accuracy, cross_entropy
+from shared.training.loop import Batch, Read, Steps
 
 
 def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, images: torch.Tensor, labels: torch.Tensor,
@@ -49,12 +47,6 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, images: torch
     # Statistics of the batch, on the logits before the update
     correct = (logits.argmax(dim=1) == labels).sum()
     return loss.detach(), correct
-
-
-def evaluate(model: nn.Module, data: Dataset, batch_size: int) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy in inference mode."""
-    logits = predict_logits(model, data.images, batch_size)
-    return cross_entropy(logits, data.labels), accuracy(logits, data.labels)
 
 
 def read_batches(values: tuple[torch.Tensor, torch.Tensor]) -> tuple[np.ndarray, np.ndarray]:
@@ -86,10 +78,10 @@ def _compiled(model: nn.Module, enabled: bool) -> nn.Module:
     return torch.compile(model)
 
 
-def fit(model: nn.Module, optimizer: torch.optim.Optimizer, train: Dataset, val: Dataset, config: TrainConfig,
-        on_epoch_end: Callable[[dict], None] = lambda record: None, first_epoch: int = 1,
-        on_batches: BatchesCallback | None = None) -> list[dict]:
-    """Epochs ``first_epoch``..``config.epochs`` with the shared batch order, validating after every epoch."""
+def train_steps(model: nn.Module, optimizer: torch.optim.Optimizer, train: Dataset,
+                config: TrainConfig) -> tuple[Steps, Read]:
+    """``shared.training.loop``'s ``steps`` and ``read`` over ``train``: ``shared.training.backend.Trainer.fit``
+    runs the epochs."""
     device = next(model.parameters()).device
     dtype = variable_dtype(config.precision)
     # The uint8 training set lives on the device once (padded for the crops); each step gathers its batch there.
@@ -127,5 +119,4 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, train: Dataset, val:
         together = summed(torch.stack([values[0].double(), values[1].double()]))
         return together[0].cpu().numpy(), together[1].cpu().numpy().round().astype(np.int64)
 
-    return run_epochs(steps, read, lambda: evaluate(model, val, config.batch_size), len(train.labels),
-                      config, on_epoch_end, first_epoch, train.image_size, on_batches)
+    return steps, read

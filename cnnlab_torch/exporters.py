@@ -29,6 +29,7 @@ from shared.util.atomic import atomic_path
 from shared.formats.onnx_check import BATCH_DIM, INPUT_NAME, OPSET, OUTPUT_NAME, check_opset, set_format, verify_export
 from shared.training.precision import DEFAULT_PRECISION
 from shared.model.specs import ModelSpec
+from shared.training.backend import Exporter, ExportOptions
 
 # The largest batch an ExecuTorch file takes in one call. ExecuTorch plans every tensor's memory for its upper bound
 # ahead of time (pytorch/executorch#8766), so the bound is memory a phone holds: 32 is the batch the latency table
@@ -96,3 +97,14 @@ def export_mobile(model: nn.Module, spec: ModelSpec, path: Path, quantize: str |
     program = to_edge_transform_and_lower(exported, partitioner=[XnnpackPartitioner()]).to_executorch()
     with atomic_path(Path(path)) as part:
         part.write_bytes(program.buffer)
+
+
+def _onnx(model, spec: ModelSpec, path: Path, options: ExportOptions) -> dict:
+    return export_onnx(model, spec, path, options.check_images, options.opset or OPSET, options.metadata)
+
+
+def _mobile(model, spec: ModelSpec, path: Path, options: ExportOptions) -> None:
+    export_mobile(model, spec, path, options.quantize)
+
+
+EXPORTERS = {"onnx": Exporter("onnx", _onnx), "executorch": Exporter("executorch", _mobile)}

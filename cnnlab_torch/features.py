@@ -5,7 +5,7 @@ parameters. Mirrors ``cnnlab_tf.features``."""
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch

@@ -180,7 +180,7 @@ class SpecModel(nn.Module):
         for name, layer in spec.layers:
             self.add_module(name, to_module(layer))
 
-    def train(self, mode: bool = True) -> "SpecModel":
+    def train(self, mode: bool = True) -> SpecModel:
         super().train(mode)
         for module in self.frozen_batchnorms:
             module.eval()

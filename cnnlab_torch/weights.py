@@ -30,7 +30,8 @@ def set_weights(model: nn.Module, spec: ModelSpec, weights: dict[str, np.ndarray
     with torch.no_grad():
         for name in expected:
             value = torch.from_numpy(np.asarray(weights[name]))
-            assert state[name].shape == value.shape, f"{name}: model {tuple(state[name].shape)}, got {tuple(value.shape)}"
+            assert state[name].shape == value.shape, \
+                f"{name}: model {tuple(state[name].shape)}, got {tuple(value.shape)}"
             state[name].copy_(value)
         for name, value in state.items():
             if name.endswith(_TORCH_ONLY_SUFFIX):

@@ -1,7 +1,6 @@
 """The Python API, ``cnnlab_torch.train(...)`` and ``cnnlab_tf.train(...)``: the command line's flags as keywords, a
 ``Run`` back with the trained model, and one exception type for every mistake."""
 
-import dataclasses
 import importlib
 import json
 
@@ -14,7 +13,7 @@ from shared.data.dataset import Split, load_digits_rgb
 from shared.util.errors import UsageError
 from shared.training.metrics import accuracy
 from shared.model.registry import build_spec
-from tests.support.helpers import interrupting_backend, write_cifar100_archive
+from tests.support.helpers import overriding, interrupting_backend, write_cifar100_archive
 
 
 def package(backend):
@@ -105,7 +104,7 @@ def test_a_resumed_study_returns_the_best_arm_even_when_it_finished_before(backe
             calls.append(config.arch)
             run = interrupting_backend(backend).fit if len(calls) == stop_at else backend.fit
             return run(model, optimizer, train_set, val, config, on_epoch_end, first_epoch, **options)
-        return dataclasses.replace(backend, fit=fit)
+        return overriding(backend, fit=fit)
 
     study = tmp_path / "study"
     stopped = api.train(backend.framework, lambda: recording(stop_at=3), experiment="cifar100-pooling",

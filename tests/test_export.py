@@ -3,7 +3,6 @@ as the two entry points call it: a request the framework cannot serve is refused
 that fails its self-check leaves nothing behind (an older file of the same name survives), and a file that passes
 is written with its sidecar. Each backend exports a one-epoch digits run of its own."""
 
-import dataclasses
 import importlib
 import json
 import shutil
@@ -16,7 +15,8 @@ from shared.formats import rundir
 from shared.formats.exported import sidecar_path
 from shared.formats.runtimes import FORMATS, open_runner
 from shared.formats.tolerances import INT8_MAX_ACCURACY_DROP, INT8_MIN_AGREEMENT
-from tests.support.helpers import default_run
+from shared.training.backend import Exporter
+from tests.support.helpers import phone_format, overriding, default_run
 
 # What each entry point passes as ``runners`` (cnnlab_torch/export.py, cnnlab_tf/export.py)
 RUNNERS = {"torch": {"executorch": mobile_runner}, "tf": None}
@@ -66,7 +66,7 @@ def test_quantize_is_refused_for_every_format_but_litert(backend, run_dir, tmp_p
 
 
 def test_opset_is_refused_for_the_mobile_format(backend, run_dir, tmp_path, capsys):
-    framework, name = backend.framework, backend.mobile_format
+    framework, name = backend.framework, phone_format(backend)
     out = tmp_path / f"model{FORMATS[name].suffix}"
     assert run_export(framework, refused_before_loading, run_dir, "--format", name, "--opset", "17", "--out",
                       out) == 2
@@ -81,7 +81,7 @@ def test_an_unfinished_run_is_refused(backend, run_dir, tmp_path, capsys):
     metrics = json.loads((unfinished / rundir.METRICS).read_text())
     (unfinished / rundir.METRICS).write_text(json.dumps({**metrics, "status": "interrupted"}))
     before = sorted(path.name for path in unfinished.iterdir())
-    assert run_export(backend.framework, refused_before_loading, unfinished, "--format", backend.mobile_format) == 2
+    assert run_export(backend.framework, refused_before_loading, unfinished, "--format", phone_format(backend)) == 2
     error = error_line(capsys.readouterr().err, backend.framework)
     assert "is interrupted, not complete: continue it with --resume; export a finished run" in error, error
     assert sorted(path.name for path in unfinished.iterdir()) == before, "the refusal wrote a file"
@@ -90,14 +90,16 @@ def test_an_unfinished_run_is_refused(backend, run_dir, tmp_path, capsys):
 def test_a_file_that_fails_its_check_leaves_nothing_and_keeps_the_older_file(backend, run_dir, tmp_path, capsys):
     """The exporter is given a model of fresh weights in place of the trained one: a well-formed file whose
     logits are wrong. The command removes it and exits 1; the file and sidecar of an earlier export stay."""
-    def export_another_model(model, spec, path, quantize=None):
-        backend.export_mobile(backend.build_model(spec), spec, path, quantize)
+    mobile = phone_format(backend)
 
-    wrong = dataclasses.replace(backend, export_mobile=export_another_model)
-    out = tmp_path / f"model{FORMATS[backend.mobile_format].suffix}"
+    def export_another_model(model, spec, path, options):
+        return backend.exporters[mobile].write(backend.build_model(spec), spec, path, options)
+
+    wrong = overriding(backend, exporters={**backend.exporters, mobile: Exporter(mobile, export_another_model)})
+    out = tmp_path / f"model{FORMATS[phone_format(backend)].suffix}"
     out.write_bytes(b"an earlier export")
     sidecar_path(out).write_text('{"an earlier": "sidecar"}')
-    assert run_export(backend.framework, lambda: wrong, run_dir, "--format", backend.mobile_format, "--out", out) == 1
+    assert run_export(backend.framework, lambda: wrong, run_dir, "--format", phone_format(backend), "--out", out) == 1
     error = error_line(capsys.readouterr().err, backend.framework)
     assert "logits differ from the native model by" in error and "nothing was written" in error, error
     assert out.read_bytes() == b"an earlier export", "the earlier file was replaced by one that failed"
@@ -108,7 +110,7 @@ def test_a_file_that_fails_its_check_leaves_nothing_and_keeps_the_older_file(bac
 
 @pytest.mark.parametrize("kind", ["onnx", "mobile"])
 def test_a_file_that_passes_is_written_with_its_sidecar(kind, backend, run_dir, tmp_path, capsys):
-    name = backend.mobile_format if kind == "mobile" else kind
+    name = phone_format(backend) if kind == "mobile" else kind
     format_ = FORMATS[name]
     out = tmp_path / f"digits{format_.suffix}"
     assert run_export(backend.framework, lambda: backend, run_dir, "--format", name, "--out", out) == 0

@@ -5,7 +5,6 @@ produced for real: a damaged or deleted file, a second process, a small tmpfs, a
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
 import subprocess
 import sys
@@ -16,7 +15,7 @@ import pytest
 from shared.commands.evaluate import main as evaluate
 from shared.formats import checkpoints, rundir
 from shared.util.signals import StopRequested
-from tests.support.helpers import default_run, differences, final_state, train
+from tests.support.helpers import overriding, default_run, differences, final_state, train
 from tests.support.mounts import mounted
 
 EPOCHS = 2
@@ -152,7 +151,7 @@ def test_a_stop_during_start_up_leaves_nothing_and_the_same_command_works(backen
 
     run_dir = tmp_path / "run"
     argv = ["--epochs", "1", "--out", str(run_dir)]
-    assert train(dataclasses.replace(backend, build_model=stopped_while_building), argv) == 143
+    assert train(overriding(backend, build_model=stopped_while_building), argv) == 143
     assert "nothing was trained" in capsys.readouterr().err
     assert not run_dir.exists()
     run_dir.mkdir()  # as a killed start leaves it: an empty folder does not block the same command

@@ -3,14 +3,13 @@ std table with the gain, the arms' model files, the lab report, and exact resume
 
 from __future__ import annotations
 
-import dataclasses
 import statistics
 
 import pytest
 
 from shared.formats import rundir
 from shared.commands.train import main
-from tests.support.helpers import (check_run_directory, differences, final_state, interrupting_backend,
+from tests.support.helpers import (overriding, check_run_directory, differences, final_state, interrupting_backend,
                                    write_cifar100_archive)
 
 EPOCHS = 2
@@ -110,7 +109,7 @@ def test_a_cosine_schedule_resumes_exactly_and_refuses_to_be_extended(backend, a
         return fit(model, optimizer, train_set, val, config, on_epoch_end, first_epoch, **options)
 
     stopped, straight = tmp_path / "stopped", tmp_path / "straight"
-    assert train(dataclasses.replace(backend, fit=stop_in_improved_arm), [*flags, "--out", str(stopped)]) == 130
+    assert train(overriding(backend, fit=stop_in_improved_arm), [*flags, "--out", str(stopped)]) == 130
     assert train(backend, ["--resume", str(stopped)]) == 0
     assert train(backend, [*flags, "--out", str(straight)]) == 0
     assert differences(final_state(stopped / "improved"), final_state(straight / "improved")) == []

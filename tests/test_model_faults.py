@@ -26,7 +26,7 @@ from shared.commands.export import main as export
 from shared.commands.predict import main as predict
 from shared.formats import rundir
 from shared.formats.exported import describe, sidecar_path, write_sidecar
-from tests.support.helpers import default_run
+from tests.support.helpers import phone_format, default_run
 from tests.support.mounts import mounted, read_only
 
 
@@ -125,7 +125,7 @@ def test_random_bytes_with_a_sidecar_never_reach_the_native_loader(backend, run_
     message). The sidecar's sha256 now refuses it first; a .tflite the same."""
     from shared.formats.runtimes import FORMATS
 
-    format_ = FORMATS[backend.mobile_format]
+    format_ = FORMATS[phone_format(backend)]
     garbage = tmp_path / f"model{format_.suffix}"
     garbage.write_bytes(np.random.default_rng(1).bytes(4096))
     metrics = json.loads((run_dir / rundir.METRICS).read_text())

@@ -19,7 +19,7 @@ import pytest
 from shared.formats import checkpoints, rundir
 from shared.commands.train import main
 from shared.formats.optimizer_state import OptimizerState
-from tests.support.helpers import (default_run, differences, final_state, interrupting_backend, train,
+from tests.support.helpers import (overriding, default_run, differences, final_state, interrupting_backend, train,
                                    write_cifar100_archive)
 
 EPOCHS = 3
@@ -64,7 +64,7 @@ def test_resume_from_the_neutral_files_is_exact_too(backend, straight, tmp_path)
     """Continuing into a new directory from the neutral weights and Adam state (the path the other framework
     takes) loses nothing either: layout permutations are exact."""
     run_dir = stopped_after(backend, 2, tmp_path / "run")
-    as_if_other = dataclasses.replace(backend, framework=f"not-{backend.framework}")  # forces the neutral files
+    as_if_other = overriding(backend, framework=f"not-{backend.framework}")  # forces the neutral files
     folder = checkpoints.latest(run_dir).folder
     state = json.loads((folder / rundir.STATE).read_text())
     (folder / rundir.STATE).write_text(json.dumps({**state, "framework": as_if_other.framework}))
@@ -97,7 +97,7 @@ def planted(backend, bug: str):
                                renumber, 1)
         return backend.fit(model, optimizer, train_set, val, config, on_epoch_end, first_epoch, **options)
 
-    return dataclasses.replace(backend, framework=f"planted-{backend.framework}", set_optimizer_state=set_state,
+    return overriding(backend, framework=f"planted-{backend.framework}", set_optimizer_state=set_state,
                                fit=fit)
 
 
@@ -114,7 +114,7 @@ def test_stopped_before_the_first_epoch_finished_resumes_from_the_start(backend,
         raise KeyboardInterrupt
 
     run_dir = tmp_path / "run"
-    assert train(dataclasses.replace(backend, fit=stop_at_once), ["--epochs", str(EPOCHS), "--out",
+    assert train(overriding(backend, fit=stop_at_once), ["--epochs", str(EPOCHS), "--out",
                                                                   str(run_dir)]) == 130
     assert "before any epoch finished" in capsys.readouterr().err
     assert train(backend, ["--resume", str(run_dir)]) == 0
@@ -135,7 +135,7 @@ def test_a_diverging_run_stops_at_once_and_keeps_its_last_finished_epoch(backend
     from shared.model.registry import build_spec
     spec = build_spec("cifar_cnn_max", 10, 32)
     run_dir = tmp_path / "run"
-    assert train(dataclasses.replace(backend, fit=fit), ["--epochs", "3", "--out", str(run_dir)]) == 3
+    assert train(overriding(backend, fit=fit), ["--epochs", "3", "--out", str(run_dir)]) == 3
     err = capsys.readouterr().err
     assert "diverged: the loss became nan at epoch 2, batch 1 of 45" in err and "lower --lr" in err
     metrics = json.loads((run_dir / rundir.METRICS).read_text())  # strict JSON: no bare NaN
@@ -157,7 +157,7 @@ def test_a_pooling_study_resumes_at_the_variant_and_epoch_where_it_stopped(backe
         return fit(model, optimizer, train_set, val, config, on_epoch_end, first_epoch, **options)
 
     study = tmp_path / "study"
-    assert train(dataclasses.replace(backend, fit=stop_in_second_variant), [*flags, "--out", str(study)]) == 130
+    assert train(overriding(backend, fit=stop_in_second_variant), [*flags, "--out", str(study)]) == 130
     first = (study / "cifar_cnn_stride" / rundir.METRICS).read_text()
     assert train(backend, ["--resume", str(study)]) == 0
     assert (study / "cifar_cnn_stride" / rundir.METRICS).read_text() == first, "a finished variant is kept"

@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from cnnlab_torch.engine import fit
+from cnnlab_torch.backend import BACKEND
 from cnnlab_torch.model import build_model
 from cnnlab_torch.optimizer import make_optimizer
 from shared.training.config import TrainConfig
@@ -20,7 +20,7 @@ def test_compile_falls_back_to_eager_when_inductor_cannot_build(monkeypatch, cap
     data = Dataset("random", rng.integers(0, 255, (8, 32, 32, 3), dtype=np.uint8), np.arange(8) % 3, ("a", "b", "c"))
     model = build_model(build_spec("cifar_cnn_max", 3, 32))
     config = TrainConfig(epochs=1, batch_size=4, compile=True)
-    history = fit(model, make_optimizer(model, config), data, data, config)
+    history = BACKEND.fit(model, make_optimizer(model, config), data, data, config)
     assert len(history) == 1 and np.isfinite(history[0]["train_loss"])
     warning = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning: --compile")]
     assert len(warning) == 1 and "InvalidCxxCompiler" in warning[0] and "training without it" in warning[0]

@@ -13,7 +13,8 @@ import argparse
 import difflib
 import sys
 import types
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from shared.training.backend import Backend
 from shared.commands.cli import build_parser

@@ -226,7 +226,8 @@ def _feature_cache(worker: dict) -> dict:
     result = entry["result"]
     full, head = steady_seconds(result["full_epoch_seconds"]), steady_seconds(result["head_epoch_seconds"])
     epochs = FEATURE_EXPERIMENT.epochs
-    return {**entry["args"], "experiment": FEATURE_EXPERIMENT.name, "full_epoch_seconds": full, "feature_seconds": result["feature_seconds"],
+    return {**entry["args"], "experiment": FEATURE_EXPERIMENT.name, "full_epoch_seconds": full,
+            "feature_seconds": result["feature_seconds"],
             "head_epoch_seconds": head, "run_epochs": epochs, "epoch_speedup": full / head,
             "run_speedup": epochs * full / (result["feature_seconds"] + epochs * head)}
 

@@ -11,7 +11,7 @@ fixes its thread count when it starts, so these workers are not the training one
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Callable
+from collections.abc import Callable
 
 from shared.commands.export import NAMES
 from shared.commands.latency import LatencyPlan, calls_timed

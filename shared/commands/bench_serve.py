@@ -29,7 +29,7 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -94,6 +94,7 @@ def running_server(command: list[str], port: int, ready: str = "/v2/health/ready
 def _wait_ready(process: subprocess.Popen, port: int, started: float, command: list[str], ready: str) -> float:
     while True:
         if process.poll() is not None:
+            assert process.stderr is not None  # running_server starts it with stderr=PIPE
             raise RuntimeError(f"{' '.join(command)} exited with {process.returncode}: {process.stderr.read()}")
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}{ready}", timeout=1) as answer:
@@ -105,6 +106,14 @@ def _wait_ready(process: subprocess.Popen, port: int, started: float, command: l
 
 
 # --- Load -----------------------------------------------------------------------------------------------------
+def _wrk_figure(pattern: str, output: str) -> re.Match[str]:
+    """The line of wrk's report that ``pattern`` matches (one wrk always prints)."""
+    match = re.search(pattern, output, re.M)
+    if match is None:
+        raise RuntimeError(f"wrk's report has no line matching {pattern!r}:\n{output}")
+    return match
+
+
 def wrk_load(port: int, body: bytes, connections: int, seconds: float, folder: Path) -> dict:
     (folder / "body").write_bytes(body)
     script = folder / "upload.lua"
@@ -115,12 +124,12 @@ def wrk_load(port: int, body: bytes, connections: int, seconds: float, folder: P
                             check=True).stdout
 
     def milliseconds(label: str) -> float:
-        value, unit = re.search(rf"^\s*{label}\s+([\d.]+)(us|ms|s)\s*$", output, re.M).groups()
+        value, unit = _wrk_figure(rf"^\s*{label}\s+([\d.]+)(us|ms|s)\s*$", output).groups()
         return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
 
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
-    return {"requests_per_second": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
+    return {"requests_per_second": float(_wrk_figure(r"Requests/sec:\s+([\d.]+)", output).group(1)),
             "p50_ms": milliseconds("50%"), "p99_ms": milliseconds("99%"),
             "errors": (int(errors.group(1)) if errors else 0) + (sum(map(int, socket_errors.groups()))
                                                                  if socket_errors else 0)}

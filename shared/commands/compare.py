@@ -135,7 +135,8 @@ def markdown(result: dict, run_a: Path, run_b: Path) -> str:
         onnx = entry["onnx"]
         lines += [f"## {label}", "", f"| | {a['framework']} {a['framework_version']} | "
                   f"{b['framework']} {b['framework_version']} |", "|---|---|---|"]
-        rows = (("device", "{device}"), ("precision", "{precision}"), ("final validation accuracy", "{final_val_acc:.2%}"),
+        rows = (("device", "{device}"), ("precision", "{precision}"),
+                ("final validation accuracy", "{final_val_acc:.2%}"),
                 ("final train accuracy", "{final_train_acc:.2%}"), ("seconds per epoch", "{seconds_per_epoch:.2f}"),
                 ("training images per second", "{images_per_second:,.0f}"),
                 ("trainable parameters", "{params_trainable:,}"))

@@ -19,11 +19,12 @@ import contextlib
 import os
 import sys
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 from shared.commands.cli import OneLineParser, opset_flag, parse_or_exit, run_command
 from shared.commands.trained import find_run, load_trained
 from shared.formats import rundir, triton, verified
+from shared.training.backend import ExportOptions
 from shared.formats.exported import ExportCheckFailed, check_export, check_summary, describe, sidecar_path, sidecar_text
 from shared.formats.onnx_check import LOWEST_OPSET, OPSET
 from shared.formats.runtimes import FORMATS, QUANTIZATIONS, Runner, default_file_name, open_runner
@@ -150,19 +151,15 @@ def export(framework: str, load_backend: Callable, args, prog: str,
                 config.write_text(triton.config_text(metrics["arch"], metrics["image_size"], len(metrics["classes"])))
                 labels = replaced_together.enter_context(atomic_path(folder / triton.LABELS))
                 labels.write_text(triton.labels_text(metrics["classes"]))
-            if file_format == "onnx":
-                report = backend.export_onnx(trained.model, trained.spec, part, images[:8], opset=opset,
-                                             metadata=verified.onnx_metadata(verified.identity(metrics)))
-            else:
-                backend.export_mobile(trained.model, trained.spec, part, args.quantize)
+            report = backend.export(file_format, trained.model, trained.spec, part, ExportOptions(
+                images[:8], opset, verified.onnx_metadata(verified.identity(metrics)), args.quantize))
             runner = open_runner(part, 1, runners)
             runner.path = out  # name the file by its final name in the report
             check = check_export(runner, images, native_logits, labels, quantized=bool(args.quantize))
             sidecar.write_text(sidecar_text(describe(file_format, framework, metrics, run_dir, trained.source,
                                                      args.quantize, check, part, opset)))
             if record is not None:  # the run's own file: its record says what it now is
-                rundir.write_json(record, recorded_in_run(metrics, out.name, part,
-                                                          report if file_format == "onnx" else None))
+                rundir.write_json(record, recorded_in_run(metrics, out.name, part, report))
     except ExportCheckFailed as error:
         print(f"{prog}: error: {error}; nothing was written", file=sys.stderr)
         return EXIT_CHECK_FAILED

@@ -115,7 +115,7 @@ def merge(sides: list[dict], workers: dict[str, dict], errors: dict[str, str]) -
     for side in sides:
         side["threads"] = None
         measured = {}
-        for framework, worker in workers.items():
+        for worker in workers.values():
             for entry in worker["results"]:
                 if entry["args"]["run"] != side["run"]:
                     continue
@@ -248,7 +248,8 @@ def latency_table(sides: dict[str, dict], plan: dict) -> list[str]:
     for key, side in sides.items():
         for row in side["runtimes"]:
             cells = [key.upper(), runtime_name(row, side["framework"], side.get("device")), f"`{row['file']}`",
-                     file_size(row.get("bytes")), *(latency_text(row, batch, failed="not measured") for batch in batches),
+                     file_size(row.get("bytes")),
+                     *(latency_text(row, batch, failed="not measured") for batch in batches),
                      agreement(row.get("check"))]
             lines.append("| " + " | ".join(cells) + " |")
     weights = ", ".join(f"{key.upper()} {file_size(side['weights_bytes'])}" for key, side in sides.items())

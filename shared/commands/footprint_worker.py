@@ -20,7 +20,8 @@ import tempfile
 import time
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import numpy as np
 
@@ -31,7 +32,7 @@ from shared.commands.trained import load_trained
 from shared.formats import rundir
 from shared.formats.exported import read_description
 from shared.formats.runtimes import Runner, default_file_name, export_kinds, format_of, open_runner
-from shared.training.backend import Backend
+from shared.training.backend import Backend, ExportOptions
 from shared.training.config import TrainConfig
 from shared.training.precision import DEFAULT_PRECISION
 
@@ -109,8 +110,7 @@ def run_latency(kit: WorkerKit, run: str, native: bool, files: list[str], thread
     rows = []
     if native:
         # the worker selected the run's device when it started; load_trained must not select it again
-        pinned = replace(backend, select_device=lambda *args: None)
-        trained = load_trained("shared.compare", backend.framework, pinned, run_dir, metrics)
+        trained = load_trained("shared.compare", backend.framework, backend, run_dir, metrics, select_device=False)
         rows.append(native_latency(backend, trained.model, trained.source, images, plan))
     rows += [file_latency(kit, run_dir / name, _quantize(run_dir / name), threads, images, plan) for name in files]
     return {"runtimes": rows}
@@ -129,10 +129,7 @@ def export_latency(kit: WorkerKit, arch: str, classes: int, image_size: int, thr
             path = Path(folder) / default_file_name(format_name, quantize)
             started = time.perf_counter()
             try:
-                if format_name == "onnx":
-                    backend.export_onnx(model, spec, path, images[:2])
-                else:
-                    backend.export_mobile(model, spec, path, quantize)
+                backend.export(format_name, model, spec, path, ExportOptions(images[:2], quantize=quantize))
             except Exception as error:  # an exporter that fails on one model leaves the rest of the table
                 rows.append({"format": format_name, "quantize": quantize, "file": path.name,
                              "error": f"export failed: {type(error).__name__}: {error}"})

@@ -75,7 +75,8 @@ def what_to_do() -> str:
     return ("cnnlab supports Colab's runtime of August 2026 and later (Python 3.13, torch 2.11, TensorFlow 2.20, "
             "Keras 3.13). In Colab: Runtime > Change runtime type > Runtime version: Latest, then run this cell "
             "again. Elsewhere, or to replace them anyway with cnnlab's pinned versions (several GB, minutes; restart "
-            f"the session after):\n  {sys.executable} -m pip install -c {ROOT / 'constraints.txt'} -e '{ROOT}[notebook]'")
+            f"the session after):\n  {sys.executable} -m pip install -c {ROOT / 'constraints.txt'} "
+            f"-e '{ROOT}[notebook]'")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,9 +7,11 @@ call by call, and summarised by the median and the 95th percentile.
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import numpy as np
 
@@ -78,7 +80,7 @@ def batch_latencies(predict: Callable[[np.ndarray], Any], images: np.ndarray, pl
     for batch in plan.batches:
         assert len(images) >= batch, f"{len(images)} images for a batch of {batch}"
         part = np.ascontiguousarray(images[:batch])
-        rows.append({"batch": batch, **latency_figures(time_calls(lambda: predict(part), plan))})
+        rows.append({"batch": batch, **latency_figures(time_calls(functools.partial(predict, part), plan))})
     return rows
 
 

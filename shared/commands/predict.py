@@ -17,7 +17,7 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -72,7 +72,7 @@ def _run_model(framework: str, load_backend: Callable, path: Path, device: str) 
     backend = load_backend()
     trained = load_trained(f"cnnlab_{framework}.predict", framework, backend, run_dir, metrics)
     if device != "cpu":
-        backend.select_device(device, 1, 300)
+        backend.select_device(device)
     onnx, no_onnx = _run_onnx(run_dir, metrics)
     return Model(lambda images, batch: backend.predict_logits(trained.model, images, batch), trained.classes,
                  metrics["image_size"], f"{run_dir}: {trained.spec.name} from {trained.source}; "

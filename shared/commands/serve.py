@@ -14,7 +14,7 @@ import ipaddress
 import os
 import sys
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

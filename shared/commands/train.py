@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import gc
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 from shared.commands.cli import build_parser, parse_or_exit
 from shared.run.runner import execute

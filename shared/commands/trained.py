@@ -49,12 +49,14 @@ class Trained:
 
 
 def load_trained(prog: str, framework: str, backend: Backend, run_dir: Path, metrics: dict,
-                 neutral: bool = False) -> Trained:
+                 neutral: bool = False, select_device: bool = True) -> Trained:
     """The run's trained model in ``backend``, on the device the run trained on where there is one (a CPU run's
-    logits are reproduced exactly on the CPU). The file it loads is first verified against the run's record of it
-    (``shared.formats.verified``): a mismatch is a ``WeightsError``."""
+    logits are reproduced exactly on the CPU); ``select_device=False`` keeps the device already selected. The file it
+    loads is first verified against the run's record of it (``shared.formats.verified``): a mismatch is a
+    ``WeightsError``."""
     spec = build_spec(metrics["arch"], len(metrics["classes"]), metrics["image_size"])
-    backend.select_device("auto" if str(metrics.get("device", "cpu")).startswith("cuda") else "cpu", 1, 300)
+    if select_device:
+        backend.select_device("auto" if str(metrics.get("device", "cpu")).startswith("cuda") else "cpu")
     model = backend.build_model(spec, metrics["config"].get("precision", DEFAULT_PRECISION))
     native = metrics["framework"] == framework and not neutral
     if native and not (run_dir / backend.checkpoint_name).is_file():

@@ -12,7 +12,7 @@ import importlib.util
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
@@ -25,8 +25,9 @@ def fingerprint(images: np.ndarray, labels: np.ndarray) -> str:
     digest = hashlib.sha256()
     images, labels = np.ascontiguousarray(images), np.ascontiguousarray(labels, dtype=np.int64)
     digest.update(f"{images.shape} {images.dtype} {labels.shape}".encode())
-    digest.update(memoryview(images).cast("B"))
-    digest.update(memoryview(labels).cast("B"))
+    # the ignores: an ndarray is a buffer, but numpy's stub does not declare __buffer__
+    digest.update(memoryview(images).cast("B"))  # type: ignore[arg-type]
+    digest.update(memoryview(labels).cast("B"))  # type: ignore[arg-type]
     return digest.hexdigest()
 
 
@@ -51,7 +52,7 @@ class Dataset:
     def image_size(self) -> int:
         return self.images.shape[1]
 
-    def subset(self, indices: np.ndarray) -> "Dataset":
+    def subset(self, indices: np.ndarray) -> Dataset:
         files = tuple(self.files[index] for index in indices) if self.files else ()
         return Dataset(self.name, self.images[indices], self.labels[indices], self.class_names, self.skipped, files)
 
@@ -66,7 +67,7 @@ class Split:
         return {"seed": self.seed, "train": self.train.tolist(), "val": self.val.tolist()}
 
     @classmethod
-    def from_json(cls, record: dict) -> "Split":
+    def from_json(cls, record: dict) -> Split:
         """The split of a run's split.json record (``shared.formats.rundir.read_split``)."""
         return cls(record["seed"], np.array(record["train"], dtype=np.int64), np.array(record["val"], dtype=np.int64))
 

@@ -18,6 +18,7 @@ import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from shared.util import progress
@@ -91,10 +92,11 @@ class ImageTooLarge(ValueError):
     """An image above ``MAX_IMAGE_PIXELS``: skipped, named, like a corrupt one."""
 
 
-def decode_image(path: Path, image_size: int) -> np.ndarray:
-    """RGB uint8 (S, S, 3): turned upright by its EXIF orientation (as a phone's photo is shown), converted from any
-    mode (palette, greyscale, RGBA, CMYK, 16-bit), resized to S x S with bilinear filtering and antialiasing (what
-    torchvision's ``Resize((S, S))`` does on PIL images). Training, evaluation and ``predict`` all decode here."""
+def decode_image(path: Path | BinaryIO, image_size: int) -> np.ndarray:
+    """An image file, or an open binary file (an upload), as RGB uint8 (S, S, 3): turned upright by its EXIF
+    orientation (as a phone's photo is shown), converted from any mode (palette, greyscale, RGBA, CMYK, 16-bit),
+    resized to S x S with bilinear filtering and antialiasing (what torchvision's ``Resize((S, S))`` does on PIL
+    images). Training, evaluation and ``predict`` all decode here."""
     from PIL import Image, ImageOps
 
     with warnings.catch_warnings():
@@ -105,14 +107,14 @@ def decode_image(path: Path, image_size: int) -> np.ndarray:
         except Image.DecompressionBombError:
             raise ImageTooLarge(f"above twice the {MAX_IMAGE_PIXELS / 1e6:.0f} MP bound on an image's size; shrink "
                                 f"it first") from None
-    with opened as image:
-        width, height = image.size
+    with opened as original:
+        width, height = original.size
         if width * height > MAX_IMAGE_PIXELS:
             raise ImageTooLarge(f"{width}x{height} pixels ({width * height / 1e6:.0f} MP) is above the "
                                 f"{MAX_IMAGE_PIXELS / 1e6:.0f} MP bound on an image's size (decoded, it would take "
                                 f"{3 * width * height / 2**20:,.0f} MiB, and more while it is resized); shrink it "
                                 f"first")
-        image = ImageOps.exif_transpose(image)
+        image = ImageOps.exif_transpose(original)
         if image.mode == "P" and "transparency" in image.info:
             image = image.convert("RGBA")  # Pillow warns when a palette with transparency goes straight to RGB
         image = _to_8_bit(image).convert("RGB").resize((image_size, image_size), Image.Resampling.BILINEAR)
@@ -175,7 +177,9 @@ def load_image_folder(root: Path, image_size: int, cache_dir: Path, name: str = 
                                skipped=tuple(meta["skipped"]), files=tuple(str(file) for file in archive["files"]))
     # Decoded straight into one array: a list of images and then np.stack would need twice the memory.
     images = np.empty((len(listing.files), image_size, image_size, 3), dtype=np.uint8)
-    labels, files, skipped = [], [], []
+    labels: list[int] = []
+    files: list[str] = []
+    skipped: list[str] = []
     for relative, label in progress.bar(list(zip(listing.files, listing.labels)), unit="image", leave=False,
                                         desc=f"decoding {root} at {image_size}px"):
         try:

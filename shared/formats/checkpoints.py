@@ -23,7 +23,7 @@ import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 from shared.formats.rundir import CHECKPOINTS, MANIFEST, STATE, write_json
 from shared.model.shapes import parameters
@@ -138,7 +138,7 @@ def intact(model_dir: Path) -> tuple[Checkpoint | None, list[Damaged]]:
     root = Path(model_dir) / CHECKPOINTS
     if not root.is_dir():
         return None, []
-    damaged = []
+    damaged: list[Damaged] = []
     for _, folder in sorted(((int(match.group(1)), path) for path in root.iterdir()
                              if (match := _EPOCH_FOLDER.match(path.name))), reverse=True):
         problem = verify(folder)

@@ -40,7 +40,7 @@ def save_optimizer_state(path: Path, spec: ModelSpec, state: OptimizerState, hyp
     arrays = {name: np.asarray(value, dtype=np.float32) for name, value in state.to_arrays().items()}
     arrays[META_KEY] = np.array(json.dumps(meta))
     with atomic_path(Path(path)) as part, open(part, "wb") as handle:
-        np.savez(handle, **arrays)
+        np.savez(handle, **arrays)  # type: ignore[arg-type]  # numpy's stub: **kwds as if one were allow_pickle
     return Path(path)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import Iterator
+from collections.abc import Iterator
 
 from shared.util.errors import UsageError, WeightsError
 from shared.util.paths import not_a_file

@@ -13,7 +13,8 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from shared.util.errors import RunDirError
 from shared.util.paths import not_a_file
@@ -112,7 +113,8 @@ def read_record(path: Path, record: Record) -> dict:
     """The JSON object in ``path``, validated against ``record``. Every failure is a ``RunDirError`` of one line."""
     path = Path(path)
     if not path.is_file():
-        raise RunDirError(f"{path} {not_a_file(path)}; expected the {record.what}. {record.remedy[0].upper()}{record.remedy[1:]}")
+        raise RunDirError(f"{path} {not_a_file(path)}; expected the {record.what}. "
+                          f"{record.remedy[0].upper()}{record.remedy[1:]}")
     try:
         data = json.loads(path.read_text())
     except (ValueError, UnicodeDecodeError) as error:

@@ -15,7 +15,7 @@ import shutil
 import socket
 import time
 from pathlib import Path
-from typing import Iterator
+from collections.abc import Iterator
 
 from shared.formats import records
 from shared.util.atomic import atomic_path
@@ -184,9 +184,9 @@ def running_marker() -> dict:
     return {"pid": os.getpid(), "host": socket.gethostname()}
 
 
-def effective_status(metrics: dict) -> str:
-    """The recorded status, except that a "running" run whose process is gone (killed, machine restarted) is
-    "stopped": its last finished epoch can be resumed."""
+def effective_status(metrics: dict) -> str | None:
+    """The recorded status (None where none is recorded), except that a "running" run whose process is gone (killed,
+    machine restarted) is "stopped": its last finished epoch can be resumed."""
     status = metrics.get("status")
     process = metrics.get("process") or {}
     if status != RUNNING or process.get("host") != socket.gethostname():
@@ -209,6 +209,7 @@ def read_finished_metrics(run_dir: Path, purpose: str) -> dict:
     metrics = records.read_record(path, records.Record(records.FINISHED_METRICS.what, (records.STATUS,),
                                                        records.FINISHED_METRICS.remedy))
     status = effective_status(metrics)
+    assert status is not None  # read_record checked that "status" is a non-empty string
     if status != COMPLETE:
         hint = {STOPPED: "its process is gone (killed?); continue it with --resume",
                 INTERRUPTED: "continue it with --resume", DIVERGED: "its loss diverged; start a new run with a "

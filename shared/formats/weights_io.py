@@ -35,7 +35,9 @@ def save_weights(path: Path, spec: ModelSpec, weights: dict[str, np.ndarray]) ->
     arrays[META_KEY] = np.array(json.dumps(meta))
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as part, open(part, "wb") as handle:
-        np.savez(handle, **arrays)  # a file object, because np.savez would append ".npz" to a path
+        # a file object, because np.savez would append ".npz" to a path. The ignore: numpy's stub types **kwds as if
+        # one of them could be its allow_pickle flag
+        np.savez(handle, **arrays)  # type: ignore[arg-type]
     return path
 
 

@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from collections.abc import Callable
 
 from shared.model.specs import (AvgPool2d, BatchNorm2d, Conv2d, Flatten, GlobalAvgPool2d, Layer, Linear, MaxPool2d,
                                 ModelSpec, Normalize, ReLU, ReLU6, Residual, Sequential)
@@ -20,7 +20,7 @@ IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 def _cifar_cnn(pooling: str, classes: int, image_size: int) -> ModelSpec:
     """The seed CIFAR-100 lab's network; ``pooling`` is how the second stage shrinks 8x8 to 2x2."""
     hidden = 32
-    layers = [
+    layers: list[tuple[str, Layer]] = [
         ("normalize", Normalize(CIFAR100_MEAN, CIFAR100_STD)),
         ("conv1", Conv2d(3, hidden, 5, stride=4, padding=2)),
         ("relu1", ReLU()),
@@ -40,7 +40,7 @@ def _cifar_improved(classes: int, image_size: int) -> ModelSpec:
     """The CIFAR-100 lab's improved network, as the student's report describes it: BatchNorm on the input, a
     stride-4 3x3 conv to 64 channels, a 3x3 conv to 128, and an average over the whole 8x8 map in place of the
     flatten (the report's ``AvgPool2d(8)``, here global so that any image size works), then the classifier."""
-    layers = [
+    layers: list[tuple[str, Layer]] = [
         ("normalize", Normalize(CIFAR100_MEAN, CIFAR100_STD)),
         ("bn0", BatchNorm2d(3)),
         ("conv1", Conv2d(3, 64, 3, stride=4, padding=1)),
@@ -56,7 +56,7 @@ def _cifar_improved(classes: int, image_size: int) -> ModelSpec:
 
 def _flowers_baseline(classes: int, image_size: int) -> ModelSpec:
     """The seed flowers lab's from-scratch CNN: three conv-conv-pool stages and three Linear layers."""
-    layers = [("normalize", Normalize(IMAGENET_MEAN, IMAGENET_STD))]
+    layers: list[tuple[str, Layer]] = [("normalize", Normalize(IMAGENET_MEAN, IMAGENET_STD))]
     channels = [3, 32, 64, 128, 128, 256, 256]
     for index in range(6):
         layers += [(f"conv{index + 1}", Conv2d(channels[index], channels[index + 1], 3, 1, 1)),
@@ -97,7 +97,7 @@ def _resnet18(classes: int, image_size: int) -> ModelSpec:
     def stage(in_channels: int, out_channels: int, stride: int) -> Sequential:
         return _numbered(_basic_block(in_channels, out_channels, stride), _basic_block(out_channels, out_channels, 1))
 
-    layers = [
+    layers: list[tuple[str, Layer]] = [
         ("normalize", Normalize(IMAGENET_MEAN, IMAGENET_STD)),
         ("conv1", Conv2d(3, 64, 7, stride=2, padding=3, bias=False, init="kaiming_normal_fan_out")),
         ("bn1", BatchNorm2d(64)),
@@ -159,7 +159,7 @@ def _mobilenet_v2(classes: int, image_size: int, width: float = 1.0) -> ModelSpe
             channels = out
     last = _make_divisible(1280 * max(1.0, width))
     features.append(_conv_bn_relu6(channels, last, 1))
-    layers = [
+    layers: list[tuple[str, Layer]] = [
         ("normalize", Normalize(IMAGENET_MEAN, IMAGENET_STD)),
         ("features", _numbered(*features)),
         ("pool", GlobalAvgPool2d()),

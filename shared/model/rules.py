@@ -10,7 +10,8 @@ place against every type of ``shared.model.specs.Layer``).
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 # place -> (its dispatching function, whether only elementary layers reach it), for the test that checks every
 # type everywhere. A backend's places appear once its module is imported.

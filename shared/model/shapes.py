@@ -8,7 +8,8 @@ weights (out, in). Parameter names are ``<leaf layer>.<weight|bias|running_mean|
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator
+from typing import cast
+from collections.abc import Iterator
 
 from shared.model.rules import layer_rule
 from shared.model.specs import (AvgPool2d, BatchNorm2d, Conv2d, Flatten, GlobalAvgPool2d, Layer, Linear, MaxPool2d,
@@ -144,11 +145,13 @@ def output_shapes(spec: ModelSpec) -> list[tuple[str, tuple[int, ...]]]:
 def flatten_input_shapes(spec: ModelSpec) -> dict[str, tuple[int, int, int]]:
     """For each Linear fed by a Flatten: the (C, H, W) map that was flattened, keyed by the Linear's full name. NHWC
     backends permute these Linears' weights."""
-    found, flattened = {}, None
+    found: dict[str, tuple[int, int, int]] = {}
+    flattened: tuple[int, int, int] | None = None
     for name, layer, shape in walk(spec.layers, input_shape(spec)):
         if isinstance(layer, Linear) and flattened is not None:
             found[name] = flattened
-        flattened = shape if isinstance(layer, Flatten) else None
+        # a Flatten reads a (C, H, W) map in every spec: the layers before it are 2-D
+        flattened = cast(tuple[int, int, int], shape) if isinstance(layer, Flatten) else None
     if flattened is not None:
         raise ValueError(f"{spec.name}: a Flatten must feed a Linear")
     return found

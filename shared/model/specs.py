@@ -11,7 +11,6 @@ spec is ``Normalize``. The registry of named specs lives in ``shared.model.regis
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
 
 
 @dataclass(frozen=True)
@@ -137,8 +136,8 @@ class Residual(Composite):
             raise ValueError(f"a residual block's layers need distinct names, got {names}")
 
 
-Layer = Union[Normalize, Conv2d, BatchNorm2d, ReLU, ReLU6, MaxPool2d, AvgPool2d, GlobalAvgPool2d, Flatten, Linear,
-              Sequential, Residual]
+Layer = (Normalize | Conv2d | BatchNorm2d | ReLU | ReLU6 | MaxPool2d | AvgPool2d | GlobalAvgPool2d | Flatten | Linear
+         | Sequential | Residual)
 LEAF_TYPES = (Normalize, Conv2d, BatchNorm2d, ReLU, ReLU6, MaxPool2d, AvgPool2d, GlobalAvgPool2d, Flatten, Linear)
 
 

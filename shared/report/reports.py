@@ -4,6 +4,7 @@ the pooling study) the comparison of its variants. Plain text and JSON, written 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -24,7 +25,8 @@ def classification_reports(parts: dict[str, tuple[np.ndarray, np.ndarray]], clas
                            skipped: tuple[str, ...] = ()) -> tuple[str, dict]:
     """Per-class precision, recall and F1 for each part ("train", "validation"): (labels, logits), as text and as
     data, in the layout of scikit-learn's ``classification_report`` (``digits=4`` / ``output_dict=True``)."""
-    text, data = [], {}
+    text: list[str] = []
+    data: dict[str, Any] = {}
     for part, (labels, logits) in parts.items():
         rows = report_rows(labels, logits.argmax(axis=1), class_names)
         text.append(f"{part} ({len(labels)} images)\n{report_text(rows)}")
@@ -45,8 +47,9 @@ def report_rows(labels: np.ndarray, predicted: np.ndarray, class_names: tuple[st
     hold it to scikit-learn's output."""
     scores = class_scores(labels, predicted, len(class_names))
     columns = (scores.precision, scores.recall, scores.f1)
-    rows = {name: (*(float(column[index]) for column in columns), float(scores.support[index]))
-            for index, name in enumerate(class_names)}
+    rows: dict[str, float | tuple[float, ...]] = {
+        name: (*(float(column[index]) for column in columns), float(scores.support[index]))
+        for index, name in enumerate(class_names)}
     total = float(scores.support.sum())
     rows["accuracy"] = float(np.sum(labels == predicted)) / total
     rows["macro avg"] = (*(float(np.mean(column)) for column in columns), total)

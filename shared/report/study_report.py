@@ -133,7 +133,8 @@ def _results(comparison: dict) -> list[str]:
 
 
 def _curves(run_dir: Path, comparison: dict) -> list[str]:
-    lines = ["## Curves", "", _link(run_dir, rundir.STUDY_FIGURE, "validation accuracy and loss of every arm", image=True),
+    lines = ["## Curves", "",
+             _link(run_dir, rundir.STUDY_FIGURE, "validation accuracy and loss of every arm", image=True),
              "", "Each arm's own curves (train and validation, with the batches' 25th-75th percentile band):", ""]
     for arm, row in comparison["variants"].items():
         seeds = [_link(run_dir, f"{run}/{rundir.CURVES}", run.rsplit("/", 1)[-1]) for run in row["runs"]]

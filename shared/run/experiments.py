@@ -11,7 +11,7 @@ import sys
 import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -118,7 +118,7 @@ class DataOptions:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, data: dict) -> "DataOptions":
+    def from_json(cls, data: dict) -> DataOptions:
         classes = tuple(data["classes"]) if data.get("classes") else None
         return cls(data["experiment"], data.get("source"), data.get("image_size"), classes, data["val_fraction"],
                    data["seed"])
@@ -185,6 +185,8 @@ def _image_folder(options: DataOptions, download: bool = False) -> tuple[Dataset
         elif not root.exists():
             raise UsageError(f"no flowers data at {root}: pass --download to fetch the lab's archive "
                              f"({flowers.URL}), or --data FOLDER with one subfolder of images per class")
+    # every image-folder experiment has a default --image-size (EXPERIMENTS), so a run's options always hold one
+    assert options.image_size is not None
     listing = list_image_folder(root)
     dataset = load_image_folder(root, options.image_size, cnnlab_home() / home.DECODED,
                                 name=f"images in {options.source or root}", listing=listing)

@@ -22,7 +22,7 @@ import sys
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from shared.util import progress
@@ -166,7 +166,9 @@ def _store(path: Path, key: str, features: dict[str, np.ndarray]) -> bool:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(path) as part, open(part, "wb") as handle:
-            np.savez(handle, key=np.array(key), checksum=np.array(features_checksum(features)), **features)
+            # the ignore: numpy's stub types **kwds as if one of them could be its allow_pickle flag
+            np.savez(handle, key=np.array(key), checksum=np.array(features_checksum(features)),
+                     **features)  # type: ignore[arg-type]
     except OSError as error:
         _warn(f"the feature cache {path} could not be written ({type(error).__name__}: {error}); the run continues "
               f"without it")
@@ -196,7 +198,7 @@ def feature_sets(backend: Backend, model, spec: ModelSpec, first_trainable: str,
     images = {"train": train.images, "val": val.images}
     features = _load(path, key, images)
     loaded = stored = features is not None
-    if not loaded:
+    if features is None:
         features = _compute(lambda part_images, on_batch: backend.backbone_features(
             model, spec, first_trainable, part_images, config.batch_size, on_batch), images)
         stored = _store(path, key, features)

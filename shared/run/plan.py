@@ -10,6 +10,7 @@ from pathlib import Path
 from shared.formats import rundir
 from shared.formats.checkpoints import Checkpoint
 from shared.training.config import TrainConfig
+from shared.util import flags
 from shared.util.errors import UsageError
 from shared.model.specs import ModelSpec
 from shared.run.experiments import EXPERIMENTS, Arm, DataOptions, Experiment, PreparedData
@@ -61,7 +62,7 @@ class Plan:
                 units.append(Unit(each, seed, folder, config))
         return units
 
-    def with_epochs(self, epochs: int) -> "Plan":
+    def with_epochs(self, epochs: int) -> Plan:
         return replace(self, config=replace(self.config, epochs=epochs))
 
     def to_json(self, framework: str) -> dict:
@@ -71,7 +72,7 @@ class Plan:
                 "arms": {arm.name: {"arch": arm.arch, **arm.recipe.settings()} for arm in self.arms}}
 
     @classmethod
-    def from_json(cls, data: dict) -> "Plan":
+    def from_json(cls, data: dict) -> Plan:
         weights = Path(data["weights"]) if data.get("weights") else None
         return cls(EXPERIMENTS[data["experiment"]], tuple(data["archs"]), TrainConfig(**data["config"]),
                    DataOptions.from_json(data["data"]), weights, download=False, repeats=data.get("repeats", 1))
@@ -135,10 +136,7 @@ def plan_from_args(args) -> Plan:
                          f"{experiment.name} trains one model: run it again with another --seed")
     archs = (args.arch,) if args.arch is not None else experiment.archs or (TrainConfig().arch,)
     config = TrainConfig(arch=archs[0], experiment=experiment.name, epochs=args.epochs or experiment.epochs,
-                         batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
-                         lr_schedule=args.lr_schedule, val_fraction=args.val_fraction, seed=args.seed,
-                         precision=args.precision, compile=args.compile, feature_cache=args.feature_cache,
-                         opset=args.opset)
+                         **flags.values(args, TrainConfig))
     data = DataOptions(experiment.name, str(Path(args.data).absolute()) if args.data else None,
                        args.image_size or experiment.image_size, args.classes, args.val_fraction, args.seed)
     return Plan(experiment, archs, config, data, args.weights, args.download, repeats)

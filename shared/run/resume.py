@@ -21,11 +21,14 @@ from pathlib import Path
 
 from shared.formats import checkpoints, rundir
 from shared.util.errors import RunDirError, UsageError
+from shared.run.options import RunOptions
 from shared.run.plan import Job, Plan, unit_dir
+from shared.training.config import TrainConfig
+from shared.util import flags
 from shared.training.schedule import extendable
 
-# The flags that may accompany --resume; everything else is the run's own.
-RESUME_FLAGS = ("--resume", "--epochs", "--out", "--device", "--replicas", "--no-feature-cache", "--peer-timeout")
+# The flags that may accompany --resume (declared ``resumable``); everything else is the run's own.
+RESUME_FLAGS = flags.resumable(RunOptions, TrainConfig)
 
 
 def given_flags(argv: list[str]) -> list[str]:
@@ -35,9 +38,10 @@ def given_flags(argv: list[str]) -> list[str]:
 def plan_resume(args, argv: list[str], framework: str) -> Job:
     others = [flag for flag in given_flags(argv) if flag not in RESUME_FLAGS]
     if others:
-        raise UsageError(f"{others[0]}: a resumed run keeps its own settings; with --resume give only --epochs N "
-                         f"(the new total), --out NEW_DIR (to continue into a new directory), --device, "
-                         f"--replicas, --no-feature-cache or --peer-timeout")
+        allowed = [flag for flag in RESUME_FLAGS if flag != "--resume"]
+        raise UsageError(f"{others[0]}: a resumed run keeps its own settings; with --resume give only "
+                         f"{', '.join(allowed[:-1])} or {allowed[-1]} (--epochs N: the new total; --out NEW_DIR: "
+                         f"continue into a new directory)")
     source = Path(args.resume)
     if not source.is_dir():
         raise RunDirError(f"--resume {source}: no such run directory; pass the --out of an earlier train run")

@@ -15,7 +15,8 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from shared.formats import pretrained, rundir
 from shared.model.registry import build_spec

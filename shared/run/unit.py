@@ -28,7 +28,7 @@ from shared.run.plan import Job, Unit, UnitRun
 from shared.run.outcome import (diverged_message, interrupted_message, not_written_message, stopped,
                                 write_reports)
 from shared.training import tensorboard_log
-from shared.training.backend import Backend
+from shared.training.backend import Backend, ExportOptions
 from shared.training.config import TrainConfig
 from shared.util import signals
 from shared.util.errors import EXIT_DIVERGED, EXIT_NOT_WRITTEN, EXIT_OK, Diverged
@@ -225,9 +225,9 @@ def finish(run: UnitRun, model, metrics: dict, curves: Curves) -> Trained:
         with signals.stops_kept():  # the export imports onnxruntime, whose initialisation hides a stop (signals)
             with run.timings.phase("export"):
                 check_images = val_set.images[:8].astype(np.float32)
-                metrics["onnx"] = backend.export_onnx(model, spec, run.folder / rundir.ONNX, check_images,
-                                                      opset=run.config.opset,
-                                                      metadata=verified.onnx_metadata(verified.identity(metrics)))
+                options = ExportOptions(check_images, run.config.opset,
+                                        verified.onnx_metadata(verified.identity(metrics)))
+                metrics["onnx"] = backend.export("onnx", model, spec, run.folder / rundir.ONNX, options)
             with run.timings.phase("reports"):
                 curves.draw(history)
                 write_reports(backend, model, run.data.train, val_set, run.config.batch_size, run.folder,

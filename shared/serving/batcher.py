@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 from dataclasses import dataclass
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -50,8 +50,9 @@ class Batcher:
     @property
     def depth(self) -> int:
         """Images waiting for a forward pass."""
-        return sum(len(item.images) for item in self._waiting) + sum(
-            len(item.images) for item in list(self._queue._queue))  # type: ignore[attr-defined]
+        # asyncio.Queue keeps its items in a deque, _queue, that typeshed does not declare
+        queued: list[_Pending] = list(self._queue._queue)  # type: ignore[attr-defined]
+        return sum(len(item.images) for item in self._waiting) + sum(len(item.images) for item in queued)
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._gather_forever())
@@ -91,7 +92,7 @@ class Batcher:
                 if item is None and self._delay > 0 and loop.time() < deadline:
                     try:
                         item = await asyncio.wait_for(self._queue.get(), deadline - loop.time())
-                    except asyncio.TimeoutError:
+                    except TimeoutError:
                         item = None
                 if item is None:
                     break

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hmac
 import json
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from shared.serving.metrics import ServerMetrics
 

@@ -14,8 +14,14 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from shared.util.errors import UsageError
+
+if TYPE_CHECKING:  # both imported where the server starts: importing this module loads neither FastAPI nor uvicorn
+    import uvicorn
+
+    from shared.serving.app import State
 
 STOP_SECONDS = 8.0  # the graceful part of a stop; the issue of a stop is answered within 10 s in all
 
@@ -50,9 +56,9 @@ def bind(host: str, port: int) -> socket.socket:
 class Server:
     """A server started by ``start``; ``url`` is its address, ``page`` its page."""
     url: str
-    _uvicorn: object
+    _uvicorn: uvicorn.Server
     _thread: threading.Thread
-    _state: object
+    _state: State
     _failure: list
 
     @property
@@ -63,7 +69,7 @@ class Server:
     def ready(self) -> bool:
         return bool(self._state.ready)
 
-    def wait_ready(self, timeout: float = 120.0) -> "Server":
+    def wait_ready(self, timeout: float = 120.0) -> Server:
         """Block until the warm-up has run (``/v2/health/ready`` answers 200); ``TimeoutError`` after ``timeout``."""
         deadline = time.monotonic() + timeout
         while not self._state.ready:
@@ -93,7 +99,7 @@ class Server:
         self._thread.join(timeout)
         return not self._thread.is_alive()
 
-    def __enter__(self) -> "Server":
+    def __enter__(self) -> Server:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -108,8 +114,11 @@ def start(app, state, sock: socket.socket, url: str) -> Server:
     import uvicorn
 
     # proxy_headers off: behind no proxy by default, and the header rewriting costs every request
+    # the ignore: uvicorn annotates timeout_graceful_shutdown as int, but hands it to asyncio.timeout, which takes
+    # any number of seconds
     config = uvicorn.Config(app, loop="auto", http="auto", lifespan="on", log_level="error", access_log=False,
-                            timeout_graceful_shutdown=STOP_SECONDS, server_header=False, proxy_headers=False)
+                            timeout_graceful_shutdown=STOP_SECONDS,  # type: ignore[arg-type]
+                            server_header=False, proxy_headers=False)
     server = uvicorn.Server(config)
     failure: list = []
 

@@ -68,6 +68,7 @@ def download(url: str, destination: Path, algorithm: str | None = None, expected
             raise DownloadError(f"download of {url} stopped after {received:,} of {expected_size:,} bytes; "
                                 f"run again to retry")
         if expected_digest:
+            assert algorithm is not None, "an expected digest comes with the algorithm that made it"
             check_digest(part, algorithm, expected_digest)
         os.replace(part, destination)
     finally:

@@ -12,7 +12,7 @@ PACKAGES = ("torch", "torchvision", "tensorflow", "keras", "numpy")
 
 def package_versions(packages: tuple[str, ...] = PACKAGES) -> dict[str, str | None]:
     """Installed versions (None where a package is missing)."""
-    versions = {}
+    versions: dict[str, str | None] = {}
     for package in packages:
         try:
             versions[package] = importlib.metadata.version(package)

@@ -15,7 +15,7 @@ import os
 import sys
 import tempfile
 from contextlib import contextmanager
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 # What TensorFlow's C++ runtime prints on a CPU machine when it loads and first lists its devices: notes, not
 # errors (cnnlab_tf.load_backend and cnnlab_tf.device filter them).

@@ -8,7 +8,7 @@ import contextlib
 import os
 import signal
 import sys
-from typing import Iterator
+from collections.abc import Iterator
 
 EXIT_CLOSED_PIPE = 128 + signal.SIGPIPE  # 141, what `cat file | head -1` leaves in PIPESTATUS for cat
 

@@ -7,7 +7,7 @@ import contextlib
 import os
 import signal
 import subprocess
-from typing import Iterator
+from collections.abc import Iterator
 
 from shared.util import signals
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
-from typing import Iterator
+from collections.abc import Iterator
 
 from shared.util.errors import EXIT_INTERRUPTED, EXIT_TERMINATED
 
@@ -70,11 +70,12 @@ def _stop_behind(error: BaseException) -> StopRequested | None:
     if isinstance(error, ImportError):
         return _raised
     seen: set[int] = set()
-    while error is not None and id(error) not in seen:
-        if error is _raised:
+    link: BaseException | None = error
+    while link is not None and id(link) not in seen:
+        if link is _raised:
             return _raised
-        seen.add(id(error))
-        error = error.__cause__ or error.__context__
+        seen.add(id(link))
+        link = link.__cause__ or link.__context__
     return None
 
 

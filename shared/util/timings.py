@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 PROCESS_START = time.perf_counter()  # imported by the runner, which the entry points import first
 

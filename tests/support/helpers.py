@@ -63,7 +63,7 @@ def interrupting_backend(backend, after_epoch: int = 1):
 
         return backend.fit(model, optimizer, train, val, config, save_then_stop, first_epoch, **options)
 
-    return dataclasses.replace(backend, fit=fit_then_interrupt)
+    return overriding(backend, fit=fit_then_interrupt)
 
 
 def check_interrupted_run(run_dir: Path, checkpoint_name: str, stderr: str) -> None:
@@ -363,3 +363,17 @@ def executorch_installed() -> bool:
     assert os.environ.get("CNNLAB_STACK") == "colab", \
         "executorch is not installed; install the mobile extra: pip install -c constraints.txt -e '.[test,mobile]'"
     return False
+
+
+def overriding(backend, **members):
+    """``backend`` with some of its members replaced, as a subclass (the backend contract is a class,
+    ``shared.training.backend.Backend``): a function replaces a method and takes the method's arguments without
+    ``self``; anything else (``framework``, ``exporters``) replaces the attribute."""
+    replaced = {name: staticmethod(value) if callable(value) and not isinstance(value, type) else value
+                for name, value in members.items()}
+    return type(f"Overriding{type(backend).__name__}", (type(backend),), replaced)()
+
+
+def phone_format(backend) -> str:
+    """The phone format ``backend`` writes besides ONNX: ExecuTorch (PyTorch) or LiteRT (Keras)."""
+    return next(name for name in backend.exporters if name != "onnx")

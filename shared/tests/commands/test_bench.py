@@ -54,7 +54,8 @@ def _default_run(wall: float, bare: float, epochs: float) -> dict:
 
 COMMANDS = {"default_run": {"torch": _default_run(4.0, 1.5, 2.0), "tf": _default_run(6.0, 3.0, 2.5)},
             "small_images": {"image_size": 32, "epochs": 2, "rows": [
-                {"arch": "cifar_cnn_max", "torch": {"steady_epoch": 0.1, "first_epoch": 0.12, "first_epoch_extra": 0.02},
+                {"arch": "cifar_cnn_max",
+                 "torch": {"steady_epoch": 0.1, "first_epoch": 0.12, "first_epoch_extra": 0.02},
                  "tf": {"steady_epoch": 0.2, "first_epoch": 1.0, "first_epoch_extra": 0.8}, "keras_vs_torch": 2.0}]}}
 
 

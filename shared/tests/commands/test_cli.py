@@ -1,10 +1,17 @@
 """Bad flags on both train CLIs: one line naming the value and what is allowed, non-zero exit, no traceback.
 Flags are checked before a framework is imported, so these run in a second or two."""
 
+import argparse
+import re
 import subprocess
 import sys
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
+
+from shared.commands.cli import flag_table
+from shared.util import flags
 
 ENTRY_POINTS = ["cnnlab_torch.train", "cnnlab_tf.train"]
 
@@ -52,13 +59,44 @@ def test_existing_run_directory_is_never_overwritten(module, tmp_path):
     assert (run_dir / "metrics.json").read_text() == "precious"
 
 
+README = Path(__file__).resolve().parents[3] / "README.md"
+
+
+def _readme_flag_table() -> str:
+    found = re.search(r"<!-- the train flags:[^\n]*-->\n(.*?)\n<!-- end of the train flags -->", README.read_text(),
+                      re.S)
+    assert found, "README.md lost the markers around the train flags' table"
+    return found.group(1)
+
+
+def test_the_readme_flag_table_is_the_one_the_declarations_give():
+    assert _readme_flag_table() == flag_table(), "regenerate it: python -m shared.commands.cli"
+
+
 @pytest.mark.parametrize("module", ENTRY_POINTS)
-def test_help_documents_every_flag(module):
+def test_the_readme_flag_table_and_help_name_the_same_flags(module):
     result = run_cli(module, "--help")
     assert result.returncode == 0
-    for flag in ["--experiment", "--arch", "--data", "--download", "--image-size", "--classes", "--weights", "--epochs", "--batch-size", "--lr", "--val-fraction", "--seed", "--device",
-                 "--out", "--resume", "--no-feature-cache", "--precision", "--compile"]:
-        assert flag in result.stdout
+    in_help = set(re.findall(r"^  (--[a-z-]+)", result.stdout, re.M)) - {"--help"}
+    in_readme = set(re.findall(r"^\| `(--[a-z-]+)`", _readme_flag_table(), re.M))
+    assert in_help == in_readme
+    assert {"--experiment", "--arch", "--epochs", "--no-feature-cache", "--resume"} <= in_help  # the parse works
+
+
+def test_a_new_declared_setting_becomes_a_flag_of_the_api_the_parser_and_the_resume_rules():
+    @dataclass(frozen=True)
+    class Extra:
+        label_smoothing: float = flags.setting(0.0, "smoothing of the targets", flags.NON_NEGATIVE, resumable=True)
+        momentum: float = 0.9  # a plain field: no flag
+
+    parser = argparse.ArgumentParser()
+    flags.add_flags(parser, Extra)
+    assert parser.parse_args(["--label-smoothing", "0.1"]).label_smoothing == 0.1
+    assert not hasattr(parser.parse_args([]), "momentum")
+    assert flags.resumable(Extra) == ("--label-smoothing",)
+    assert "| `--label-smoothing` | `0.0` | smoothing of the targets *(also with --resume)* |" in flags.flag_table(Extra)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--label-smoothing", "-1"])
 
 
 @pytest.mark.parametrize("module", ENTRY_POINTS)

@@ -4,7 +4,8 @@ import pytest
 
 from shared.model.flops import forward_flops, layer_flops, train_step_flops
 from shared.model.registry import ARCHITECTURES, build_spec
-from shared.model.specs import BatchNorm2d, Conv2d, Flatten, Linear, MaxPool2d, ModelSpec, Normalize, ReLU, Residual, Sequential
+from shared.model.specs import (BatchNorm2d, Conv2d, Flatten, Linear, MaxPool2d, ModelSpec, Normalize, ReLU, Residual,
+                                Sequential)
 
 TINY = ModelSpec("tiny", (
     ("normalize", Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))),
