@@ -3,7 +3,15 @@ package's functions (mypy checks each against the abstract method it implements)
 
 import tensorflow as tf
 
-from cnnlab_tf import device, distributed, engine, features, model, optimizer, pretrained, summary, weights
+import cnnlab_tf.device as device
+import cnnlab_tf.distributed as distributed
+import cnnlab_tf.engine as engine
+import cnnlab_tf.features as features
+import cnnlab_tf.model as model
+import cnnlab_tf.optimizer as optimizer
+import cnnlab_tf.pretrained as pretrained
+import cnnlab_tf.summary as summary
+import cnnlab_tf.weights as weights
 from cnnlab_tf.exporters import EXPORTERS
 from shared.formats import rundir
 from shared.training.backend import Backend

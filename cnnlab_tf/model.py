@@ -5,6 +5,7 @@ activations."""
 from __future__ import annotations
 
 import weakref
+from typing import cast
 
 import numpy as np
 
@@ -264,7 +265,9 @@ def layer_outputs(model: keras.Model, spec: ModelSpec, images: np.ndarray) -> di
     canonical_shapes = output_shapes(spec)
     outputs = {}
     for index, ((name, layer), value) in enumerate(zip(spec.layers, values)):
-        flattened_chw = canonical_shapes[index - 1][1] if isinstance(layer, Flatten) else None
+        # what a Flatten reads is a (C, H, W) map (shared.model.shapes.flatten_input_shapes)
+        flattened_chw = cast(tuple[int, int, int], canonical_shapes[index - 1][1]) if isinstance(layer, Flatten) \
+            else None
         outputs[name] = activation_to_canonical(np.asarray(value), flattened_chw)
     return outputs
 

@@ -106,10 +106,10 @@ def set_optimizer_state(model: keras.Model, spec: ModelSpec, optimizer: TorchAda
 def save_optimizer(optimizer: TorchAdam, path: Path) -> None:
     """The native state: the optimizer's own variables (``save_own_variables``, as a ``.keras`` archive stores
     them), in an ``.npz``."""
-    store = {}
+    store: dict[str, np.ndarray] = {}  # "0", "1"...: each variable's value
     optimizer.save_own_variables(store)
     with atomic_path(path) as part, open(part, "wb") as handle:
-        np.savez(handle, **store)
+        np.savez(handle, **store)  # type: ignore[arg-type]  # numpy's stub: **kwds as if one were allow_pickle
 
 
 def load_optimizer(optimizer: TorchAdam, path: Path) -> None:

@@ -4,7 +4,15 @@ functions (mypy checks each against the abstract method it implements)."""
 import torch
 import torch._dynamo  # noqa: F401  (torch.optim's first step imports it, 1 s: counted with the framework's import)
 
-from cnnlab_torch import device, distributed, engine, features, model, optimizer, pretrained, summary, weights
+import cnnlab_torch.device as device
+import cnnlab_torch.distributed as distributed
+import cnnlab_torch.engine as engine
+import cnnlab_torch.features as features
+import cnnlab_torch.model as model
+import cnnlab_torch.optimizer as optimizer
+import cnnlab_torch.pretrained as pretrained
+import cnnlab_torch.summary as summary
+import cnnlab_torch.weights as weights
 from cnnlab_torch.exporters import EXPORTERS
 from shared.formats import rundir
 from shared.training.backend import Backend

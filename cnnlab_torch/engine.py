@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from typing import cast
 
 import numpy as np
 import torch
@@ -16,7 +17,7 @@ from torch import nn
 
 from cnnlab_torch.distributed import current_world, loss_scale, parallel, summed
 from cnnlab_torch.optimizer import set_learning_rate
-from cnnlab_torch.precision import autocast, loss_scaler, variable_dtype
+from cnnlab_torch.precision import autocast, loss_scaler, model_precision, variable_dtype
 from shared.data.augment import pad
 from shared.training.config import TrainConfig
 from shared.data.dataset import Dataset
@@ -30,7 +31,7 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, images: torch
     correct count as 0-d tensors, left on the device. ``scaler`` scales the loss (16-mixed); ``loss_scale``
     multiplies the loss that is differentiated (a process's share of a distributed batch)."""
     model.train()
-    precision = model.precision  # a SpecModel's (DDP's wrapper and torch.compile's pass it on); no silent default
+    precision = model_precision(model)  # a SpecModel's (DDP's wrapper and torch.compile's pass it on)
     # Forward, convolutions and matmuls in the precision's compute dtype; the loss in the variable dtype
     with autocast(precision, images.device):
         logits = model(images)
@@ -61,6 +62,7 @@ def gather_batch(images: torch.Tensor, labels: torch.Tensor, index: torch.Tensor
     and each image is read through its crop's ``rows`` and ``cols`` (``shared.data.augment.apply``, as one gather)."""
     if rows is None:
         return images[index], labels[index]
+    assert cols is not None  # a crop comes as its rows and its cols
     return images[index[:, None, None], rows[:, :, None], cols[:, None, :]], labels[index]
 
 
@@ -75,7 +77,8 @@ def _compiled(model: nn.Module, enabled: bool) -> nn.Module:
         print(f"warning: --compile: torch.compile cannot build here ({type(error).__name__}: "
               f"{str(error).splitlines()[0] if str(error) else ''}); training without it", file=sys.stderr)
         return model
-    return torch.compile(model)
+    # the cast: torch.compile of a module is an OptimizedModule, a module, though its stub returns a callable
+    return cast(nn.Module, torch.compile(model))
 
 
 def train_steps(model: nn.Module, optimizer: torch.optim.Optimizer, train: Dataset,

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from cnnlab_torch.model import predict_logits
+from cnnlab_torch.precision import set_model_precision
 from cnnlab_torch.runtime import quiet_executorch
 from shared.formats.runtimes import FORMATS, missing_runtime
 from shared.util.atomic import atomic_path
@@ -43,7 +44,7 @@ def _float32_cpu(model: nn.Module) -> nn.Module:
     """A float32 CPU copy in inference mode, whatever the training precision and device: one file that runs
     anywhere, and that both frameworks' exports can be compared on."""
     cpu_model = copy.deepcopy(model).cpu().float().eval()
-    cpu_model.precision = DEFAULT_PRECISION
+    set_model_precision(cpu_model, DEFAULT_PRECISION)
     return cpu_model
 
 

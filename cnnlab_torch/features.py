@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from cnnlab_torch.model import SpecModel
-from cnnlab_torch.precision import autocast, variable_dtype
+from cnnlab_torch.precision import autocast, set_model_precision, variable_dtype
 from shared.model.specs import ModelSpec
 
 
@@ -46,5 +46,5 @@ def head_model(model: SpecModel, spec: ModelSpec, first_trainable_layer: str) ->
     own modules, so an optimizer over the full model's parameters trains it, and the full model (checkpoints,
     neutral weights, ONNX export) holds what it learned."""
     head = nn.Sequential(OrderedDict(_split(model, spec, first_trainable_layer)[1]))
-    head.precision = model.precision  # read by the engine's autocast and dtype choices
+    set_model_precision(head, model.precision)  # read by the engine's autocast and dtype choices
     return head

@@ -11,7 +11,7 @@ from torch import nn
 
 from cnnlab_torch.device import current_device
 from cnnlab_torch.distributed import current_world, sum_over_processes, summed
-from cnnlab_torch.precision import autocast, variable_dtype
+from cnnlab_torch.precision import autocast, model_precision, variable_dtype
 from shared.training.precision import DEFAULT_PRECISION
 from shared.model.rules import layer_rule
 from shared.model.specs import (AvgPool2d, BatchNorm2d, Conv2d, Flatten, GlobalAvgPool2d, Layer, Linear, MaxPool2d,
@@ -70,6 +70,9 @@ class SyncedBatchNorm2d(nn.BatchNorm2d):
         mean = sum_over_processes(images.sum((0, 2, 3))) / count
         centred = images - mean[None, :, None, None]
         variance = sum_over_processes((centred * centred).sum((0, 2, 3))) / count
+        # set in every BatchNorm a spec builds: it tracks running statistics with the spec's momentum
+        assert self.running_mean is not None and self.running_var is not None and self.momentum is not None
+        assert self.num_batches_tracked is not None
         with torch.no_grad():
             self.running_mean.mul_(1 - self.momentum).add_(self.momentum * mean)
             self.running_var.mul_(1 - self.momentum).add_(self.momentum * variance * count / (count - 1))
@@ -252,7 +255,7 @@ def layer_outputs(model: SpecModel, spec: ModelSpec, images: np.ndarray) -> dict
 def predict_logits(model: nn.Module, images: np.ndarray, batch_size: int) -> np.ndarray:
     """float32 logits for uint8 or float NHWC images, in inference mode in the model's precision, batch by batch."""
     model.eval()
-    precision = model.precision  # a SpecModel's (DDP's wrapper and torch.compile's pass it on); no silent default
+    precision = model_precision(model)  # a SpecModel's (DDP's wrapper and torch.compile's pass it on)
     device, dtype = next(model.parameters()).device, variable_dtype(precision)
     chunks = []
     with autocast(precision, device):

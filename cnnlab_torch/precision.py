@@ -4,13 +4,28 @@
 from __future__ import annotations
 
 import contextlib
+from typing import cast
 
 import torch
+from torch import nn
 
 from shared.training.precision import LOSS_SCALE_GROWTH, LOSS_SCALE_INITIAL, precision
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64, "bfloat16": torch.bfloat16,
            "float16": torch.float16}
+
+
+def model_precision(model: nn.Module) -> str:
+    """The precision name a model runs in: a ``SpecModel``'s ``precision`` (DDP's wrapper, torch.compile's and a
+    feature-cache head carry it too); no silent default. The cast: torch types an unknown module attribute as a
+    tensor or a module."""
+    return cast(str, model.precision)
+
+
+def set_model_precision(model: nn.Module, name: str) -> None:
+    """Give a module that runs a ``SpecModel``'s layers (a copy, a head) the precision ``model_precision`` reads."""
+    # the ignore: torch types nn.Module.__setattr__'s value as a tensor or a module; any other is a plain attribute
+    model.precision = name  # type: ignore[assignment]
 
 
 def variable_dtype(name: str) -> torch.dtype:

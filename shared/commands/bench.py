@@ -36,6 +36,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any, TypedDict
 
 import numpy as np
 
@@ -83,9 +84,21 @@ class Mode:
     latency_with_training: bool = False
 
 
+class _LabSettings(TypedDict):
+    archs: tuple[str, ...] | None
+    batch_size: int
+    min_steps: int
+    matmul_size: int
+    feature_arch: str
+    pipeline_image_size: int
+
+
+# both labs name their architecture and their image size (shared.run.experiments.EXPERIMENTS)
+assert FEATURE_EXPERIMENT.archs is not None and DECODE_EXPERIMENT.image_size is not None
 # What the full and the quick mode share: every architecture, the labs' batch, their JPEGs at the flowers lab's size
-_LAB_SETTINGS = dict(archs=None, batch_size=32, min_steps=3, matmul_size=2048,
-                     feature_arch=FEATURE_EXPERIMENT.archs[0], pipeline_image_size=DECODE_EXPERIMENT.image_size)
+_LAB_SETTINGS = _LabSettings(archs=None, batch_size=32, min_steps=3, matmul_size=2048,
+                             feature_arch=FEATURE_EXPERIMENT.archs[0],
+                             pipeline_image_size=DECODE_EXPERIMENT.image_size)
 MODES = {
     "full": Mode("full", max_image_size=None, repeats=3, epoch_flops=2e12, max_steps=64, feature_images=(320, 96),
                  pipeline_images=500, command_repeats=3, command_epochs=4, **_LAB_SETTINGS),
@@ -136,6 +149,7 @@ def plan(mode: Mode) -> dict[str, list[dict]]:
                       "steps": steps_per_epoch(arch, size, mode), "repeats": mode.repeats})
     feature_size = bench_image_size(mode.feature_arch, mode)
     trainable = FEATURE_EXPERIMENT.trainable
+    assert trainable is not None  # the lab trains its head only
     first_trainable = first_trainable_layer(build_spec(mode.feature_arch, CLASSES, feature_size), trainable)
     feature = {"arch": mode.feature_arch, "classes": CLASSES, "image_size": feature_size,
                "batch_size": mode.batch_size, "trainable": list(trainable), "first_trainable": first_trainable,
@@ -281,12 +295,13 @@ def build_report(mode: Mode, device: str, workers: dict[str, dict] | None, comma
     """Everything the JSON holds: where and when, the settings, the figures and ratios, and the raw timings;
     ``workers`` and ``commands`` are None with ``--latency-only``, ``latency`` (the latency workers) is None where
     the training workers ran the latency tasks too."""
-    report = {"mode": mode.name, "date": time.strftime("%Y-%m-%d %H:%M %Z"), "seconds": seconds,
+    report: dict[str, Any] = {"mode": mode.name, "date": time.strftime("%Y-%m-%d %H:%M %Z"), "seconds": seconds,
               "machine": machine(), "device": device, "versions": package_versions(), "settings": asdict(mode)}
     if workers is not None:
         report.update(devices={framework: workers[framework]["device"] for framework in FRAMEWORKS},
                       **summarize(workers), commands=commands)
     latency_workers = latency or workers
+    assert latency_workers is not None  # the training workers ran, or the latency workers did (main), or both
     report["latency"] = bench_latency.summarize(latency_workers)
     report["devices"] = report.get("devices") or report["latency"]["devices"]
     report["workers"] = workers

@@ -16,9 +16,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from shared.formats import history as keys
 from shared.commands.bench_worker import steady_seconds
 from shared.util.timings import PHASES
 
@@ -56,7 +58,7 @@ def default_run(framework: str, folder: Path, repeats: int, epochs: int | None =
     return {"framework": framework, "wall": wall, "bare_import": bare,
             "phases": {**{name: timings[name] for name in PHASES}, "rest": rest},
             "fixed_cost": wall - bare - timings["epochs"], "arch": metrics["arch"],
-            "epoch_seconds": [record["seconds"] for record in metrics["history"]]}
+            "epoch_seconds": [record[keys.SECONDS] for record in metrics["history"]]}
 
 
 def small_images(framework: str, arch: str, folder: Path, epochs: int, default: dict) -> dict:
@@ -66,7 +68,7 @@ def small_images(framework: str, arch: str, folder: Path, epochs: int, default: 
         seconds = default["epoch_seconds"]
     else:
         _, metrics = _train(framework, ["--arch", arch, "--epochs", str(epochs)], folder / f"{framework}-{arch}")
-        seconds = [record["seconds"] for record in metrics["history"]]
+        seconds = [record[keys.SECONDS] for record in metrics["history"]]
     steady = steady_seconds(seconds)
     return {"steady_epoch": steady, "first_epoch": seconds[0], "first_epoch_extra": seconds[0] - steady}
 
@@ -77,8 +79,9 @@ def measure(archs: tuple[str, ...], folder: Path, repeats: int, epochs: int, def
     default = {framework: default_run(framework, folder, repeats, default_epochs) for framework in frameworks}
     rows = []
     for arch in archs:
-        row = {"arch": arch, **{framework: small_images(framework, arch, folder, epochs, default[framework])
-                                for framework in frameworks}}
+        row: dict[str, Any] = {"arch": arch, **{framework: small_images(framework, arch, folder, epochs,
+                                                                        default[framework])
+                                                for framework in frameworks}}
         row["keras_vs_torch"] = row["tf"]["steady_epoch"] / row["torch"]["steady_epoch"]
         rows.append(row)
     return {"default_run": default, "small_images": {"image_size": 32, "epochs": epochs, "rows": rows}}

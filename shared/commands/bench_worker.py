@@ -25,6 +25,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from shared.formats import history as keys
 from shared.training.backend import Backend
 from shared.training.config import TrainConfig
 from shared.data.dataset import Dataset
@@ -104,7 +105,7 @@ def time_cnnlab_loop(backend: Backend, arch: str, classes: int, image_size: int,
         history = backend.fit(model, optimizer, train, val, config)
     # What fit's validation costs per epoch: the logits of the validation image (the metrics are NumPy, negligible)
     validation = call_seconds(lambda: backend.predict_logits(model, val.images, batch_size), repeats)
-    return {"epoch_seconds": [record["seconds"] for record in history], "validation_seconds": validation}
+    return {"epoch_seconds": [record[keys.SECONDS] for record in history], "validation_seconds": validation}
 
 
 def time_feature_cache(backend: Backend, arch: str, classes: int, image_size: int, batch_size: int,
@@ -132,8 +133,8 @@ def time_feature_cache(backend: Backend, arch: str, classes: int, image_size: in
     with quiet():
         cached = backend.fit(head, optimizer, replace(train, images=train_features),
                              replace(val, images=val_features), config)
-    return {"full_epoch_seconds": [record["seconds"] for record in full], "feature_seconds": feature_seconds,
-            "head_epoch_seconds": [record["seconds"] for record in cached]}
+    return {"full_epoch_seconds": [record[keys.SECONDS] for record in full], "feature_seconds": feature_seconds,
+            "head_epoch_seconds": [record[keys.SECONDS] for record in cached]}
 
 
 def write_jpeg_folder(root: Path, count: int, classes: int) -> Path:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from shared.formats import history as keys
 from shared.formats import records, rundir, verified
 from shared.commands import bench_serve, footprint
 from shared.commands.cli import POSITIVE_WHOLE, OneLineParser, parse_or_exit, run_command
@@ -106,13 +107,13 @@ def compare(run_a: Path, run_b: Path, threads: int = 1, measure: bool = True, pl
                                          "device": m["device"], "processes": m.get("processes", 1),
                                          "replicas": m.get("replicas", 1),
                                          "precision": m.get("precision", DEFAULT_PRECISION),
-                                         "final_val_acc": m["history"][-1]["val_acc"],
-                                         "final_train_acc": m["history"][-1]["train_acc"],
+                                         "final_val_acc": m["history"][-1][keys.VAL_ACC],
+                                         "final_train_acc": m["history"][-1][keys.TRAIN_ACC],
                                          "seconds_per_epoch": m["seconds_per_epoch"],
                                          "images_per_second": m["images_per_second"],
                                          "params_trainable": m["params_trainable"],
-                                         "val_acc": [r["val_acc"] for r in m["history"]],
-                                         "train_acc": [r["train_acc"] for r in m["history"]]}
+                                         "val_acc": [r[keys.VAL_ACC] for r in m["history"]],
+                                         "train_acc": [r[keys.TRAIN_ACC] for r in m["history"]]}
                                   for side, m in metrics.items()},
                          "onnx": onnx_agreement({"a": (a, metrics["a"]), "b": (b, metrics["b"])}, images)}
         runs += [(a, metrics["a"]), (b, metrics["b"])]

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from collections.abc import Callable
 
+from shared.formats import history as keys
 from shared.data.dataset import fingerprint
 from shared.formats import rundir
 from shared.commands.cli import OneLineParser, parse_or_exit, run_command
@@ -54,7 +55,7 @@ def evaluate(framework: str, load_backend: Callable, args, prog: str) -> int:
     backend, spec, native = load_backend(), trained.spec, trained.native
     logits = backend.predict_logits(trained.model, images, 64)
     measured = accuracy(logits, labels)
-    recorded = metrics["history"][-1]["val_acc"]
+    recorded = metrics["history"][-1][keys.VAL_ACC]
     same = measured == recorded if native else abs(measured - recorded) <= MAX_CROSS_FRAMEWORK_ACC_DIFFERENCE
     # An accuracy measured on other images proves nothing, even when it happens to be the same number
     data_changed = metrics.get("val_fingerprint") not in (None, fingerprint(images, labels))

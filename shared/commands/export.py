@@ -149,8 +149,8 @@ def export(framework: str, load_backend: Callable, args, prog: str,
                 folder = out.parent.parent
                 config = replaced_together.enter_context(atomic_path(folder / triton.CONFIG))
                 config.write_text(triton.config_text(metrics["arch"], metrics["image_size"], len(metrics["classes"])))
-                labels = replaced_together.enter_context(atomic_path(folder / triton.LABELS))
-                labels.write_text(triton.labels_text(metrics["classes"]))
+                labels_file = replaced_together.enter_context(atomic_path(folder / triton.LABELS))
+                labels_file.write_text(triton.labels_text(metrics["classes"]))
             report = backend.export(file_format, trained.model, trained.spec, part, ExportOptions(
                 images[:8], opset, verified.onnx_metadata(verified.identity(metrics)), args.quantize))
             runner = open_runner(part, 1, runners)

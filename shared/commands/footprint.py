@@ -16,6 +16,7 @@ import sys
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from shared.commands.bench import WorkerFailed, run_worker_process
 from shared.commands.export import NAMES
@@ -71,7 +72,7 @@ def describe_side(run_dir: Path, metrics: dict) -> dict:
     file with its size and check, and what is missing."""
     framework = metrics["framework"]
     native = rundir.NATIVE_CHECKPOINTS[framework]
-    rows = [{"format": "native", "quantize": None, "file": native,
+    rows: list[dict[str, Any]] = [{"format": "native", "quantize": None, "file": native,
              "bytes": (run_dir / native).stat().st_size if (run_dir / native).is_file() else None, "check": None}]
     for name in deploy_files(run_dir):
         check = export_check(run_dir, metrics, name)

@@ -85,7 +85,7 @@ def native_latency(backend: Backend, model: Any, source: str, images: np.ndarray
 def file_latency(kit: WorkerKit, path: Path, quantize: str | None, threads: int, images: np.ndarray,
                  plan: LatencyPlan) -> dict:
     """An exported file in its runtime; a file that cannot be opened or run is reported, not fatal."""
-    row = {"format": format_of(path).name, "quantize": quantize, "file": path.name}
+    row: dict[str, Any] = {"format": format_of(path).name, "quantize": quantize, "file": path.name}
     try:
         runner = open_runner(path, threads, kit.runners)
         row.update(runtime=runner.runtime, latency=batch_latencies(
@@ -105,14 +105,15 @@ def run_latency(kit: WorkerKit, run: str, native: bool, files: list[str], thread
     """A run's native model (``native``) and the exported ``files`` in its folder, at the plan's batches."""
     backend, run_dir = kit.backend, Path(run)
     metrics = rundir.read_finished_metrics(run_dir, "compare")
-    plan = LatencyPlan(**{**plan, "batches": tuple(plan["batches"])})
-    images = sample_images(max(plan.batches), metrics["image_size"], SEED)
+    latency_plan = LatencyPlan(**{**plan, "batches": tuple(plan["batches"])})
+    images = sample_images(max(latency_plan.batches), metrics["image_size"], SEED)
     rows = []
     if native:
         # the worker selected the run's device when it started; load_trained must not select it again
         trained = load_trained("shared.compare", backend.framework, backend, run_dir, metrics, select_device=False)
-        rows.append(native_latency(backend, trained.model, trained.source, images, plan))
-    rows += [file_latency(kit, run_dir / name, _quantize(run_dir / name), threads, images, plan) for name in files]
+        rows.append(native_latency(backend, trained.model, trained.source, images, latency_plan))
+    rows += [file_latency(kit, run_dir / name, _quantize(run_dir / name), threads, images, latency_plan)
+             for name in files]
     return {"runtimes": rows}
 
 
@@ -120,10 +121,10 @@ def export_latency(kit: WorkerKit, arch: str, classes: int, image_size: int, thr
     """A registered architecture with the shared initial weights: native, then every file this framework exports
     (to a temporary folder), each with its size and export time."""
     backend = kit.backend
-    plan = LatencyPlan(**{**plan, "batches": tuple(plan["batches"])})
+    latency_plan = LatencyPlan(**{**plan, "batches": tuple(plan["batches"])})
     spec, model = seeded_model(backend, arch, classes, image_size, DEFAULT_PRECISION)
-    images = sample_images(max(plan.batches), image_size, SEED)
-    rows = [native_latency(backend, model, "initial weights", images, plan)]
+    images = sample_images(max(latency_plan.batches), image_size, SEED)
+    rows = [native_latency(backend, model, "initial weights", images, latency_plan)]
     with tempfile.TemporaryDirectory(prefix="cnnlab-latency-") as folder:
         for format_name, quantize in export_kinds(backend.framework):
             path = Path(folder) / default_file_name(format_name, quantize)
@@ -135,7 +136,7 @@ def export_latency(kit: WorkerKit, arch: str, classes: int, image_size: int, thr
                              "error": f"export failed: {type(error).__name__}: {error}"})
                 continue
             seconds = time.perf_counter() - started
-            row = file_latency(kit, path, quantize, threads, images, plan)
+            row = file_latency(kit, path, quantize, threads, images, latency_plan)
             rows.append({**row, "bytes": path.stat().st_size, "export_seconds": seconds})
     return {"runtimes": rows}
 

@@ -124,7 +124,7 @@ def _file_model(path: Path, runners: Runners | None, threads: int | None) -> Mod
                  f"serve the run directory or its model.onnx")
 
 
-def image_files(paths: Iterable[Path], prog: str = "predict") -> list[Path]:
+def image_files(paths: Iterable[str | Path], prog: str = "predict") -> list[Path]:
     """Every image named, in order: a file as given; a folder walked recursively in sorted order (``folder_images``),
     hidden files and notebook debris (``.ipynb_checkpoints``) skipped. ``UsageError`` for a path that is missing,
     a file that is not an image, or a folder without images."""

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 from collections.abc import Callable
 
+from shared.formats import history
 from shared.util.errors import RunDirError
 from shared.util.paths import not_a_file
 
@@ -54,7 +55,7 @@ def _class_names(value) -> bool:
 
 def _epochs(value) -> bool:
     return isinstance(value, list) and len(value) > 0 and all(
-        isinstance(record, dict) and _number(record.get("val_acc")) and _number(record.get("train_acc"))
+        isinstance(record, dict) and _number(record.get(history.VAL_ACC)) and _number(record.get(history.TRAIN_ACC))
         for record in value)
 
 

@@ -163,7 +163,7 @@ def litert_runner(path: Path, threads: int = 1) -> Runner:
         interpreter = Interpreter(model_path=str(path), num_threads=threads)
     (source,), (target,) = interpreter.get_input_details(), interpreter.get_output_details()
     shape = [int(size) for size in source["shape_signature"]]
-    allocated = [None]
+    allocated: list[tuple[int, ...] | None] = [None]  # the input shape the interpreter's tensors are allocated for
 
     def run_batch(images: np.ndarray) -> np.ndarray:
         if allocated[0] != images.shape:

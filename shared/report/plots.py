@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from shared.formats import history as keys
 from shared.util.atomic import atomic_path
 
 # Seconds between two drawings of a run's curves while it trains. Drawing them costs more than a small model's epoch
@@ -51,13 +52,14 @@ def plot_history(history: list[dict], path: Path, title: str) -> Path:
     """Two panels, cross-entropy and accuracy, train and validation per epoch; the train curve is shaded between
     the 25th and 75th percentiles of its batches, as in the CIFAR lab."""
     plt = pyplot()
-    epochs = [record["epoch"] for record in history]
+    epochs = [record[keys.EPOCH] for record in history]
     figure, axes = plt.subplots(1, 2, figsize=(11, 4))
     for axis, metric, label in ((axes[0], "loss", "cross-entropy"), (axes[1], "acc", "accuracy")):
-        axis.plot(epochs, [record[f"train_{metric}"] for record in history], marker="o", label="train")
-        axis.fill_between(epochs, [record[f"train_{metric}_p25"] for record in history],
-                          [record[f"train_{metric}_p75"] for record in history], alpha=0.25)
-        axis.plot(epochs, [record[f"val_{metric}"] for record in history], marker="o", label="validation")
+        axis.plot(epochs, [record[keys.metric("train", metric)] for record in history], marker="o", label="train")
+        axis.fill_between(epochs, [record[keys.metric("train", metric, 25)] for record in history],
+                          [record[keys.metric("train", metric, 75)] for record in history], alpha=0.25)
+        axis.plot(epochs, [record[keys.metric("val", metric)] for record in history], marker="o",
+                  label="validation")
         axis.set_xlabel("epoch")
         axis.set_title(label)
         axis.grid(alpha=0.3)

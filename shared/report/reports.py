@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from shared.formats import history as keys
 from shared.util.atomic import atomic_path
 from shared.training.metrics import class_scores
 from shared.training.precision import DEFAULT_PRECISION, PRECISIONS
@@ -105,8 +106,8 @@ def model_summary(spec: ModelSpec, trainable: list[str] | None = None, precision
 
 def overfitting(history: list[dict]) -> dict:
     """Train minus validation accuracy at the end, and how far validation loss rose from its minimum."""
-    val_losses = [record["val_loss"] for record in history]
-    return {"acc_gap": history[-1]["train_acc"] - history[-1]["val_acc"],
+    val_losses = [record[keys.VAL_LOSS] for record in history]
+    return {"acc_gap": history[-1][keys.TRAIN_ACC] - history[-1][keys.VAL_ACC],
             "val_loss_rise": val_losses[-1] - min(val_losses)}
 
 
@@ -126,8 +127,8 @@ def compare_variants(results: dict[str, list[dict]], baseline: str | None = None
     best arm by ``BEST_RULE``, and with a ``baseline`` arm the gain of the other arm over it."""
     rows = {}
     for variant, runs in results.items():
-        finals = [metrics["history"][-1]["val_acc"] for metrics in runs]
-        bests = [max(record["val_acc"] for record in metrics["history"]) for metrics in runs]
+        finals = [metrics["history"][-1][keys.VAL_ACC] for metrics in runs]
+        bests = [max(record[keys.VAL_ACC] for record in metrics["history"]) for metrics in runs]
         overfit = [overfitting(metrics["history"]) for metrics in runs]
         rows[variant] = {"arch": runs[0]["arch"],
                          "final_val_acc": float(np.mean(finals)), "final_val_acc_std": _spread(finals),

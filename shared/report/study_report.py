@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from shared.formats import history as keys
 from shared.formats import rundir
 from shared.util.atomic import atomic_path
 from shared.formats.onnx_check import INPUT_NAME, OUTPUT_NAME
@@ -48,9 +49,9 @@ def plot_study(run_dir: Path, comparison: dict, path: Path) -> Path:
         histories = [rundir.read_json(Path(run_dir) / run / rundir.METRICS, "run's metrics")["history"]
                      for run in row["runs"]]
         repeats = max(repeats, len(histories))
-        epochs = [record["epoch"] for record in histories[0][:min(len(history) for history in histories)]]
+        epochs = [record[keys.EPOCH] for record in histories[0][:min(len(history) for history in histories)]]
         label = arm if len(histories) == 1 else f"{arm} (mean ± std of {len(histories)} seeds)"
-        for axis, key in ((axes[0], "val_acc"), (axes[1], "val_loss")):
+        for axis, key in ((axes[0], keys.VAL_ACC), (axes[1], keys.VAL_LOSS)):
             mean, std = mean_curves(histories, key)
             line, = axis.plot(epochs, mean, marker="o", markersize=3, label=label)
             if len(histories) > 1:
@@ -80,7 +81,8 @@ def _link(run_dir: Path, relative: str, text: str | None = None, image: bool = F
 def _summary(comparison: dict, lead: dict) -> list[str]:
     variants, best = comparison["variants"], comparison["best"]
     repeats = len(variants[best]["runs"])
-    task = TASKS.get(comparison.get("experiment"), f"trains {', '.join(variants)} on the same data and compares them")
+    task = TASKS.get(comparison.get("experiment") or "",
+                     f"trains {', '.join(variants)} on the same data and compares them")
     over = f" (mean ± std over {repeats} seeds)" if repeats > 1 else " (one seed)"
     arch = f" (`{variants[best]['arch']}`)" if variants[best]["arch"] != best else ""
     text = (f"This study {task}. Data: {lead['dataset']}, {lead['train_images']} training and {lead['val_images']} "

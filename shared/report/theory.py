@@ -122,8 +122,9 @@ def service_claim(entry: dict) -> str:
     text = f"on {threads or '?'} thread{'s' if threads != 1 else ''}, " + "; ".join(cells) + "."
     a, b = (measured[key][1] for key in sides)
     if a and b:
-        faster, slower = sorted(sides, key=lambda key: measured[key][1]["median_seconds"])
-        ratio = measured[slower][1]["median_seconds"] / measured[faster][1]["median_seconds"]
+        one_image = dict(zip(sides, (a["median_seconds"], b["median_seconds"])))
+        faster, slower = sorted(sides, key=lambda key: one_image[key])
+        ratio = one_image[slower] / one_image[faster]
         text += f" Natively, {_name(sides[faster])} was {ratio:.2g}x as fast on one image."
     rows = [(figures["median_seconds"], row, side) for side in sides.values() for row in side["runtimes"]
             if (figures := latency_at(row, 1))]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from shared.formats import history as keys
 from shared.formats import checkpoints, rundir
 from shared.formats.optimizer_state import save_optimizer_state
 from shared.formats.weights_io import save_weights
@@ -30,13 +31,14 @@ class EpochCheckpointer:
     def __call__(self, record: dict) -> None:
         run = self.run
         self.history.append(record)
-        run.timings.add("epochs", record["seconds"])
+        run.timings.add("epochs", record[keys.SECONDS])
         if not run.writes:
             return
+        assert self.log is not None  # a unit that writes has its TensorBoard log (shared.run.unit.fit_unit)
         with run.timings.phase("checkpoints"):
             self.metrics["seconds"] = self.seconds_before + time.perf_counter() - self.started
             with signals.deferred():
-                saved = checkpoints.commit(run.folder, record["epoch"], run.backend.framework, self.history,
+                saved = checkpoints.commit(run.folder, record[keys.EPOCH], run.backend.framework, self.history,
                                            self.metrics["seconds"], self.write_files)
                 checkpoints.publish(saved, run.folder, (run.backend.checkpoint_name, rundir.WEIGHTS))
                 rundir.write_json(run.folder / rundir.METRICS, self.metrics)

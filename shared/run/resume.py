@@ -101,10 +101,10 @@ def _resumable_checkpoint(source: Path, folder: Path) -> checkpoints.Checkpoint 
     warning; when none is intact, or the checkpoints are gone although epochs finished, the resume is refused
     before anything is written: restarting at epoch 1 would silently throw away the finished epochs."""
     start, damaged = checkpoints.intact(folder)
-    if damaged and start is None:
-        raise RunDirError(f"--resume {source}: the checkpoint {damaged[0]}, and no earlier intact checkpoint is "
-                          f"left; restore the file from a copy, or start a new run (nothing was changed)")
     if damaged:
+        if start is None:
+            raise RunDirError(f"--resume {source}: the checkpoint {damaged[0]}, and no earlier intact checkpoint is "
+                              f"left; restore the file from a copy, or start a new run (nothing was changed)")
         print(f"warning: checkpoint {damaged[0]}; resuming from epoch {start.epoch}, the last intact checkpoint",
               file=sys.stderr)
     finished = _finished_epochs(folder)

@@ -108,9 +108,10 @@ def result(ready: StartUp, exit_status: int, models: dict[str, Any]) -> Run:
     """The ``Run`` of a single model or a study, from its exit status and the models this process trained by
     folder: a study that finished gives its table and its best arm's model, anything else its last unit's."""
     job, last = ready.job, next(reversed(models), None)
+    last_model = None if last is None else models[last]
     if not ready.backend.current_world().is_main:  # the run directory is rank 0's
         status = {EXIT_OK: rundir.COMPLETE, EXIT_DIVERGED: rundir.DIVERGED}.get(exit_status, rundir.INTERRUPTED)
-        return Run(job.run_dir, status, {}, models.get(last), exit_status)
+        return Run(job.run_dir, status, {}, last_model, exit_status)
     if job.plan.is_study and exit_status == EXIT_OK:
         table = rundir.read_json(job.run_dir / f"{rundir.COMPARISON}.json")
         best = models.get(table["best"]) or trained_model(ready.backend, ready.specs, job.run_dir / table["best"])
@@ -119,7 +120,7 @@ def result(ready: StartUp, exit_status: int, models: dict[str, Any]) -> Run:
     if job.plan.is_study:
         folder = unit_dir(job.run_dir, job.plan.units()[0]) if last is None else job.run_dir / last
     metrics = rundir.read_json(folder / rundir.METRICS)
-    return Run(job.run_dir, metrics["status"], metrics, models.get(last), exit_status)
+    return Run(job.run_dir, metrics["status"], metrics, last_model, exit_status)
 
 
 def trained_model(backend: Backend, specs: dict[str, ModelSpec], folder: Path):

@@ -14,7 +14,7 @@ from shared.run.experiments import PreparedData
 from shared.run.plan import Job, unit_dir
 from shared.run.unit import train_unit
 from shared.training import tensorboard_log
-from shared.training.backend import Backend
+from shared.training.backend import Backend, Model
 from shared.util.errors import EXIT_OK
 from shared.util.timings import Timings
 
@@ -25,7 +25,8 @@ def train_study(backend: Backend, specs: dict[str, ModelSpec], data: PreparedDat
     (``write_study_table``). Returns the exit status and the models trained in this process by their folder (an
     arm's first seed under the arm's name too)."""
     plan, writes = job.plan, backend.current_world().is_main
-    folders, models = {}, {}
+    folders: dict[str, list[str]] = {}  # arm -> its units' folders
+    models: dict[str, Model] = {}
     for arm in plan.arms:
         folders[arm.name] = []
         for unit in plan.units(arm):

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from shared.formats import history as keys
 from shared.data.dataset import fingerprint
 from shared.formats import checkpoints, rundir, verified
 from shared.formats.optimizer_state import load_optimizer_state
@@ -87,7 +88,7 @@ def prepare_model(backend: Backend, spec: ModelSpec, experiment: Experiment, con
     """Fresh from the seed (and the ImageNet backbone), or from a finished epoch."""
     model = backend.build_model(spec, config.precision)
     frozen = experiment.trainable is not None
-    trainable = (backend.freeze(model, spec, experiment.trainable) if frozen else
+    trainable = (backend.freeze(model, spec, experiment.trainable) if experiment.trainable is not None else
                  [param.name for param in parameters(spec) if param.trainable])
     if start is None:
         weights = initial_weights(spec, config.seed)
@@ -239,7 +240,7 @@ def finish(run: UnitRun, model, metrics: dict, curves: Curves) -> Trained:
     except OSError as error:  # the ONNX file, a plot or a report: every epoch is kept all the same
         return Trained(not_written(run, [], metrics, curves, error), model)
     # The first epoch also traces/compiles (tf.function) and warms caches; from the second on it is steady state.
-    seconds = [record["seconds"] for record in history]
+    seconds = [record[keys.SECONDS] for record in history]
     metrics["first_epoch_seconds"] = seconds[0]
     metrics["seconds_per_epoch"] = float(np.mean(seconds[1:] if len(seconds) > 1 else seconds))
     metrics["images_per_second"] = len(run.data.train.labels) / metrics["seconds_per_epoch"]
@@ -251,6 +252,6 @@ def finish(run: UnitRun, model, metrics: dict, curves: Curves) -> Trained:
     metrics["timings"] = run.timings.take()
     rundir.write_json(run.folder / rundir.METRICS, metrics)
     print(f"done in {metrics['seconds']:.1f}s ({metrics['seconds_per_epoch']:.2f}s/epoch): "
-          f"val acc {100 * history[-1]['val_acc']:.2f}%; ONNX matches the native model to "
+          f"val acc {100 * history[-1][keys.VAL_ACC]:.2f}%; ONNX matches the native model to "
           f"{metrics['onnx']['max_abs_diff']:.1e}; wrote {run.folder}")
     return Trained(EXIT_OK, model)

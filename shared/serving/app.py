@@ -21,6 +21,7 @@ import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
+from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
 from shared.data.image_folder import ImageTooLarge, decode_image
@@ -207,7 +208,7 @@ def create_app(model: ServedModel, settings: Settings, version: str) -> tuple[Gu
                     raise
                 raise ProtocolError(f"the multipart body could not be read ({fault})") from None
             files = [(item.filename or key, await item.read()) for key, item in form.multi_items()
-                     if hasattr(item, "read")]
+                     if isinstance(item, UploadFile)]
             await form.close()
             return files
         body = await request.body()

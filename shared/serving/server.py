@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from shared.util.errors import UsageError
 
-if TYPE_CHECKING:  # both imported where the server starts: importing this module loads neither FastAPI nor uvicorn
+if TYPE_CHECKING:  # annotations only: importing this module loads neither uvicorn nor FastAPI (app.py imports it)
     import uvicorn
 
     from shared.serving.app import State

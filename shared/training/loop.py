@@ -25,6 +25,7 @@ import numpy as np
 from shared.util import progress
 
 from shared.data import augment
+from shared.formats import history as history_record
 from shared.training.config import TrainConfig
 from shared.data.dataset import batch_indices, steps_per_epoch
 from shared.util.errors import Diverged
@@ -67,10 +68,11 @@ READ_EVERY = 16
 
 
 def format_epoch(record: dict, epochs: int) -> str:
-    return (f"epoch {record['epoch']:>3}/{epochs}  "
-            f"train loss {record['train_loss']:.4f} acc {100 * record['train_acc']:6.2f}%  "
-            f"val loss {record['val_loss']:.4f} acc {100 * record['val_acc']:6.2f}%  "
-            f"{record['seconds']:.1f}s")
+    keys = history_record
+    return (f"epoch {record[keys.EPOCH]:>3}/{epochs}  "
+            f"train loss {record[keys.TRAIN_LOSS]:.4f} acc {100 * record[keys.TRAIN_ACC]:6.2f}%  "
+            f"val loss {record[keys.VAL_LOSS]:.4f} acc {100 * record[keys.VAL_ACC]:6.2f}%  "
+            f"{record[keys.SECONDS]:.1f}s")
 
 
 def record_batches(meter: BatchMeter, values: tuple[np.ndarray, np.ndarray], sizes: list[int], epoch: int,
@@ -115,17 +117,9 @@ def run_epochs(steps: Steps, read: Read, validate: Validate, train_count: int, c
         val_loss, val_acc = validate()
         if not math.isfinite(val_loss):
             raise Diverged(epoch, 0, batches_per_epoch, val_loss)
-        percentiles = meter.percentiles()
-        record = {
-            "epoch": epoch,
-            "train_loss": meter.loss, "train_acc": meter.accuracy,
-            "train_loss_p25": percentiles["loss_p25"], "train_loss_p75": percentiles["loss_p75"],
-            "train_acc_p25": percentiles["acc_p25"], "train_acc_p75": percentiles["acc_p75"],
-            "val_loss": val_loss, "val_acc": val_acc,
-            "lr": batch.lr,  # the rate of the epoch's last step
-            "images_per_second": train_count / train_seconds,  # training steps only, validation excluded
-            "seconds": time.perf_counter() - started,
-        }
+        train = {"loss": meter.loss, "acc": meter.accuracy, **meter.percentiles()}
+        record = history_record.epoch_record(epoch, train, val_loss, val_acc, batch.lr, train_count / train_seconds,
+                                             time.perf_counter() - started)
         progress.write(format_epoch(record, config.epochs))
         history.append(record)
         on_epoch_end(record)

@@ -20,15 +20,12 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Protocol
 
+from shared.formats import history as keys
+from shared.formats.history import EPOCH_TAGS
+
 FOLDER = "tensorboard"
 
-EPOCH_TAGS = {  # history record key -> tag
-    "train_loss": "loss/train", "val_loss": "loss/validation",
-    "train_acc": "accuracy/train", "val_acc": "accuracy/validation",
-    "images_per_second": "speed/images_per_second",
-}
 BATCH_LOSS, BATCH_LR = "batch/loss", "batch/learning_rate"
-TAGS = (*EPOCH_TAGS.values(), BATCH_LOSS, BATCH_LR)
 
 
 class ScalarWriter(Protocol):
@@ -53,7 +50,7 @@ class TrainingLog:
     def epoch(self, record: dict) -> None:
         for key, tag in EPOCH_TAGS.items():
             if key in record:
-                self.writer.scalar(tag, record[key], record["epoch"])
+                self.writer.scalar(tag, record[key], record[keys.EPOCH])
         self.writer.flush()  # a finished epoch shows in TensorBoard now, not when the writer's buffer fills
 
     def close(self) -> None:
