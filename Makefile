@@ -4,6 +4,7 @@
 #   make test ARGS="parity_tests -x"
 #   make test STACK=colab      # Google Colab's versions (constraints-colab.txt), in .venv-colab
 #   make check-wheels          # every Colab-stack requirement has a wheel for Colab's Python 3.13
+#   make lint                  # ruff and mypy over shared/ and both backends
 #   make web                   # onnxruntime-web for the serve page's in-browser runtime (npm)
 
 PYTHON ?= python3
@@ -19,7 +20,7 @@ ifeq ($(VENV),)
 $(error STACK=$(STACK) is not a stack; use STACK=pinned (the default) or STACK=colab)
 endif
 
-.PHONY: train test check-wheels web
+.PHONY: train test lint check-wheels web
 
 train: $(VENV)/.installed
 	$(VENV)/bin/python -m cnnlab_$(FRAMEWORK).train $(ARGS)
@@ -27,6 +28,15 @@ train: $(VENV)/.installed
 # CNNLAB_STACK tells the suite which stack it runs on (tests.support.helpers.executorch_installed)
 test: $(VENV)/.installed-test web
 	CNNLAB_STACK=$(STACK) $(VENV)/bin/python -m pytest $(ARGS)
+
+# ruff (a small rule set) and mypy over shared/ and both backends, configured in pyproject.toml; zero findings
+lint: $(VENV_pinned)/.installed-lint
+	$(VENV_pinned)/bin/ruff check
+	$(VENV_pinned)/bin/mypy
+
+$(VENV_pinned)/.installed-lint: $(VENV_pinned)/.installed
+	$(VENV_pinned)/bin/pip install -c constraints.txt -e '.[lint]'
+	touch $@
 
 # The serve page's in-browser runtime, onnxruntime-web, at the version shared/serving/web/package-lock.json pins (its
 # files are never committed). Without Node.js the page still works with the server runtime, and says how to get this.

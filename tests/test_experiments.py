@@ -94,7 +94,7 @@ def test_predict_refuses_an_unfinished_run_and_a_file_whose_run_has_another_size
     # quickest export: the check is the same for a .tflite or .pte (shared.commands.predict._file_model)
     trained = load_trained("test", backend.framework, backend, run, metrics)
     exported = tmp_path / "model.onnx"
-    backend.export_onnx(trained.model, trained.spec, exported, np.zeros((1, 16, 16, 3), np.float32))
+    backend.export("onnx", trained.model, trained.spec, exported, ExportOptions(np.zeros((1, 16, 16, 3), np.float32)))
     write_sidecar(exported, {**describe("onnx", backend.framework, metrics, run, "test", None, {}, exported),
                              "run": str(runs["flowers-resnet18"].resolve())})
     for model_path, message in [(unfinished, "is interrupted, not complete"),
