@@ -58,12 +58,12 @@ $(VENV_pinned)/.installed: pyproject.toml constraints.txt | $(VENV_pinned)/bin/p
 	$(VENV_pinned)/bin/pip install -c constraints.txt -e .
 	touch $@
 
-# As on Colab: first Colab's own packages; then what the notebooks' setup cell (python -m shared.commands.install) would add
+# As on Colab: first Colab's own packages; then what the notebooks' setup cell (python -m shared.tools.install) would add
 # there, recorded with pip's --dry-run report (tests/test_install.py checks it changes nothing Colab has); then cnnlab.
 $(VENV_colab)/.installed: pyproject.toml constraints-colab.txt | $(VENV_colab)/bin/python
 	sed -n '/^# On Colab$$/,/^$$/p' constraints-colab.txt > $(VENV_colab)/colab-runtime.txt
 	$(VENV_colab)/bin/pip install -r $(VENV_colab)/colab-runtime.txt
-	$(VENV_colab)/bin/python -m shared.commands.install --report $(VENV_colab)/colab-install-report.json
+	$(VENV_colab)/bin/python -m shared.tools.install --report $(VENV_colab)/colab-install-report.json
 	$(VENV_colab)/bin/pip install -c constraints-colab.txt -e .
 	touch $@
 

@@ -1,7 +1,7 @@
 """The TensorFlow/Keras benchmark worker, started by ``python -m shared.bench`` in a process of its own. Mirrors
 ``cnnlab_torch.bench``; the tasks both frameworks share (the cnnlab loop, the frozen-feature cache) are in
-``shared.commands.bench_worker``, and what a model costs to train and serve (memory, latency) in
-``shared.commands.footprint_worker``."""
+``shared.measure.worker``, and what a model costs to train and serve (memory, latency) in
+``shared.measure.footprint_worker``."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ import tensorflow as tf
 
 from cnnlab_tf.backend import BACKEND
 from cnnlab_tf.optimizer import make_optimizer
-from shared.commands.bench_worker import bench_config, call_seconds, run_worker, seeded_model, synthetic_data
-from shared.commands.footprint_worker import WorkerKit, footprint_tasks
-from shared.commands.memory import DevicePeak
+from shared.measure.worker import bench_config, call_seconds, run_worker, seeded_model, synthetic_data
+from shared.measure.footprint_worker import WorkerKit, footprint_tasks
+from shared.measure.memory import DevicePeak
 
 
 class _EpochTimer(keras.callbacks.Callback):

@@ -1,7 +1,7 @@
 """The PyTorch benchmark worker, started by ``python -m shared.bench`` in a process of its own. Mirrors
 ``cnnlab_tf.bench``; the tasks both frameworks share (the cnnlab loop, the frozen-feature cache) are in
-``shared.commands.bench_worker``, and what a model costs to train and serve (memory, latency) in
-``shared.commands.footprint_worker``. Only PyTorch has ``time_data_pipeline``: the seed labs' image pipeline is
+``shared.measure.worker``, and what a model costs to train and serve (memory, latency) in
+``shared.measure.footprint_worker``. Only PyTorch has ``time_data_pipeline``: the seed labs' image pipeline is
 torchvision's."""
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ from cnnlab_torch.device import current_device
 from cnnlab_torch.engine import gather_batch
 from cnnlab_torch.optimizer import make_optimizer
 from cnnlab_torch.runtime import mobile_runner
-from shared.commands.bench_worker import (bench_config, call_seconds, run_worker, seeded_model, synthetic_data,
+from shared.measure.worker import (bench_config, call_seconds, run_worker, seeded_model, synthetic_data,
                                           write_jpeg_folder)
-from shared.commands.footprint_worker import WorkerKit, footprint_tasks
-from shared.commands.memory import DevicePeak
+from shared.measure.footprint_worker import WorkerKit, footprint_tasks
+from shared.measure.memory import DevicePeak
 from shared.data.dataset import batch_indices
 from shared.data.image_folder import load_image_folder
 

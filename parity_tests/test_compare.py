@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from shared.commands.compare import compare_runs, main as compare
-from shared.commands.latency import LatencyPlan
+from shared.measure.latency import LatencyPlan
 from tests.support.helpers import write_cifar100_archive
 from shared.formats.tolerances import MIN_ARGMAX_AGREEMENT, tolerance
 

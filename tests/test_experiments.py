@@ -45,7 +45,7 @@ def test_predict_gives_the_run_s_own_probabilities_for_its_validation_images(bac
 
     from shared.commands.predict import main as predict
     from shared.formats.predictions import softmax
-    from shared.commands.trained import load_trained
+    from shared.run.trained import load_trained
     from shared.formats import rundir
     from shared.run.experiments import recorded_validation
 
@@ -81,7 +81,8 @@ def test_predict_refuses_an_unfinished_run_and_a_file_whose_run_has_another_size
     import numpy as np
 
     from shared.commands.predict import main as predict
-    from shared.commands.trained import load_trained
+    from shared.run.trained import load_trained
+    from shared.training.backend import ExportOptions
     from shared.formats import rundir
     from shared.formats.exported import describe, write_sidecar
 

@@ -1,4 +1,4 @@
-"""The notebooks' setup cell (``python -m shared.commands.install``) adds cnnlab to a runtime and changes none of what
+"""The notebooks' setup cell (``python -m shared.tools.install``) adds cnnlab to a runtime and changes none of what
 is there: checked on the Colab stack with pip's own dry-run report, as the cell runs on a fresh Colab runtime."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.commands import install
+from shared.tools import install
 
 # Google Colab's runtime (googlecolab/backend-info, pip-freeze.gpu.txt, "Upgrade to Python 3.13", 2026-08-19)
 COLAB = {"torch": "2.11.0+cu128", "torchvision": "0.26.0+cu128", "tensorflow": "2.20.0", "keras": "3.13.2",
@@ -56,7 +56,7 @@ def _report_installs(report: Path) -> dict[str, str]:
 def test_installing_again_here_changes_nothing(tmp_path):
     """Live, on whichever stack runs the suite: everything is there, so pip would add cnnlab alone."""
     report = tmp_path / "report.json"
-    finished = subprocess.run([sys.executable, "-m", "shared.commands.install", "--report", str(report)],
+    finished = subprocess.run([sys.executable, "-m", "shared.tools.install", "--report", str(report)],
                               cwd=install.ROOT, capture_output=True, text=True)
     assert finished.returncode == 0, finished.stderr
     assert set(_report_installs(report)) <= {"cnnlab"}
@@ -90,5 +90,5 @@ def test_the_wheel_ships_the_packages_and_no_tests(tmp_path):
     assert built.returncode == 0, built.stderr
     names = zipfile.ZipFile(next((tmp_path / "wheel").glob("cnnlab-*.whl"))).namelist()
     assert [name for name in names if "/tests/" in name or name.startswith("tests/")] == []
-    assert {"shared/run/runner.py", "shared/commands/install.py", "cnnlab_torch/engine.py",
+    assert {"shared/run/runner.py", "shared/tools/install.py", "cnnlab_torch/engine.py",
             "cnnlab_tf/engine.py", "shared/bench.py"} <= set(names)

@@ -1,2 +1,2 @@
-"""Layer 6, the entry points: the train command's parser, the Python API, evaluate, compare, the benchmark
-and the installer for Colab."""
+"""Layer 7, the user's entry points: train (its parser and the Python API), evaluate, predict, export, serve and
+compare. The benchmark is ``shared.bench``; what both measure with is ``shared.measure``."""

@@ -3,7 +3,7 @@
 Writes ``compare.md`` and ``compare.png`` (accuracy curves of both frameworks on one plot) into a new folder: final
 accuracy, seconds per epoch, images per second, parameter counts, and how far the two ONNX exports agree on the
 validation set, from the runs' records; and measured now, in this process run on this machine
-(``shared.commands.footprint``): a training step's peak memory, the inference latency of the native models and of
+(``shared.measure.footprint``): a training step's peak memory, the inference latency of the native models and of
 every exported file at batch 1 and 32, the files' sizes and the int8 accuracy change. For two cifar100-pooling
 studies every variant is compared. The lab's theory section (which framework, at what cost) ends the report,
 generated from these measurements (``shared.report.theory``).
@@ -21,9 +21,9 @@ import numpy as np
 
 from shared.formats import history as keys
 from shared.formats import records, rundir, verified
-from shared.commands import bench_serve, footprint
+from shared.measure import footprint, serving
 from shared.commands.cli import POSITIVE_WHOLE, OneLineParser, parse_or_exit, run_command
-from shared.commands.latency import DEFAULT_PLAN, LatencyPlan
+from shared.measure.latency import DEFAULT_PLAN, LatencyPlan
 from shared.formats.runtimes import format_of
 from shared.util.errors import EXIT_NOT_WRITTEN, EXIT_OK, EXIT_USAGE, UsageError
 from shared.run.experiments import recorded_validation
@@ -89,7 +89,7 @@ def compare(run_a: Path, run_b: Path, threads: int = 1, measure: bool = True, pl
     """Every figure of the report, per model: the runs' records, the ONNX agreement and the footprint (with
     ``measure``, the framework workers' measurements on ``threads`` threads; without, the files alone). With
     ``measure`` and ``serve``, the first model of each run is also served by its own framework and measured
-    (``shared.commands.bench_serve.served_run``): a study's every arm would cost a server each for one claim."""
+    (``shared.measure.serving.served_run``): a study's every arm would cost a server each for one claim."""
     result = {}
     images = None  # every variant of a study saw the same data: load it once
     pairs, runs = run_pairs(run_a, run_b), []
@@ -123,7 +123,7 @@ def compare(run_a: Path, run_b: Path, threads: int = 1, measure: bool = True, pl
         result[label]["footprint"] = {"plan": asdict(plan), "sides": {"a": next(sides), "b": next(sides)}}
     if measure and serve:
         label, a, b = pairs[0]
-        result[label]["served"] = {side: bench_serve.served_run(run, result[label]["runs"][side]["framework"],
+        result[label]["served"] = {side: serving.served_run(run, result[label]["runs"][side]["framework"],
                                                                 threads=threads)
                                    for side, run in (("a", a), ("b", b))}
     return result
@@ -218,7 +218,7 @@ def compare_runs(run_a: Path, run_b: Path, out: Path | None = None, threads: int
     """Write compare.md, compare.png and compare.json into ``out`` (default: compare-<A>-vs-<B> beside ``run_a``)
     and return it; ``UsageError`` for runs that cannot be compared, before anything is written. ``threads``:
     inference threads in every runtime; ``measure=False`` skips the framework workers (memory and latency);
-    ``plan``: the latency's batches and repeats (``shared.commands.latency.LatencyPlan``). The folder is written
+    ``plan``: the latency's batches and repeats (``shared.measure.latency.LatencyPlan``). The folder is written
     under a temporary name and renamed into place, as checkpoints are: it exists complete or not at all, and a
     failed write (``NotWritten``) leaves nothing that would block the retry."""
     if threads < 1:

@@ -2,7 +2,7 @@
 in a fresh process and recompute its validation accuracy.
 
 A run of the same framework is reloaded from its native checkpoint; a run of the other framework (or any run, with
-``--neutral``) from its neutral ``weights.npz`` (``shared.commands.trained``). The data is loaded again from the
+``--neutral``) from its neutral ``weights.npz`` (``shared.run.trained``). The data is loaded again from the
 options the run recorded, through the same cache, so the validation images are the ones it was measured on. A study
 directory evaluates its best arm (cifar100-pooling: ``best/``).
 """
@@ -20,7 +20,7 @@ from shared.commands.cli import OneLineParser, parse_or_exit, run_command
 from shared.util.errors import EXIT_NOT_REPRODUCED, EXIT_OK, EXIT_USAGE, UsageError
 from shared.run.experiments import recorded_validation
 from shared.training.metrics import accuracy
-from shared.commands.trained import find_run, load_trained
+from shared.run.trained import find_run, load_trained
 
 # Same framework, same weights, same images, same code: the accuracy must come back exactly. Across frameworks the
 # logits differ by float32 rounding (shared/formats/tolerances.py), which can flip an image whose top two logits tie.

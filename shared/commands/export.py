@@ -1,7 +1,7 @@
 """What ``python -m cnnlab_<backend>.export RUN --format ...`` does, written once for both backends: export a finished
 run's model to a file another runtime runs, and prove the file computes what the model computes.
 
-The model is reloaded as ``evaluate`` reloads it (``shared.commands.trained``), and the file is written beside the
+The model is reloaded as ``evaluate`` reloads it (``shared.run.trained``), and the file is written beside the
 run's own files (``--out`` elsewhere). Every file is checked before it is kept: it is loaded back in its own runtime
 and compared with the native model on the run's validation images (``shared.formats.exported.check_export``). A file
 that fails is removed, and the command exits 1; an existing file of the same name is replaced only by one that
@@ -22,9 +22,9 @@ from pathlib import Path
 from collections.abc import Callable
 
 from shared.commands.cli import OneLineParser, opset_flag, parse_or_exit, run_command
-from shared.commands.trained import find_run, load_trained
+from shared.run.trained import find_run, load_trained
 from shared.formats import rundir, triton, verified
-from shared.training.backend import ExportOptions
+from shared.training.backend import FRAMEWORK_NAMES, ExportOptions
 from shared.formats.exported import ExportCheckFailed, check_export, check_summary, describe, sidecar_path, sidecar_text
 from shared.formats.onnx_check import LOWEST_OPSET, OPSET
 from shared.formats.runtimes import FORMATS, QUANTIZATIONS, Runner, default_file_name, open_runner
@@ -32,7 +32,7 @@ from shared.run.experiments import recorded_validation
 from shared.util.atomic import atomic_path
 from shared.util.errors import EXIT_CHECK_FAILED, EXIT_OK, EXIT_USAGE, UsageError
 
-NAMES = {"torch": "PyTorch", "tf": "Keras"}
+NAMES = FRAMEWORK_NAMES
 
 
 def build_parser(framework: str) -> OneLineParser:

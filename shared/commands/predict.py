@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Sequence
 import numpy as np
 
 from shared.commands.cli import POSITIVE_WHOLE, OneLineParser, parse_or_exit, run_command
-from shared.commands.trained import find_run, load_trained
+from shared.run.trained import find_run, load_trained
 from shared.data.image_folder import IMAGE_SUFFIXES, ImageTooLarge, decode_image, visible
 from shared.formats import rundir, verified
 from shared.formats.exported import read_description

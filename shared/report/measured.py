@@ -1,4 +1,4 @@
-"""Reading the measurement records of ``compare`` and the benchmark (``shared.commands.footprint_worker`` writes
+"""Reading the measurement records of ``compare`` and the benchmark (``shared.measure.footprint_worker`` writes
 them): a runtime's row holds ``latency``, one entry per batch, and an exported file's row its export ``check``."""
 
 from __future__ import annotations

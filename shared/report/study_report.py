@@ -164,7 +164,7 @@ def _per_class(run_dir: Path, best: str, seed: int) -> list[str]:
 
 
 def _best_model(run_dir: Path, comparison: dict, metrics: dict) -> list[str]:
-    """Which folder holds the best model (the one ``shared.commands.trained.find_run`` picks) and its files."""
+    """Which folder holds the best model (the one ``shared.run.trained.find_run`` picks) and its files."""
     framework = metrics["framework"]
     folder = rundir.BEST if (Path(run_dir) / rundir.BEST / rundir.METRICS).is_file() else comparison["best"]
     best = comparison["best"]

@@ -1,6 +1,6 @@
 """The seed lab's theory section, rewritten from measurements: for each claim of its framework comparison, what the
 two runs and ``compare``'s workers measured for each framework. Generated text only; every number comes from the
-compare entry (``shared.commands.compare``: the runs' records, ``shared.commands.footprint``'s measurements and the
+compare entry (``shared.commands.compare``: the runs' records, ``shared.measure.footprint``'s measurements and the
 exports' checks) or from ``DISTRIBUTED``, which quotes the README."""
 
 from __future__ import annotations

@@ -17,9 +17,9 @@ PACKAGES = ("shared", "cnnlab_torch", "cnnlab_tf")
 FRAMEWORKS = ("torch", "torchvision", "tensorflow", "keras", "tf2onnx", "triton")
 # shared's subpackages, bottom up (README, "How it is built")
 LAYERS = {"util": 0, "model": 1, "data": 1, "formats": 2, "training": 3, "report": 4, "run": 5, "serving": 5,
-          "commands": 6}
-# ``python -m shared.bench`` and ``python -m shared.compare``: the documented commands, kept as shims at the top
-SHIMS = {"shared.bench": "commands", "shared.compare": "commands"}
+          "measure": 6, "commands": 7, "bench": 7, "tools": 8}
+# ``python -m shared.compare``: the documented command, kept as a shim at the top
+SHIMS = {"shared.compare": "commands"}
 # What a user or the suite runs in a backend: these may reach the runner and the commands
 BACKEND_ENTRY_POINTS = ("__init__", "train", "evaluate", "bench", "export", "predict", "serve")
 
@@ -115,7 +115,7 @@ def test_the_layer_check_finds_planted_violations():
     graph = {"shared.run.plan": {"shared.formats.rundir", "shared.run.experiments"},  # allowed: down, and within
              "shared.model.specs": {"shared.data.dataset"},  # same layer, another package
              "shared.util.errors": {"shared.commands.cli"},  # upward
-             "shared.bench": {"shared.commands.bench"}}  # a shim into its own layer
+             "shared.bench": {"shared.bench.main"}}  # a shim into its own layer
     assert upward_imports(graph) == ["shared.model.specs (layer 1) imports shared.data.dataset (layer 1)",
                                      "shared.util.errors (layer 0) imports shared.commands.cli (layer 6)"]
 

@@ -30,6 +30,8 @@ from shared.training.loop import BatchesCallback, Read, Steps, run_epochs
 from shared.training.metrics import accuracy, cross_entropy
 from shared.training.tensorboard_log import ScalarWriter
 
+FRAMEWORK_NAMES = {"torch": "PyTorch", "tf": "Keras"}  # what a report calls each backend
+
 # on_epoch_end(record): called after every finished epoch, before the next one starts.
 EpochCallback = Callable[[dict], None]
 # A framework's model and optimizer: torch.nn.Module / keras.Model, torch.optim.Optimizer / keras's. ``Any`` here,

@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
-from shared.commands import bench_cli
-from shared.commands.bench import MODES, build_report, format_report, latency_plan, plan
-from shared.commands.bench_worker import steady_seconds
+from shared.bench import whole_commands
+from shared.bench.main import MODES, build_report, format_report, latency_plan, plan
+from shared.measure.worker import steady_seconds
 from shared.model.flops import train_step_flops
 from shared.model.registry import ARCHITECTURES, build_spec
 
@@ -61,20 +61,20 @@ COMMANDS = {"default_run": {"torch": _default_run(4.0, 1.5, 2.0), "tf": _default
 
 def test_the_default_runs_fixed_cost_is_its_wall_time_less_the_bare_import_and_the_epochs(monkeypatch, tmp_path):
     walls = iter([1.7, 1.5, 1.6])  # three bare imports: the median is 1.6
-    monkeypatch.setattr(bench_cli, "_timed", lambda command: next(walls))
+    monkeypatch.setattr(whole_commands, "_timed", lambda command: next(walls))
     timings = {"import": 1.4, "start_up": 0.2, "epochs": 1.0, "checkpoints": 0.05, "export": 0.05, "reports": 0.5,
                "other": 0.1, "total": 3.3}
     metrics = {"timings": timings, "arch": "cifar_cnn_max", "history": [{"seconds": 0.6}, {"seconds": 0.4}]}
     runs = iter([(4.0, metrics), (3.6, metrics), (5.0, metrics)])
-    monkeypatch.setattr(bench_cli, "_train", lambda framework, flags, out: next(runs))
-    figures = bench_cli.default_run("torch", tmp_path, repeats=3)
+    monkeypatch.setattr(whole_commands, "_train", lambda framework, flags, out: next(runs))
+    figures = whole_commands.default_run("torch", tmp_path, repeats=3)
     assert figures["wall"] == 4.0 and figures["bare_import"] == 1.6  # the median run, the median import
     assert figures["fixed_cost"] == pytest.approx(4.0 - 1.6 - 1.0)
     # the interpreter's start and exit: the wall time outside the run's clock, plus what the clock left unassigned
     assert figures["phases"]["rest"] == pytest.approx(4.0 - 3.3 + 0.1)
     # the same command as a 32-px row (the default architecture, as many epochs) is not run a second time
-    monkeypatch.setattr(bench_cli, "_train", lambda framework, flags, out: pytest.fail("trained again"))
-    row = bench_cli.small_images("torch", "cifar_cnn_max", tmp_path, 2, figures)
+    monkeypatch.setattr(whole_commands, "_train", lambda framework, flags, out: pytest.fail("trained again"))
+    row = whole_commands.small_images("torch", "cifar_cnn_max", tmp_path, 2, figures)
     assert row["first_epoch"] == 0.6 and row["steady_epoch"] == 0.4
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.commands import bench_serve
+from shared.measure import serving
 
 DATA = Path(__file__).parent / "data"
 
@@ -20,18 +20,18 @@ DATA = Path(__file__).parent / "data"
 ])
 def test_wrk_figures_are_read_from_its_report(report, expected, monkeypatch, tmp_path):
     text = (DATA / report).read_text()
-    monkeypatch.setattr(bench_serve.subprocess, "run", lambda *args, **kwargs: subprocess.CompletedProcess(
+    monkeypatch.setattr(serving.subprocess, "run", lambda *args, **kwargs: subprocess.CompletedProcess(
         args, 0, stdout=text, stderr=""))
-    figures = bench_serve.wrk_load(8000, b"body", 4, 1.0, tmp_path)
+    figures = serving.wrk_load(8000, b"body", 4, 1.0, tmp_path)
     assert figures == pytest.approx(expected)
 
 
 def test_the_builtin_client_measures_a_real_server_which_is_gone_afterwards():
-    port = bench_serve.free_port()
+    port = serving.free_port()
     command = [sys.executable, "-m", "shared.serving.ceiling", "--port", str(port)]
-    with bench_serve.running_server(command, port) as (process, cold_start):
-        figures = bench_serve.asyncio_load(port, bench_serve.png_upload(), 4, 0.3)
-        memory = bench_serve.resident_mb(process.pid)
+    with serving.running_server(command, port) as (process, cold_start):
+        figures = serving.asyncio_load(port, serving.png_upload(), 4, 0.3)
+        memory = serving.resident_mb(process.pid)
     assert cold_start > 0 and memory > 10
     assert figures["requests"] > 4 and figures["errors"] == 0
     assert figures["p99_ms"] >= figures["p50_ms"] > 0

@@ -1,4 +1,4 @@
-"""``compare``'s footprint (``shared.commands.footprint``) on hand-made run folders and canned worker results: which
+"""``compare``'s footprint (``shared.measure.footprint``) on hand-made run folders and canned worker results: which
 files are found and which are missing (with the command that writes them), which worker times what, how the
 measurements land in the report's rows, and a failed worker that leaves the report standing. No framework runs."""
 
@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from shared.commands import footprint
-from shared.commands.latency import LatencyPlan
+from shared.measure import footprint
+from shared.measure.latency import LatencyPlan
 from shared.formats.verified import file_record
 from shared.report.measured import int8_change
 

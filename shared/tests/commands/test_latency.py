@@ -1,5 +1,5 @@
-"""The latency statistics and the repeat rule (``shared.commands.latency``) on hand-made timings, and the training
-memory's resident-set peak (``shared.commands.memory``) on a known allocation."""
+"""The latency statistics and the repeat rule (``shared.measure.latency``) on hand-made timings, and the training
+memory's resident-set peak (``shared.measure.memory``) on a known allocation."""
 
 import json
 import subprocess
@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from shared.commands.latency import LatencyPlan, batch_latencies, calls_timed, latency_figures, time_calls
+from shared.measure.latency import LatencyPlan, batch_latencies, calls_timed, latency_figures, time_calls
 
 
 def test_median_and_95th_percentile_of_hand_made_timings():
@@ -76,7 +76,7 @@ def test_each_batch_is_timed_on_its_own_slice():
 # in the whole suite: a 64 MiB block raised the peak by 8 kB).
 KNOWN_ALLOCATION = """
 import json, numpy as np
-from shared.commands.memory import DevicePeak, measure_peak
+from shared.measure.memory import DevicePeak, measure_peak
 size = 64 * 2**20
 
 def allocate():

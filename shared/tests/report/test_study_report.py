@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from shared.commands.trained import find_run
+from shared.run.trained import find_run
 from shared.report.study_report import mean_curves, plot_study, write_study_report
 
 CLASSES = ["apple", "orange", "pear"]

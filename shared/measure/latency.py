@@ -2,7 +2,7 @@
 call by call, and summarised by the median and the 95th percentile.
 
 ``compare`` and ``python -m shared.bench`` time every runtime through ``time_calls`` (their workers are
-``shared.commands.footprint_worker``); ``latency_figures`` is the one home of the statistics.
+``shared.measure.footprint_worker``); ``latency_figures`` is the one home of the statistics.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ class LatencyPlan:
         return calls >= self.floor_calls and seconds >= self.max_seconds
 
 
-# compare's default; the benchmark's modes set their own (shared.commands.bench.MODES)
+# compare's default; the benchmark's modes set their own (shared.bench.main.MODES)
 DEFAULT_PLAN = LatencyPlan()
 
 

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from shared.formats import history as keys
-from shared.commands.bench_worker import steady_seconds
+from shared.measure.worker import steady_seconds
 from shared.util.timings import PHASES
 
 FRAMEWORK_MODULES = {"torch": "torch", "tf": "tensorflow"}
@@ -74,7 +74,7 @@ def small_images(framework: str, arch: str, folder: Path, epochs: int, default: 
 
 
 def measure(archs: tuple[str, ...], folder: Path, repeats: int, epochs: int, default_epochs: int | None) -> dict:
-    """Both figures for both frameworks (``shared.commands.bench.FRAMEWORKS``' order: PyTorch first)."""
+    """Both figures for both frameworks (``shared.bench.main.FRAMEWORKS``' order: PyTorch first)."""
     frameworks = tuple(FRAMEWORK_MODULES)
     default = {framework: default_run(framework, folder, repeats, default_epochs) for framework in frameworks}
     rows = []
@@ -88,7 +88,7 @@ def measure(archs: tuple[str, ...], folder: Path, repeats: int, epochs: int, def
 
 
 def format_tables(figures: dict, table) -> list[list[str]]:
-    """The two sections of the text report; ``table`` is ``shared.commands.bench``'s markdown-table helper."""
+    """The two sections of the text report; ``table`` is ``shared.bench.main``'s markdown-table helper."""
     names = {"torch": "PyTorch", "tf": "Keras"}
     header = ["framework", "wall s", "bare import s", *PHASES, "start and exit", "fixed cost / epochs"]
     rows = []

@@ -2,7 +2,7 @@
 
 Each framework runs in a worker process of its own (``cnnlab_torch.bench``, then ``cnnlab_tf.bench``), so torch and
 TensorFlow never share a process and never share the CPU while one is being timed. The workers return raw seconds
-(``shared.commands.bench_worker``); this module plans their tasks, turns the seconds into ratios, prints a table and
+(``shared.measure.worker``); this module plans their tasks, turns the seconds into ratios, prints a table and
 writes JSON. The ratios:
 
 - cnnlab / reference: cnnlab's training loop (``fit``) against the framework's own best-practice loop on the same
@@ -17,9 +17,9 @@ writes JSON. The ratios:
 - The decode cache: an epoch of batches from the seed lab's torchvision pipeline, which decodes every JPEG every
   epoch, against cnnlab's decoded uint8 arrays, and a whole first run of the flowers lab's epochs, the one-off
   decoding included.
-- Whole commands (``shared.commands.bench_cli``): the default run's fixed cost by phase, and every architecture at 32 px
-  through both command lines, Keras / PyTorch.
-- Inference latency (``shared.commands.bench_latency``): every architecture natively and in every exported format,
+- Whole commands (``shared.bench.whole_commands``): the default run's fixed cost by phase, and every architecture at
+  32 px through both command lines, Keras / PyTorch.
+- Inference latency (``shared.bench.latency``): every architecture natively and in every exported format,
   at batch 1 and 32, on ``--threads`` threads; ``--latency-only`` measures this table alone.
 """
 
@@ -30,7 +30,6 @@ import json
 import math
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,12 +39,12 @@ from typing import Any, TypedDict
 
 import numpy as np
 
-from shared.commands import bench_cli, bench_latency
-from shared.commands.bench_tables import format_report
-from shared.util.processes import process_group
+from shared.bench import latency as bench_latency
+from shared.bench import whole_commands
+from shared.bench.tables import format_report
 from shared.util.atomic import atomic_path
-from shared.commands.bench_worker import steady_seconds
-from shared.commands.latency import DEFAULT_PLAN, LatencyPlan
+from shared.measure.worker import WorkerFailed, run_worker_process, steady_seconds
+from shared.measure.latency import DEFAULT_PLAN, LatencyPlan
 from shared.data.dataset import DIGITS_IMAGE_SIZE
 from shared.util.environment import package_versions
 from shared.run.experiments import EXPERIMENTS
@@ -160,37 +159,6 @@ def plan(mode: Mode) -> dict[str, list[dict]]:
     pipeline = {"images": mode.pipeline_images, "classes": CLASSES, "image_size": mode.pipeline_image_size,
                 "batch_size": mode.batch_size, "repeats": mode.repeats}
     return {"torch": common + [{"task": "data_pipeline", "args": pipeline}], "tf": common}
-
-
-def run_worker_process(framework: str, tasks: list[dict], device: str, folder: Path, threads: int | None = None,
-                       capture: bool = False, name: str = "") -> dict:
-    """One framework's worker in a process of its own, with ``threads`` threads (None: the framework's default). Its
-    progress lines pass through to this terminal, or with ``capture`` are kept and shown only if it fails."""
-    job, out = folder / f"{framework}{name}-job.json", folder / f"{framework}{name}-result.json"
-    job.write_text(json.dumps({"device": device, "threads": threads, "tasks": tasks}))
-    command = [sys.executable, "-m", f"cnnlab_{framework}.bench", "--job", str(job), "--out", str(out)]
-    returncode, stderr = run_stopped_with_us(command, capture)
-    if returncode != 0:
-        output = f":\n{stderr[-3000:]}" if capture else ""
-        raise WorkerFailed(f"the {framework} worker ({' '.join(command[1:3])}) failed with exit status "
-                           f"{returncode}{output}", returncode)
-    return json.loads(out.read_text())
-
-
-def run_stopped_with_us(command: list[str], capture: bool) -> tuple[int, str]:
-    """Run ``command`` in a process group of its own; (its exit status, its stderr when ``capture``). Whatever ends
-    this process's wait (Ctrl-C, SIGTERM as a ``StopRequested``, any error), the whole group is killed first, so
-    no worker, nor anything it started, outlives the command that needed it."""
-    pipe = subprocess.PIPE if capture else None
-    with process_group(command, stdout=pipe, stderr=pipe, text=True) as process:
-        _, stderr = process.communicate()
-    return process.returncode, stderr or ""
-
-
-class WorkerFailed(Exception):
-    def __init__(self, message: str, status: int):
-        super().__init__(message)
-        self.status = status
 
 
 def machine() -> dict:
@@ -338,9 +306,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads < 1:
         parser.error(f"--threads must be 1 or more, got {args.threads}")
     if args.serve:
-        from shared.commands import bench_serve
+        from shared.measure import serving
 
-        bench_serve.run(1.0 if args.smoke else 5.0, args.json)
+        serving.run(1.0 if args.smoke else 5.0, args.json)
         return 0
     mode = MODES["smoke" if args.smoke else "quick" if args.quick else "full"]
     started = time.perf_counter()
@@ -367,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.latency_only:
             print("shared.bench: whole commands: the default run, then every architecture at 32 px",
                   file=sys.stderr, flush=True)
-            commands = bench_cli.measure(mode.command_archs or tuple(ARCHITECTURES), Path(folder),
+            commands = whole_commands.measure(mode.command_archs or tuple(ARCHITECTURES), Path(folder),
                                          mode.command_repeats, mode.command_epochs, mode.default_epochs)
     result = build_report(mode, args.device, workers, commands, time.perf_counter() - started, latency)
     print(format_report(result))

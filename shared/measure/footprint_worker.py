@@ -1,11 +1,11 @@
 """What a model costs to train and to serve, measured inside a framework's benchmark worker (``python -m
-cnnlab_torch.bench`` / ``cnnlab_tf.bench``, started by ``shared.commands.footprint`` for ``compare`` and by
-``shared.commands.bench`` for its latency table). Written once for both frameworks; the backend's ``bench`` module
+cnnlab_torch.bench`` / ``cnnlab_tf.bench``, started by ``shared.measure.footprint`` for ``compare`` and by
+``shared.bench.main`` for its latency table). Written once for both frameworks; the backend's ``bench`` module
 hands in what only it has (``WorkerKit``).
 
 - ``train_memory``: a run's training steps at its batch size, image size and precision, on the device it trained
   on: the process's resident set before them and its peak during them, and the framework's GPU peak.
-- ``run_latency``: a run's native model and exported files, each at batch 1 and 32 (``shared.commands.latency``).
+- ``run_latency``: a run's native model and exported files, each at batch 1 and 32 (``shared.measure.latency``).
 - ``export_latency``: the same for a registered architecture with the shared initial weights, exported to a
   temporary folder in every format this framework writes.
 
@@ -25,10 +25,10 @@ from collections.abc import Callable
 
 import numpy as np
 
-from shared.commands.bench_worker import SEED, quiet, seeded_model, synthetic_data
-from shared.commands.latency import LatencyPlan, batch_latencies, sample_images
-from shared.commands.memory import DevicePeak, measure_peak
-from shared.commands.trained import load_trained
+from shared.measure.worker import SEED, quiet, seeded_model, synthetic_data
+from shared.measure.latency import LatencyPlan, batch_latencies, sample_images
+from shared.measure.memory import DevicePeak, measure_peak
+from shared.run.trained import load_trained
 from shared.formats import rundir
 from shared.formats.exported import read_description
 from shared.formats.runtimes import Runner, default_file_name, export_kinds, format_of, open_runner
@@ -142,7 +142,7 @@ def export_latency(kit: WorkerKit, arch: str, classes: int, image_size: int, thr
 
 
 def footprint_tasks(kit: WorkerKit) -> dict[str, Callable[..., dict]]:
-    """The tasks a backend's worker adds to its job's menu (``shared.commands.bench_worker.run_worker``)."""
+    """The tasks a backend's worker adds to its job's menu (``shared.measure.worker.run_worker``)."""
     return {"train_memory": lambda **kwargs: train_memory(kit, **kwargs),
             "run_latency": lambda **kwargs: run_latency(kit, **kwargs),
             "export_latency": lambda **kwargs: export_latency(kit, **kwargs)}

@@ -7,7 +7,7 @@ package is given to pip as a constraint at its own version, and pip adds only wh
 tf2onnx, onnxscript, ai-edge-litert). A runtime whose frameworks are older than cnnlab's ranges stops here with what to
 do.
 
-    python -m shared.commands.install [--extras notebook] [--report report.json]   # in the checkout; --report: dry run
+    python -m shared.tools.install [--extras notebook] [--report report.json]   # in the checkout; --report: dry run
 
 Only the standard library and pip run here: nothing else is installed yet.
 """
@@ -80,7 +80,7 @@ def what_to_do() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m shared.commands.install", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m shared.tools.install", description=__doc__.splitlines()[0])
     parser.add_argument("--extras", default="notebook", help="comma-separated extras of cnnlab (default: notebook)")
     parser.add_argument("--report", type=Path, help="resolve only (pip --dry-run) and write pip's JSON report here")
     args = parser.parse_args(argv)

@@ -1,6 +1,6 @@
 """The framework-neutral half of a benchmark worker (``python -m cnnlab_torch.bench`` / ``cnnlab_tf.bench``).
 
-``shared.commands.bench`` starts one worker process per framework, so torch and TensorFlow never share a process, and
+``shared.bench.main`` starts one worker process per framework, so torch and TensorFlow never share a process, and
 hands it a job file: the device and a list of tasks. The worker runs them in order and writes their raw timings
 (seconds, never ratios) to a result file; the orchestrator turns them into ratios. The tasks that only need the
 backend contract (``shared.training.backend``) live here, written once: the cnnlab loop and the frozen-feature cache.
@@ -17,6 +17,7 @@ import contextlib
 import io
 import json
 import sys
+import subprocess
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -30,6 +31,7 @@ from shared.training.backend import Backend
 from shared.training.config import TrainConfig
 from shared.data.dataset import Dataset
 from shared.util.errors import EXIT_USAGE, UsageError
+from shared.util.processes import process_group
 from shared.model.init import initial_weights
 from shared.model.registry import build_spec
 from shared.model.specs import ModelSpec
@@ -188,3 +190,36 @@ def run_worker(backend: Backend, tasks: dict[str, Callable[..., dict]], argv: li
     args.out.write_text(json.dumps({"framework": backend.framework, "version": backend.version, "device": device,
                                     "threads": job.get("threads"), "results": results}, indent=1))
     return 0
+
+
+# The parent's side of the protocol: a worker per framework, each in a process of its own
+
+def run_worker_process(framework: str, tasks: list[dict], device: str, folder: Path, threads: int | None = None,
+                       capture: bool = False, name: str = "") -> dict:
+    """One framework's worker in a process of its own, with ``threads`` threads (None: the framework's default). Its
+    progress lines pass through to this terminal, or with ``capture`` are kept and shown only if it fails."""
+    job, out = folder / f"{framework}{name}-job.json", folder / f"{framework}{name}-result.json"
+    job.write_text(json.dumps({"device": device, "threads": threads, "tasks": tasks}))
+    command = [sys.executable, "-m", f"cnnlab_{framework}.bench", "--job", str(job), "--out", str(out)]
+    returncode, stderr = run_stopped_with_us(command, capture)
+    if returncode != 0:
+        output = f":\n{stderr[-3000:]}" if capture else ""
+        raise WorkerFailed(f"the {framework} worker ({' '.join(command[1:3])}) failed with exit status "
+                           f"{returncode}{output}", returncode)
+    return json.loads(out.read_text())
+
+
+def run_stopped_with_us(command: list[str], capture: bool) -> tuple[int, str]:
+    """Run ``command`` in a process group of its own; (its exit status, its stderr when ``capture``). Whatever ends
+    this process's wait (Ctrl-C, SIGTERM as a ``StopRequested``, any error), the whole group is killed first, so
+    no worker, nor anything it started, outlives the command that needed it."""
+    pipe = subprocess.PIPE if capture else None
+    with process_group(command, stdout=pipe, stderr=pipe, text=True) as process:
+        _, stderr = process.communicate()
+    return process.returncode, stderr or ""
+
+
+class WorkerFailed(Exception):
+    def __init__(self, message: str, status: int):
+        super().__init__(message)
+        self.status = status

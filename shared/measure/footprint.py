@@ -4,7 +4,7 @@ For every run: the memory of a training step at its batch size, and the inferenc
 native model and of every exported file in its folder (ONNX in onnxruntime, LiteRT, ExecuTorch), with each file's
 size and the agreement its export checked. The framework code runs in the frameworks' benchmark workers
 (``python -m cnnlab_torch.bench`` / ``cnnlab_tf.bench``, one after the other, never at the same time), which run
-``shared.commands.footprint_worker``'s tasks: a run's own framework loads its native model, and ExecuTorch files,
+``shared.measure.footprint_worker``'s tasks: a run's own framework loads its native model, and ExecuTorch files,
 whose runtime needs torch, go to PyTorch's worker whichever run holds them.
 
 A file that is missing is reported with the command that writes it; nothing here fails a compare.
@@ -18,9 +18,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from shared.commands.bench import WorkerFailed, run_worker_process
-from shared.commands.export import NAMES
-from shared.commands.latency import DEFAULT_PLAN, LatencyPlan, calls_timed
+from shared.measure.worker import WorkerFailed, run_worker_process
+from shared.training.backend import FRAMEWORK_NAMES as NAMES
+from shared.measure.latency import DEFAULT_PLAN, LatencyPlan, calls_timed
 from shared.formats import records, rundir
 from shared.formats.exported import sidecar_path
 from shared.formats.runtimes import FORMATS, default_file_name, export_kinds, format_of

@@ -3,7 +3,8 @@ per measurement."""
 
 from __future__ import annotations
 
-from shared.commands import bench_cli, bench_latency
+from shared.bench import latency as bench_latency
+from shared.bench import whole_commands
 
 
 def _ms(seconds: float) -> str:
@@ -93,6 +94,6 @@ def format_report(report: dict) -> str:
             f"A's time over B's (above 1, A is slower); speed-up: the time without the cache over the time with it",
         ]
         sections += [_training_table(report), _feature_table(report), _pipeline_table(report),
-                     *bench_cli.format_tables(report["commands"], _table)]
+                     *whole_commands.format_tables(report["commands"], _table)]
     sections += bench_latency.format_tables(report["latency"], _table)
     return "\n\n".join("\n".join(section) for section in sections)

@@ -1,5 +1,5 @@
 """The memory a training process holds: the CPU resident set, read from the kernel, and the framework's own peak on
-a GPU. ``compare``'s worker (``shared.commands.footprint_worker``) measures a run's training steps with them in a
+a GPU. ``compare``'s worker (``shared.measure.footprint_worker``) measures a run's training steps with them in a
 fresh process.
 
 The resident set's peak (``VmHWM``) can be reset on Linux by writing 5 to ``/proc/self/clear_refs``, so the peak of

@@ -1,9 +1,9 @@
 """The benchmark's inference latency tables (``python -m shared.bench``): every registered architecture with the
 shared initial weights (no training), natively in each framework and in every file each framework exports
 (onnxruntime on each framework's ONNX file, ExecuTorch from PyTorch, LiteRT float32 and dynamic-int8 from Keras),
-at batch 1 and 32, median and 95th percentile (``shared.commands.latency``).
+at batch 1 and 32, median and 95th percentile (``shared.measure.latency``).
 
-Each framework's worker exports the model to a temporary folder and times it (``shared.commands.footprint_worker``
+Each framework's worker exports the model to a temporary folder and times it (``shared.measure.footprint_worker``
 ``export_latency``), with ``--threads`` threads (default 1, as on a phone), in a worker process of its own: TensorFlow
 fixes its thread count when it starts, so these workers are not the training ones.
 """
@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import asdict
 from collections.abc import Callable
 
-from shared.commands.export import NAMES
-from shared.commands.latency import LatencyPlan, calls_timed
+from shared.training.backend import FRAMEWORK_NAMES as NAMES
+from shared.measure.latency import LatencyPlan, calls_timed
 from shared.formats.runtimes import FORMATS
 from shared.report.measured import latency_text
 
