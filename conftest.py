@@ -1,7 +1,7 @@
 """Loaded by pytest before any test module, so it fixes the import order for the whole session.
 
 torch, then tensorflow, then anything that imports triton (torch.export, the ONNX exporter) segfaults while loading
-libtriton: both bundle LLVM (parity-pitfalls.md). Importing torch and triton first, before any test module can
+libtriton: both bundle LLVM. Importing torch and triton first, before any test module can
 import tensorflow, avoids it.
 """
 

@@ -39,7 +39,7 @@ def train(**options):
 
 def _load_torch_first() -> None:
     """A notebook may train with both backends in one process. torch's ONNX export loads triton, which segfaults
-    if TensorFlow was loaded before it (both bundle LLVM; parity-pitfalls), so torch and triton load first."""
+    if TensorFlow was loaded before it (both bundle LLVM), so torch and triton load first."""
     if "tensorflow" in sys.modules or importlib.util.find_spec("torch") is None:
         return
     import torch  # noqa: F401

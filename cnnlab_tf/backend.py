@@ -10,7 +10,7 @@ import cnnlab_tf.features as features
 import cnnlab_tf.model as model
 import cnnlab_tf.optimizer as optimizer
 import cnnlab_tf.pretrained as pretrained
-import cnnlab_tf.summary as summary
+import cnnlab_tf.event_writer as event_writer
 import cnnlab_tf.weights as weights
 from cnnlab_tf.exporters import EXPORTERS
 from shared.formats import rundir
@@ -42,7 +42,7 @@ class KerasBackend(Backend):
     port_checkpoint = staticmethod(pretrained.port_checkpoint)
     backbone_features = staticmethod(features.backbone_features)
     head_model = staticmethod(features.head_model)
-    summary_writer = staticmethod(summary.summary_writer)
+    event_writer = staticmethod(event_writer.event_writer)
     current_world = staticmethod(distributed.current_world)
     broadcast = staticmethod(distributed.broadcast)
     finish = staticmethod(distributed.finish)

@@ -5,6 +5,12 @@
 
 from __future__ import annotations
 
+if __name__ == "__main__":  # the flags first: a mistake is answered before the framework loads (and logs)
+    from shared.measure.worker import worker_parser
+    from shared.util.flags import parse_or_exit
+
+    parse_or_exit(worker_parser("tf"), None)
+
 import sys
 import time
 

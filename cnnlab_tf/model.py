@@ -26,7 +26,7 @@ from shared.model.specs import (AvgPool2d, BatchNorm2d, Conv2d, Flatten, GlobalA
 @keras.saving.register_keras_serializable(package="cnnlab")
 class NormalizeNHWC(keras.layers.Layer):
     """(x / 255 - mean) / std with Python-constant mean and std. ``keras.layers.Normalization`` would export its
-    statistics as extra ONNX graph inputs (parity-pitfalls.md), so the image could not be the only input."""
+    statistics as extra ONNX graph inputs, so the image could not be the only input."""
 
     def __init__(self, mean, std, **kwargs):
         super().__init__(**kwargs)

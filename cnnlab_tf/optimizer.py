@@ -28,7 +28,7 @@ class TorchAdam(keras.optimizers.Adam):
 
     Keras adds epsilon to the *uncorrected* sqrt(v), PyTorch to the bias-corrected one, so equal hyperparameters
     still give different steps: after one epoch on the digits, weights differed by 2e-3 and 0.8% of predictions
-    flipped (parity-pitfalls.md). This writes PyTorch's formula out:
+    flipped. This writes PyTorch's formula out:
         m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2
         p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
     ``l2`` is torch.optim.Adam's weight_decay (added to the gradient), not Keras's decoupled ``weight_decay``.

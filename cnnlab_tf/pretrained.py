@@ -1,7 +1,7 @@
 """Porting torchvision's ResNet-18 checkpoint to the neutral weights format, for the TensorFlow backend.
 
 Reading a ``.pth`` needs PyTorch, and one process should not load both frameworks (they bundle clashing LLVMs,
-parity-pitfalls.md), so the port runs ``cnnlab_torch.pretrained`` in a child process. It happens once per checkpoint:
+it segfaults), so the port runs ``cnnlab_torch.pretrained`` in a child process. It happens once per checkpoint:
 afterwards both backends read the same ``.npz``."""
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ import cnnlab_torch.features as features
 import cnnlab_torch.model as model
 import cnnlab_torch.optimizer as optimizer
 import cnnlab_torch.pretrained as pretrained
-import cnnlab_torch.summary as summary
+import cnnlab_torch.event_writer as event_writer
 import cnnlab_torch.weights as weights
 from cnnlab_torch.exporters import EXPORTERS
 from shared.formats import rundir
@@ -43,7 +43,7 @@ class TorchBackend(Backend):
     port_checkpoint = staticmethod(pretrained.port_checkpoint)
     backbone_features = staticmethod(features.backbone_features)
     head_model = staticmethod(features.head_model)
-    summary_writer = staticmethod(summary.summary_writer)
+    event_writer = staticmethod(event_writer.event_writer)
     current_world = staticmethod(distributed.current_world)
     broadcast = staticmethod(distributed.broadcast)
     finish = staticmethod(distributed.finish)

@@ -8,6 +8,11 @@ one-epoch comparison can only be as tight as this floor. Used by test_noise_floo
 
 from __future__ import annotations
 
+if __name__ == "__main__":  # the flags first: --help or a mistyped flag is answered before a framework loads
+    from shared.util.flags import OneLineParser, parse_or_exit
+
+    parse_or_exit(OneLineParser(prog="python -m parity_tests.noise_floor", description=__doc__.splitlines()[0]), None)
+
 from dataclasses import replace
 
 import parity_tests.frameworks  # noqa: F401  (first: the import order of torch, triton and tensorflow)

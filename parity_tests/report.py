@@ -1,6 +1,11 @@
 """``python -m parity_tests.report``: print how far the two frameworks' ONNX exports of every registered spec are
 apart, with identical weights, on fresh random images. The parity suite asserts these; this prints the figures."""
 
+if __name__ == "__main__":  # the flags first: --help or a mistyped flag is answered before a framework loads
+    from shared.util.flags import OneLineParser, parse_or_exit
+
+    parse_or_exit(OneLineParser(prog="python -m parity_tests.report", description=__doc__.splitlines()[0]), None)
+
 import parity_tests.frameworks  # noqa: F401  (first: the import order of torch, triton and tensorflow)
 
 import tempfile  # noqa: E402

@@ -16,7 +16,7 @@ from shared.data.dataset import Split, load_digits_rgb
 from shared.formats import rundir
 from shared.formats.onnx_check import onnx_logits
 from shared.training.precision import PRECISIONS
-from shared.training.tensorboard_log import read_scalars
+from tests.support.tensorboard import read_scalars
 from shared.formats.tolerances import MIN_ARGMAX_AGREEMENT
 
 # The slow half of the parity suite: it trains models (make test ARGS="parity_tests -m 'not training'" skips it)

@@ -84,7 +84,8 @@ def test_predict_refuses_an_unfinished_run_and_a_file_whose_run_has_another_size
     from shared.run.trained import load_trained
     from shared.training.backend import ExportOptions
     from shared.formats import rundir
-    from shared.formats.exported import describe, write_sidecar
+    from shared.formats.exported import describe
+    from tests.support.helpers import write_sidecar
 
     run, files = runs["flowers"], _validation_files(runs["flowers"])[:1]
     unfinished = tmp_path / "unfinished"

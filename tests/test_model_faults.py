@@ -25,7 +25,8 @@ from shared.commands.evaluate import main as evaluate
 from shared.commands.export import main as export
 from shared.commands.predict import main as predict
 from shared.formats import rundir
-from shared.formats.exported import describe, sidecar_path, write_sidecar
+from shared.formats.exported import describe, sidecar_path
+from tests.support.helpers import write_sidecar
 from tests.support.helpers import phone_format, default_run
 from tests.support.mounts import mounted, read_only
 

@@ -5,7 +5,7 @@ import math
 import numpy as np
 
 from shared.formats import rundir
-from shared.training.tensorboard_log import read_scalars
+from tests.support.tensorboard import read_scalars
 from shared.commands.train import main
 from tests.support.helpers import interrupting_backend
 

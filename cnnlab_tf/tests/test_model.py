@@ -13,9 +13,8 @@ from shared.model import shapes
 from shared.model.registry import ARCHITECTURES, build_spec
 from shared.model.specs import Normalize
 from tests.support.helpers import check_model_follows_spec, small_image_size
-from shared.model.rules import missing_rules
 from shared.model.specs import Layer
-from tests.support.layers import SAMPLES, Dropout
+from tests.support.layers import SAMPLES, Dropout, missing_rules
 
 
 def small_spec(arch: str, classes: int = 5):

@@ -16,9 +16,8 @@ from shared.model.shapes import layer_output_shape
 from shared.model.specs import Normalize
 from shared.training.distributed import World
 from tests.support.helpers import check_model_follows_spec, small_image_size
-from shared.model.rules import missing_rules
 from shared.model.specs import Layer
-from tests.support.layers import SAMPLES, Dropout
+from tests.support.layers import SAMPLES, Dropout, missing_rules
 from shared.formats.tolerances import compare
 
 

@@ -25,7 +25,6 @@ writes JSON. The ratios:
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -43,6 +42,7 @@ from shared.bench import latency as bench_latency
 from shared.bench import whole_commands
 from shared.bench.tables import format_report
 from shared.util.atomic import atomic_path
+from shared.util.flags import POSITIVE_WHOLE, OneLineParser, parse_or_exit
 from shared.measure.worker import WorkerFailed, run_worker_process, steady_seconds
 from shared.measure.latency import DEFAULT_PLAN, LatencyPlan
 from shared.data.dataset import DIGITS_IMAGE_SIZE
@@ -285,7 +285,7 @@ def _workers(tasks: dict[str, list[dict]], device: str, folder: Path, threads: i
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m shared.bench", description="How fast cnnlab trains, as ratios "
+    parser = OneLineParser(prog="python -m shared.bench", description="How fast cnnlab trains, as ratios "
                                      "measured in one run, and how fast its models infer in every runtime: tables "
                                      "on stdout, every figure in a JSON file.")
     size = parser.add_mutually_exclusive_group()
@@ -295,16 +295,14 @@ def main(argv: list[str] | None = None) -> int:
                       "numbers mean nothing")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                         help="passed to both workers; auto uses CUDA when the framework sees a GPU")
-    parser.add_argument("--threads", type=int, default=1, help="inference threads of the latency table, in the "
-                        "native models and every runtime (default 1, as a phone runs a model)")
+    parser.add_argument("--threads", type=POSITIVE_WHOLE, default=1, help="inference threads of the latency table, in "
+                        "the native models and every runtime (default 1, as a phone runs a model)")
     parser.add_argument("--latency-only", action="store_true", help="measure the inference latency table alone")
     parser.add_argument("--serve", action="store_true", help="measure serve instead: cold start, memory, latency "
                         "and throughput of each framework's model and exported runtime behind HTTP, against the "
                         "HTTP ceiling (a few minutes)")
     parser.add_argument("--json", type=Path, default=Path("bench.json"), help="where to write the results")
-    args = parser.parse_args(argv)
-    if args.threads < 1:
-        parser.error(f"--threads must be 1 or more, got {args.threads}")
+    args = parse_or_exit(parser, argv)
     if args.serve:
         from shared.measure import serving
 

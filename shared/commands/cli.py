@@ -10,26 +10,8 @@ from collections.abc import Callable
 from shared.run.options import RunOptions
 from shared.training.config import TrainConfig, opset_flag  # noqa: F401 (opset_flag: export's --opset)
 from shared.util import flags, signals
-from shared.util.errors import EXIT_USAGE, FlagError
+from shared.util.flags import OneLineParser, parse_or_exit  # noqa: F401 (the commands' parsers use them)
 from shared.util.output import EXIT_CLOSED_PIPE, ClosedPipe, closed_pipe_is_quiet
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """Raises ``FlagError`` instead of printing usage and exiting, so the Python API (``shared.commands.api``) gets an
-    exception; ``parse_or_exit`` gives the command line its one-line message."""
-
-    def error(self, message: str):
-        raise FlagError(message)
-
-
-def parse_or_exit(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
-    """The parsed flags, or one line on stderr and exit status ``EXIT_USAGE``: argparse's usage block would bury the
-    message."""
-    try:
-        return parser.parse_args(argv)
-    except FlagError as error:
-        sys.stderr.write(f"{parser.prog}: error: {error} (see --help)\n")
-        raise SystemExit(EXIT_USAGE) from None
 
 
 def run_command(prog: str, work: Callable[[], int], stopped: str = "") -> int:
@@ -65,4 +47,6 @@ def flag_table() -> str:
 
 
 if __name__ == "__main__":  # python -m shared.commands.cli: print the README's flag table
+    parse_or_exit(OneLineParser(prog="python -m shared.commands.cli",
+                                description="Print the README's table of the train command's flags."), None)
     print(flag_table())

@@ -18,17 +18,11 @@ from shared.formats.readable import reading
 from shared.formats.runtimes import Runner, format_of
 from shared.formats.verified import sidecar_path
 from shared.formats.tolerances import INT8_MAX_ACCURACY_DROP, INT8_MIN_AGREEMENT, compare
-from shared.util.atomic import atomic_path
 from shared.util.errors import UsageError
 
 
 class ExportCheckFailed(RuntimeError):
     """An exported file that does not compute what its model computes; the export is removed."""
-
-
-def write_sidecar(path: Path, description: dict) -> None:
-    with atomic_path(sidecar_path(path)) as part:
-        part.write_text(sidecar_text(description))
 
 
 def sidecar_text(description: dict) -> str:

@@ -16,6 +16,9 @@ import os
 import sys
 from pathlib import Path
 
+from shared.util.errors import EXIT_USAGE
+from shared.util.flags import OneLineParser, parse_or_exit
+
 LOG = "CNNLAB_TOLERANCE_LOG"
 
 
@@ -50,7 +53,25 @@ def summary(lines: list[str]) -> str:
     return "\n".join(out)
 
 
+def main(argv: list[str] | None = None) -> int:
+    parser = OneLineParser(prog="python -m shared.formats.tolerance_log",
+                           description="Print the largest measured difference per row of the tolerance table, "
+                                       "against its bound, from a log the suite wrote.")
+    parser.add_argument("file", type=Path, metavar="FILE", help=f"the log, written by the suite with {LOG}=FILE")
+    args = parse_or_exit(parser, argv)
+    try:
+        lines = args.file.read_text().splitlines()
+        print(summary(lines))
+    except (OSError, UnicodeDecodeError) as error:
+        print(f"{parser.prog}: error: {args.file}: {getattr(error, 'strerror', None) or error}; pass the file the "
+              f"suite wrote with {LOG}=FILE", file=sys.stderr)
+        return EXIT_USAGE
+    except (ValueError, KeyError, TypeError) as error:
+        print(f"{parser.prog}: error: {args.file} is not a tolerance log ({type(error).__name__}: {error}); pass the "
+              f"file the suite wrote with {LOG}=FILE", file=sys.stderr)
+        return EXIT_USAGE
+    return 0
+
+
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.exit("usage: python -m shared.formats.tolerance_log FILE (written with CNNLAB_TOLERANCE_LOG=FILE)")
-    print(summary(Path(sys.argv[1]).read_text().splitlines()))
+    sys.exit(main())

@@ -12,7 +12,6 @@ of the following ones is the steady state.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import io
 import json
@@ -31,6 +30,7 @@ from shared.training.backend import Backend
 from shared.training.config import TrainConfig
 from shared.data.dataset import Dataset
 from shared.util.errors import EXIT_USAGE, UsageError
+from shared.util.flags import OneLineParser, parse_or_exit
 from shared.util.processes import process_group
 from shared.model.init import initial_weights
 from shared.model.registry import build_spec
@@ -156,19 +156,31 @@ def write_jpeg_folder(root: Path, count: int, classes: int) -> Path:
     return Path(root)
 
 
+def worker_parser(framework: str) -> OneLineParser:
+    """``python -m cnnlab_<framework>.bench``'s flags; the backend's module parses them before it imports its
+    framework, so that a mistake is answered at once."""
+    parser = OneLineParser(prog=f"python -m cnnlab_{framework}.bench",
+                           description="A benchmark worker; started by python -m shared.bench and python -m "
+                                       "shared.compare.")
+    parser.add_argument("--job", type=Path, required=True, help="JSON: {'device': ..., 'tasks': [...], "
+                        "'threads': N (optional)}")
+    parser.add_argument("--out", type=Path, required=True, help="where to write the timings (JSON)")
+    return parser
+
+
 def run_worker(backend: Backend, tasks: dict[str, Callable[..., dict]], argv: list[str] | None = None,
                set_threads: Callable[[int], None] | None = None) -> int:
     """The worker's command line: run the job file's tasks on its device, write their timings as JSON. A job with
     ``threads`` has the framework use that many threads (``set_threads``, before it starts: TensorFlow fixes its
     thread pools then)."""
-    parser = argparse.ArgumentParser(prog=f"python -m cnnlab_{backend.framework}.bench",
-                                     description="A benchmark worker; started by python -m shared.bench and "
-                                                 "python -m shared.compare.")
-    parser.add_argument("--job", type=Path, required=True, help="JSON: {'device': ..., 'tasks': [...], "
-                        "'threads': N (optional)}")
-    parser.add_argument("--out", type=Path, required=True, help="where to write the timings (JSON)")
-    args = parser.parse_args(argv)
-    job = json.loads(args.job.read_text())
+    parser = worker_parser(backend.framework)
+    args = parse_or_exit(parser, argv)
+    try:
+        job = json.loads(args.job.read_text())
+    except (OSError, ValueError) as error:
+        print(f"{parser.prog}: error: --job {args.job}: {error}; pass the job file python -m shared.bench writes",
+              file=sys.stderr)
+        return EXIT_USAGE
     tasks = {"cnnlab_loop": lambda **kwargs: time_cnnlab_loop(backend, **kwargs),
              "feature_cache": lambda **kwargs: time_feature_cache(backend, **kwargs), **tasks}
     if job.get("threads") is not None:

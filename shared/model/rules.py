@@ -34,13 +34,3 @@ def layer_rule(place: str, leaves_only: bool = False) -> Callable[[Callable[...,
         return dispatch
 
     return decorate
-
-
-def missing_rules(place: str, types: tuple[type, ...]) -> list[str]:
-    """The names of the ``types`` that ``place`` has no rule for (composites skipped where only leaves arrive)."""
-    from shared.model.specs import Composite
-
-    dispatch, leaves_only = PLACES[place]
-    fallback = dispatch.dispatch(object)
-    return [kind.__name__ for kind in types if dispatch.dispatch(kind) is fallback
-            and not (leaves_only and issubclass(kind, Composite))]

@@ -1,5 +1,5 @@
 """What a finished run reports besides its curves: per-class precision/recall/F1, a model summary table, and (for
-the pooling study) the comparison of its variants. Plain text and JSON, written into the run directory."""
+a study) the comparison of its variants. Plain text and JSON, written into the run directory."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """``--resume RUN_DIR``: continue a run from its last finished epoch, with the run's own settings.
 
-- In place (no ``--out``): the run's framework continues its own directory. A pooling study continues at the
-  variant and epoch where it stopped; finished variants are kept.
+- In place (no ``--out``): the run's framework continues its own directory. A study continues at the
+  arm and epoch where it stopped; finished variants are kept.
 - Into a new directory (``--out NEW_DIR``), in either framework: from the neutral weights and Adam state when the
   other framework wrote them. The history carries over and metrics.json records where the run came from.
 - ``--epochs N`` sets the total: a finished run is extended to N epochs, unless its learning-rate schedule depends

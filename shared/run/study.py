@@ -1,5 +1,6 @@
-"""A study: several arms (a pooling study's variants, or a baseline and an improvement), each trained from each seed
-into a folder of its own (``shared.run.unit.train_unit``), then their table, the lab report and the best model."""
+"""A study: several arms (the variants of a lab's comparison, or a baseline and an improvement), each trained from
+each seed into a folder of its own (``shared.run.unit.train_unit``), then their table, the lab report and the best
+model."""
 
 from __future__ import annotations
 

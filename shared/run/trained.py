@@ -21,7 +21,7 @@ from shared.util.errors import UsageError
 
 
 def find_run(path: Path) -> Path:
-    """The model folder of a run: the run itself, a pooling study's ``best/``, or a study's best arm."""
+    """The model folder of a run: the run itself, or a study's best arm (``best/``)."""
     path = Path(path)
     if (path / rundir.BEST / rundir.METRICS).is_file():
         return path / rundir.BEST

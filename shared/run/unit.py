@@ -37,7 +37,7 @@ from shared.util.timings import Timings
 
 
 @dataclass
-class Trained:
+class UnitResult:
     """One model's training: the command line's exit status, and the model for the API."""
 
     exit_status: int
@@ -56,7 +56,7 @@ class PreparedModel:
 
 
 def train_unit(backend: Backend, spec: ModelSpec, data: PreparedData, job: Job, device: str, unit: Unit,
-               timings: Timings, backbone: dict | None = None) -> Trained:
+               timings: Timings, backbone: dict | None = None) -> UnitResult:
     """Train one unit into its folder; a stop or a divergence ends it cleanly, marked, with what finished kept."""
     world = backend.current_world()
     run = UnitRun(backend, spec, job, unit, data, timings, job.starts.get(unit.folder), world.is_main)
@@ -79,8 +79,8 @@ def train_unit(backend: Backend, spec: ModelSpec, data: PreparedData, job: Job, 
     if ended is not None:
         return ended
     if not run.writes:  # the export and the reports are rank 0's
-        return Trained(EXIT_OK, prepared.model)
-    return finish(run, prepared.model, metrics, curves)
+        return UnitResult(EXIT_OK, prepared.model)
+    return complete(run, prepared.model, metrics, curves)
 
 
 def prepare_model(backend: Backend, spec: ModelSpec, experiment: Experiment, config: TrainConfig,
@@ -156,11 +156,11 @@ def _announce(run: UnitRun, device: str, metrics: dict, loaded: str | None) -> N
 
 
 def fit_unit(run: UnitRun, prepared: PreparedModel, metrics: dict, curves: Curves,
-             features_from: str | None) -> Trained | None:
+             features_from: str | None) -> UnitResult | None:
     """The epochs, with a checkpoint after each; ``features_from``: train the head from that layer on the frozen
     backbone's cached features. None when every epoch finished; else how the unit ended (a stop, a divergence)."""
     backend, config, history = run.backend, run.config, metrics["history"]
-    log = tensorboard_log.TrainingLog(backend.summary_writer(run.folder / tensorboard_log.FOLDER)) if run.writes \
+    log = tensorboard_log.TrainingLog(backend.event_writer(run.folder / tensorboard_log.FOLDER)) if run.writes \
         else None
     save_epoch = EpochCheckpointer(run, prepared.model, prepared.optimizer, metrics, curves, log)
     run.timings.lap("start_up")  # everything since the start (a study: since the last model) that is not an import
@@ -173,17 +173,17 @@ def fit_unit(run: UnitRun, prepared: PreparedModel, metrics: dict, curves: Curve
                         run.start.epoch + 1 if run.start else 1, on_batches=log.batches if log else None)
     except KeyboardInterrupt as stop:
         if not run.writes:
-            return Trained(signals.exit_status(stop), prepared.model)
+            return UnitResult(signals.exit_status(stop), prepared.model)
         message = interrupted_message(run.folder, run.job.run_dir, history)
-        return Trained(stopped(metrics, run.folder, rundir.INTERRUPTED, message, signals.exit_status(stop), curves,
+        return UnitResult(stopped(metrics, run.folder, rundir.INTERRUPTED, message, signals.exit_status(stop), curves,
                                history, run.timings), prepared.model)
     except Diverged as diverged:
         if not run.writes:
-            return Trained(EXIT_DIVERGED, prepared.model)
-        return Trained(stopped(metrics, run.folder, rundir.DIVERGED, diverged_message(diverged, history, config.lr),
+            return UnitResult(EXIT_DIVERGED, prepared.model)
+        return UnitResult(stopped(metrics, run.folder, rundir.DIVERGED, diverged_message(diverged, history, config.lr),
                                EXIT_DIVERGED, curves, history, run.timings), prepared.model)
     except OSError as error:  # a full or read-only disk: the checkpoint, TensorBoard or the curves
-        return Trained(not_written(run, prepared.trainable, metrics, curves, error), prepared.model)
+        return UnitResult(not_written(run, prepared.trainable, metrics, curves, error), prepared.model)
     finally:
         if log is not None:
             log.close()
@@ -217,7 +217,7 @@ def _head_on_features(run: UnitRun, model, first_trainable: str, metrics: dict):
     return run.backend.head_model(model, run.spec, first_trainable), features.train, features.val
 
 
-def finish(run: UnitRun, model, metrics: dict, curves: Curves) -> Trained:
+def complete(run: UnitRun, model, metrics: dict, curves: Curves) -> UnitResult:
     """The export, the reports and the timings of a unit whose every epoch finished; metrics.json marked complete."""
     backend, spec, history, val_set = run.backend, run.spec, metrics["history"], run.data.val
     # The finished model's identity: every file of it records this id (shared.formats.verified)
@@ -234,11 +234,11 @@ def finish(run: UnitRun, model, metrics: dict, curves: Curves) -> Trained:
                 write_reports(backend, model, run.data.train, val_set, run.config.batch_size, run.folder,
                               f"{spec.name} ({backend.framework})")
     except KeyboardInterrupt as stop:
-        return Trained(stopped(metrics, run.folder, rundir.INTERRUPTED, f"interrupted after training, while "
+        return UnitResult(stopped(metrics, run.folder, rundir.INTERRUPTED, f"interrupted after training, while "
                                f"exporting: all {len(history)} epochs are kept; --resume {run.job.run_dir} finishes "
                                f"the export", signals.exit_status(stop), curves, history, run.timings), model)
     except OSError as error:  # the ONNX file, a plot or a report: every epoch is kept all the same
-        return Trained(not_written(run, [], metrics, curves, error), model)
+        return UnitResult(not_written(run, [], metrics, curves, error), model)
     # The first epoch also traces/compiles (tf.function) and warms caches; from the second on it is steady state.
     seconds = [record[keys.SECONDS] for record in history]
     metrics["first_epoch_seconds"] = seconds[0]
@@ -254,4 +254,4 @@ def finish(run: UnitRun, model, metrics: dict, curves: Curves) -> Trained:
     print(f"done in {metrics['seconds']:.1f}s ({metrics['seconds_per_epoch']:.2f}s/epoch): "
           f"val acc {100 * history[-1][keys.VAL_ACC]:.2f}%; ONNX matches the native model to "
           f"{metrics['onnx']['max_abs_diff']:.1e}; wrote {run.folder}")
-    return Trained(EXIT_OK, model)
+    return UnitResult(EXIT_OK, model)

@@ -14,7 +14,6 @@ Only the standard library and pip run here: nothing else is installed yet.
 
 from __future__ import annotations
 
-import argparse
 import importlib.metadata
 import re
 import subprocess
@@ -24,6 +23,7 @@ import tomllib
 from pathlib import Path
 
 from shared.util.errors import EXIT_OK, EXIT_USAGE
+from shared.util.flags import OneLineParser, parse_or_exit
 
 ROOT = Path(__file__).resolve().parents[2]
 FRAMEWORKS = ("torch", "torchvision", "tensorflow", "keras", "numpy")  # what users report versions of
@@ -80,10 +80,10 @@ def what_to_do() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m shared.tools.install", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="python -m shared.tools.install", description=__doc__.splitlines()[0])
     parser.add_argument("--extras", default="notebook", help="comma-separated extras of cnnlab (default: notebook)")
     parser.add_argument("--report", type=Path, help="resolve only (pip --dry-run) and write pip's JSON report here")
-    args = parser.parse_args(argv)
+    args = parse_or_exit(parser, argv)
     extras = tuple(extra for extra in args.extras.split(",") if extra)
     versions = installed_versions()
     found = conflicts(versions, requirements(extras))

@@ -156,7 +156,7 @@ class Backend(Trainer):
         parameters, so ``fit(head, ...)`` trains the full model's head."""
 
     @abstractmethod
-    def summary_writer(self, log_dir: Path) -> ScalarWriter:
+    def event_writer(self, log_dir: Path) -> ScalarWriter:
         """The framework's own TensorBoard writer."""
 
     @abstractmethod

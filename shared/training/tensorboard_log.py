@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import sys
 import types
-from collections import defaultdict
-from pathlib import Path
 from typing import Protocol
 
 from shared.formats import history as keys
@@ -65,28 +63,10 @@ class TrainingLog:
 def tensorboard_without_tensorflow() -> None:
     """Make the ``tensorboard`` package use its TensorFlow stub. Its compat layer imports TensorFlow whenever it is
     installed (tensorboard/compat/__init__.py): that would load TensorFlow into every PyTorch run (seconds of
-    start-up, its C++ log lines, and in one process the torch -> tensorflow -> triton segfault of the parity
-    pitfalls). The layer's own switch for the stub is the presence of ``tensorboard.compat.notf``; writing and
+    start-up, its C++ log lines, and in one process the torch -> tensorflow -> triton segfault, both bundling
+    LLVM). The layer's own switch for the stub is the presence of ``tensorboard.compat.notf``; writing and
     reading event files needs nothing more. Call it before importing ``torch.utils.tensorboard``. The switch holds
     for the process: TensorBoard's own summary functions (``tf.summary.scalar``) then fail if TensorFlow is loaded
-    later, so ``cnnlab_tf.summary`` writes with TensorFlow's ``tf.summary.write``."""
+    later, so ``cnnlab_tf.event_writer`` writes with TensorFlow's ``tf.summary.write``."""
     if "tensorflow" not in sys.modules:
         sys.modules.setdefault("tensorboard.compat.notf", types.ModuleType("tensorboard.compat.notf"))
-
-
-def read_scalars(log_dir: Path) -> dict[str, list[tuple[int, float]]]:
-    """Every scalar in the event files under ``log_dir`` as tag -> [(step, value), ...] in file order, whichever
-    framework wrote them: PyTorch writes ``simple_value`` summaries, ``tf.summary`` tensor ones. Needs the
-    ``tensorboard`` package, not a framework."""
-    tensorboard_without_tensorflow()
-    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
-    from tensorboard.data_compat import migrate_value
-    from tensorboard.util import tensor_util
-
-    scalars = defaultdict(list)
-    for path in sorted(Path(log_dir).rglob("events.out.tfevents.*")):
-        for event in EventFileLoader(str(path)).Load():
-            for value in event.summary.value:
-                value = migrate_value(value)  # simple_value -> a scalar tensor, as TensorBoard itself reads it
-                scalars[value.tag].append((event.step, float(tensor_util.make_ndarray(value.tensor))))
-    return dict(scalars)

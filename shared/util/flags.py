@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from shared.util.errors import EXIT_USAGE, FlagError
 
 # The groups of ``--help``, in the order it lists them
 GROUPS = ("what to train", "how to train", "where to run and where to write")
@@ -91,6 +94,24 @@ def flag_table(*classes: type) -> str:
         also = " *(also with --resume)*" if flag.resumable and name != "resume" else ""
         rows.append(f"| `{spelling(name, flag)}` | {default} | {flag.help.replace('|', '/')}{also} |")
     return "\n".join(rows)
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """Raises ``FlagError`` instead of printing usage and exiting, so the Python API (``shared.commands.api``) gets an
+    exception; ``parse_or_exit`` gives the command line its one-line message."""
+
+    def error(self, message: str):
+        raise FlagError(message)
+
+
+def parse_or_exit(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """The parsed flags, or one line on stderr and exit status ``EXIT_USAGE``: argparse's usage block would bury the
+    message."""
+    try:
+        return parser.parse_args(argv)
+    except FlagError as error:
+        sys.stderr.write(f"{parser.prog}: error: {error} (see --help)\n")
+        raise SystemExit(EXIT_USAGE) from None
 
 
 # Value parsers: each returns the value or raises argparse.ArgumentTypeError with what was expected.

@@ -273,4 +273,9 @@ def main(frameworks: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:] or ["torch", "tf"])
+    from shared.util.flags import OneLineParser, one_of, parse_or_exit
+
+    parser = OneLineParser(prog="python -m tests.scripts.model_fault_probe", description=__doc__.splitlines()[0])
+    parser.add_argument("frameworks", nargs="*", type=one_of(["torch", "tf"]), metavar="FRAMEWORK",
+                        help="torch, tf or both (default: both)")
+    main(parse_or_exit(parser, None).frameworks or ["torch", "tf"])

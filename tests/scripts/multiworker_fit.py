@@ -53,7 +53,13 @@ def main(arch: str = "resnet18") -> None:
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["--worker"]:
+    if sys.argv[1:2] == ["--worker"]:  # a worker process, as main starts it
         worker(*sys.argv[2:])
     else:
-        main(*sys.argv[1:])
+        from shared.model.registry import ARCHITECTURES
+        from shared.util.flags import OneLineParser, one_of, parse_or_exit
+
+        parser = OneLineParser(prog="python -m tests.scripts.multiworker_fit", description=__doc__.splitlines()[0])
+        parser.add_argument("arch", nargs="?", default="resnet18", type=one_of(sorted(ARCHITECTURES)),
+                            help="the architecture (default: resnet18)")
+        main(parse_or_exit(parser, None).arch)

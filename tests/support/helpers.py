@@ -377,3 +377,10 @@ def overriding(backend, **members):
 def phone_format(backend) -> str:
     """The phone format ``backend`` writes besides ONNX: ExecuTorch (PyTorch) or LiteRT (Keras)."""
     return next(name for name in backend.exporters if name != "onnx")
+
+
+def write_sidecar(path, description: dict) -> None:
+    """An exported file's sidecar, as the export command writes it (its description of the file)."""
+    from shared.formats.exported import sidecar_path, sidecar_text
+
+    sidecar_path(path).write_text(sidecar_text(description))

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shared.model.specs import (AvgPool2d, BatchNorm2d, Conv2d, Flatten, GlobalAvgPool2d, Linear, MaxPool2d, Normalize,
+from shared.model.rules import PLACES
+from shared.model.specs import (AvgPool2d, BatchNorm2d, Composite, Conv2d, Flatten, GlobalAvgPool2d, Linear, MaxPool2d, Normalize,
                                 ReLU, ReLU6, Residual, Sequential)
 
 _DOWNSAMPLE = Sequential((("0", Conv2d(3, 4, 1, stride=2, bias=False)), ("1", BatchNorm2d(4))))
@@ -34,3 +35,11 @@ class Dropout:
     """A layer type outside the union: every dispatching place must raise TypeError for it, not pass it over."""
 
     rate: float = 0.5
+
+
+def missing_rules(place: str, types: tuple[type, ...]) -> list[str]:
+    """The names of the ``types`` that ``place`` has no rule for (composites skipped where only leaves arrive)."""
+    dispatch, leaves_only = PLACES[place]
+    fallback = dispatch.dispatch(object)
+    return [kind.__name__ for kind in types if dispatch.dispatch(kind) is fallback
+            and not (leaves_only and issubclass(kind, Composite))]

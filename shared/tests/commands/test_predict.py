@@ -80,7 +80,7 @@ def test_the_table_shows_each_image_with_its_labels_and_percentages():
 
 @pytest.mark.parametrize("name", ["model.tflite", "model.onnx"])
 def test_a_damaged_model_file_is_one_message_that_says_to_export_again(tmp_path, name):
-    from shared.formats.exported import write_sidecar
+    from tests.support.helpers import write_sidecar
     from shared.formats.verified import file_record
 
     model = tmp_path / name

@@ -9,10 +9,10 @@ import pytest
 
 from shared.model.flops import leaf_flops
 from shared.model.init import draw
-from shared.model.rules import PLACES, missing_rules
+from shared.model.rules import PLACES
 from shared.model.shapes import ParamInfo, layer_output_shape, layer_parameters, parameters
 from shared.model.specs import Layer, ModelSpec
-from tests.support.layers import SAMPLES, Dropout
+from tests.support.layers import SAMPLES, Dropout, missing_rules
 
 SHARED_PLACES = ("shape", "parameters", "FLOPs", "init")
 

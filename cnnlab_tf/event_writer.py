@@ -1,5 +1,5 @@
 """TensorBoard event files through TensorFlow's own writer, ``tf.summary``; the tags are
-``shared.training.tensorboard_log``'s, the same as ``cnnlab_torch.summary`` writes."""
+``shared.training.tensorboard_log``'s, the same as ``cnnlab_torch.event_writer`` writes."""
 
 from __future__ import annotations
 
@@ -45,5 +45,5 @@ class TfScalarWriter:
         self.writer.close()
 
 
-def summary_writer(log_dir: Path) -> TfScalarWriter:
+def event_writer(log_dir: Path) -> TfScalarWriter:
     return TfScalarWriter(log_dir)

@@ -1,5 +1,5 @@
 """TensorBoard event files through PyTorch's own writer, ``torch.utils.tensorboard.SummaryWriter``; the tags are
-``shared.training.tensorboard_log``'s, the same as ``cnnlab_tf.summary`` writes."""
+``shared.training.tensorboard_log``'s, the same as ``cnnlab_tf.event_writer`` writes."""
 
 from __future__ import annotations
 
@@ -29,5 +29,5 @@ class TorchScalarWriter:
         self.writer.close()
 
 
-def summary_writer(log_dir: Path) -> TorchScalarWriter:
+def event_writer(log_dir: Path) -> TorchScalarWriter:
     return TorchScalarWriter(log_dir)
