@@ -27,11 +27,14 @@ def public_functions(module) -> dict[str, list[str]]:
 # worker times it. PyTorch's BatchNorm synchronises over torchrun's processes with its own collectives; Keras builds
 # mirrored variables inside tf.distribute's scope and places data and rows per replica inside one process; so
 # only PyTorch wraps its model for several processes (DDP: ``parallel``), where Keras's mirrored model already is
-# every replica's. ExecuTorch's runtime is the one that prints start-up notes (quiet_executorch).
+# every replica's. ExecuTorch's runtime is the one that prints start-up notes (quiet_executorch). A PyTorch model
+# carries its precision as an attribute (model_precision), where a Keras model's layers hold a dtype policy. Keras's
+# variables need a layout rule per layer type (layer_variables); PyTorch's state_dict is the canonical layout.
+# The backend contract itself (shared.training.backend) is checked by mypy: this test covers the modules behind it.
 BACKEND_SPECIFIC = {"quiet_executorch", "current_device", "to_module", "conv_padding", "batchnorm_arguments", "output_layer_name",
                     "canonical_variables", "autocast", "dtype_policy", "time_data_pipeline", "summed",
                     "sum_over_processes", "strategy", "scope", "on_every_replica", "replica_rows",
-                    "unmirrored_model", "parallel"}
+                    "unmirrored_model", "parallel", "model_precision", "set_model_precision", "layer_variables"}
 
 
 def test_same_module_names():
@@ -43,7 +46,7 @@ def test_same_public_functions_and_parameters(name):
     torch_functions = public_functions(importlib.import_module(f"cnnlab_torch.{name}"))
     tf_functions = public_functions(importlib.import_module(f"cnnlab_tf.{name}"))
     shared_names = torch_functions.keys() & tf_functions.keys()
-    assert {"build_model", "fit", "evaluate", "export_onnx", "set_weights", "get_weights"} & set(torch_functions) \
+    assert {"build_model", "train_steps", "export_onnx", "set_weights", "get_weights"} & set(torch_functions) \
         <= shared_names
     for function in sorted(shared_names):
         assert torch_functions[function] == tf_functions[function], f"{name}.{function} parameters differ"

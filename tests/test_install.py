@@ -91,4 +91,4 @@ def test_the_wheel_ships_the_packages_and_no_tests(tmp_path):
     names = zipfile.ZipFile(next((tmp_path / "wheel").glob("cnnlab-*.whl"))).namelist()
     assert [name for name in names if "/tests/" in name or name.startswith("tests/")] == []
     assert {"shared/run/runner.py", "shared/tools/install.py", "cnnlab_torch/engine.py",
-            "cnnlab_tf/engine.py", "shared/bench.py"} <= set(names)
+            "cnnlab_tf/engine.py", "shared/bench/__main__.py"} <= set(names)
