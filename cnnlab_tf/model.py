@@ -303,7 +303,13 @@ def _predict_function(model: keras.Model):
         def logits(batch):
             if strategy.num_replicas_in_sync == 1 or isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
                 return ops.cast(model(batch, training=False), "float32")
-            return strategy.gather(strategy.run(replica_logits, args=(batch,)), axis=0)
+            # A batch with fewer rows than replicas (an epoch's last) would leave a replica none, and a convolution
+            # of zero rows fails in oneDNN ("input depth must be evenly divisible by filter depth"): its last row
+            # is repeated until every replica has one, and the repeats' logits are dropped.
+            rows = tf.shape(batch)[0]
+            missing = tf.maximum(strategy.num_replicas_in_sync - rows, 0)
+            padded = tf.concat([batch, tf.repeat(batch[-1:], missing, axis=0)], axis=0)
+            return strategy.gather(strategy.run(replica_logits, args=(padded,)), axis=0)[:rows]
 
         signature = [tf.TensorSpec((None, *model.inputs[0].shape[1:]), model.inputs[0].dtype)]
         _predict_functions[model] = tf.function(logits, input_signature=signature)

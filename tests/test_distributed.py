@@ -192,3 +192,40 @@ def test_a_broken_tf_config_is_one_clear_error_before_anything_is_written(config
         importlib.import_module("cnnlab_tf").train(epochs=1, out=tmp_path / "run")
     assert all(word in str(error.value) for word in words), str(error.value)
     assert not (tmp_path / "run").exists()
+
+
+# Eight logical CPU devices in a fresh process (TensorFlow splits the CPU before it first runs): seven rows, an
+# epoch's last validation batch, leave one replica none, which crashed the convolution before the rows were padded.
+_SEVEN_ROWS_OVER_EIGHT_REPLICAS = """
+import sys
+import numpy as np
+import shared.training.distributed
+shared.training.distributed.usable_cores = lambda: 8  # the fault needs 8 replicas, whatever this machine's cores
+from cnnlab_tf.backend import BACKEND
+from cnnlab_tf.model import unmirrored_model
+from shared.model.registry import build_spec
+BACKEND.select_device("cpu", 8)
+spec = build_spec("cifar_improved", 10, 32)
+model = BACKEND.build_model(spec, "32-true")
+alone = unmirrored_model(spec)
+alone.set_weights(model.get_weights())
+images = (np.random.default_rng(0).random((15, 32, 32, 3)) * 255).astype(np.float32)
+found = {}
+for rows, batch in ((7, 7), (15, 8), (15, 15)):
+    found[f"spread-{rows}-{batch}"] = BACKEND.predict_logits(model, images[:rows], batch)
+    found[f"single-{rows}-{batch}"] = BACKEND.predict_logits(alone, images[:rows], batch)
+np.savez(sys.argv[1], **found)
+"""
+
+
+def test_a_batch_smaller_than_the_replicas_is_predicted_whole(tmp_path):
+    out = tmp_path / "logits.npz"
+    result = subprocess.run([sys.executable, "-c", _SEVEN_ROWS_OVER_EIGHT_REPLICAS, str(out)], capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    logits = np.load(out)
+    for rows, batch in ((7, 7), (15, 8), (15, 15)):
+        spread, single = logits[f"spread-{rows}-{batch}"], logits[f"single-{rows}-{batch}"]
+        assert spread.shape == single.shape == (rows, 10)
+        within, difference, bound = compare(spread, single, "same_weights")
+        assert within, f"{rows} rows in batches of {batch} over 8 replicas: {difference:.3g} (bound {bound:.3g})"

@@ -27,6 +27,7 @@ from shared.run.outcome import mark_abandoned
 from shared.run.resume import plan_resume
 from shared.run.study import train_study
 from shared.run.unit import train_unit
+from shared.training.distributed import check_batches_fill_replicas
 from shared.training import distributed
 from shared.training.backend import Backend
 from shared.training.distributed import World
@@ -154,6 +155,7 @@ def start_up(framework: str, load_backend: Callable[[], Backend], args, argv: li
     with timings.phase("import"):
         backend = load_backend()
     device = backend.select_device(args.device, args.replicas, args.peer_timeout)
+    check_batches_fill_replicas(len(data.train.labels), job.plan.config.batch_size, backend.current_world().replicas)
     job.run_dir = Path(backend.broadcast(str(job.run_dir)))  # its default name has rank 0's start time
     backbone = None
     if checkpoint is not None:

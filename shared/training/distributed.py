@@ -221,6 +221,17 @@ def check_cpu_replicas(replicas: int) -> None:
                          f"step); use at most --replicas {cores}, or GPUs")
 
 
+def check_batches_fill_replicas(train_count: int, batch_size: int, replicas: int) -> None:
+    """Every replica trains on its rows of every batch, so every batch needs a row per replica: a replica with none
+    would average an empty loss. The epoch's last batch holds what is left over and may be the smallest."""
+    sizes = [min(batch_size, train_count)] + ([train_count % batch_size] if train_count % batch_size else [])
+    if replicas > 1 and min(sizes) < replicas:
+        raise UsageError(f"--batch-size {batch_size}: with {train_count} training images an epoch's "
+                         f"{'last ' if min(sizes) != sizes[0] else ''}batch holds {min(sizes)} image(s), fewer "
+                         f"than the {replicas} replicas, so a replica would have none; choose a batch size that "
+                         f"leaves each replica a row of every batch, or fewer replicas")
+
+
 def launched_world(framework: str) -> World:
     """The place the launcher gave this process: torchrun's variables for PyTorch, TF_CONFIG for TensorFlow."""
     return from_tf_config() if framework == "tf" else from_environment()

@@ -2,6 +2,7 @@
 
 import pytest
 
+from shared.training import distributed
 from shared.training.distributed import World, from_environment, from_tf_config
 from shared.util.errors import UsageError
 
@@ -56,3 +57,20 @@ def test_tf_config_places_the_chief_first_and_the_workers_after_it():
 def test_a_tf_config_without_a_place_in_the_cluster_is_one_clear_error(config):
     with pytest.raises(UsageError, match="TF_CONFIG"):
         from_tf_config({"TF_CONFIG": config})
+
+
+@pytest.mark.parametrize("count, batch, replicas, refused", [
+    (1438, 32, 8, False),  # the digits: full batches of 32, the last of 30
+    (1438, 32, 31, True),  # ... the last batch's 30 rows leave a 31st replica none
+    (64, 32, 32, False),  # no last batch: every batch is full
+    (10, 4, 3, True),  # the last batch holds 2
+    (10, 4, 1, False),  # one replica takes any batch
+    (3, 32, 4, True),  # fewer images than one batch: the only batch holds 3
+])
+def test_a_batch_with_fewer_rows_than_replicas_is_refused_before_training(count, batch, replicas, refused):
+    if not refused:
+        distributed.check_batches_fill_replicas(count, batch, replicas)
+        return
+    with pytest.raises(UsageError, match=f"--batch-size {batch}: with {count} training images") as error:
+        distributed.check_batches_fill_replicas(count, batch, replicas)
+    assert f"fewer than the {replicas} replicas" in str(error.value)
