@@ -14,7 +14,11 @@ import cnnlab_tf.event_writer as event_writer
 import cnnlab_tf.weights as weights
 from cnnlab_tf.exporters import EXPORTERS
 from shared.formats import rundir
-from shared.training.backend import Backend
+from shared.data.dataset import Dataset
+from shared.training.backend import Backend, EpochCallback, Model, Optimizer
+from shared.training.config import TrainConfig
+from shared.training.loop import BatchesCallback
+from shared.util.errors import PeerLost
 
 
 class KerasBackend(Backend):
@@ -46,6 +50,20 @@ class KerasBackend(Backend):
     current_world = staticmethod(distributed.current_world)
     broadcast = staticmethod(distributed.broadcast)
     finish = staticmethod(distributed.finish)
+
+    def fit(self, model: Model, optimizer: Optimizer, train: Dataset, val: Dataset, config: TrainConfig,
+            on_epoch_end: EpochCallback = lambda record: None, first_epoch: int = 1,
+            on_batches: BatchesCallback | None = None) -> list[dict]:
+        """``Trainer.fit``; with several workers, a collective that fails because a peer left (its socket closed:
+        the chief stopped by Ctrl-C, a worker's machine gone) ends this worker as a ``PeerLost``, one line, not
+        TensorFlow's traceback."""
+        try:
+            return super().fit(model, optimizer, train, val, config, on_epoch_end, first_epoch, on_batches)
+        except (tf.errors.UnavailableError, tf.errors.CancelledError, tf.errors.AbortedError) as error:
+            if not distributed.current_world().distributed:
+                raise
+            reason = str(error).split("Collective ops is aborted by:")[-1].strip().splitlines()[0]
+            raise PeerLost(f"another worker left the run ({reason})") from None
 
 
 BACKEND = KerasBackend()

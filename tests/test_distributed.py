@@ -10,16 +10,18 @@ gradients are summed or averaged over the replicas, and BatchNorm synchronises i
 import importlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from shared.formats import rundir
-from shared.util.errors import UsageError
+from shared.util.errors import EXIT_PEER_LOST, UsageError
 from shared.formats.tolerances import compare
 
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
@@ -145,18 +147,39 @@ def free_ports(count: int) -> list[int]:
     return ports
 
 
-def run_workers(folder: Path, *flags: str) -> list[str]:
+def start_workers(folder: Path, *flags: str) -> list[subprocess.Popen]:
     """``cnnlab_tf.train`` as two workers of a MultiWorkerMirroredStrategy cluster on the loopback address, each
-    with its own TF_CONFIG, as on two machines; returns what each printed."""
+    with its own TF_CONFIG, as on two machines; started, not waited for."""
     cluster = {"worker": [f"localhost:{port}" for port in free_ports(2)]}
-    workers = [subprocess.Popen([sys.executable, "-m", "cnnlab_tf.train", *flags], cwd=folder,
-                                env={**os.environ, "TF_CONFIG": json.dumps({"cluster": cluster, "task": {
-                                    "type": "worker", "index": index}})},
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for index in (0, 1)]
+    return [subprocess.Popen([sys.executable, "-m", "cnnlab_tf.train", *flags], cwd=folder,
+                             env={**os.environ, "TF_CONFIG": json.dumps({"cluster": cluster, "task": {
+                                 "type": "worker", "index": index}})},
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for index in (0, 1)]
+
+
+def run_workers(folder: Path, *flags: str) -> list[str]:
+    """Two workers (``start_workers``) run to the end; returns what each printed."""
+    workers = start_workers(folder, *flags)
     outputs = [worker.communicate(timeout=600) for worker in workers]
     for worker, (_, errors) in zip(workers, outputs):
         assert worker.returncode == 0, errors[-3000:]
     return [printed for printed, _ in outputs]
+
+
+def test_ctrl_c_to_the_chief_ends_the_other_worker_in_one_line(tmp_path):
+    """The chief stops at Ctrl-C as a run does; the other worker, waiting in a collective the chief will never
+    join, ends with one line and exit status 5, not TensorFlow's CollectiveReduceV2 traceback."""
+    chief, other = start_workers(tmp_path, "--epochs", "50")
+    deadline = time.monotonic() + 300
+    while not list(tmp_path.glob(f"runs/*/{rundir.CHECKPOINTS}/*")) and time.monotonic() < deadline:
+        time.sleep(0.2)  # both workers are training once the chief has saved its first epoch
+    chief.send_signal(signal.SIGINT)
+    (_, chief_errors), (_, errors) = chief.communicate(timeout=300), other.communicate(timeout=300)
+    assert chief.returncode == 130, chief_errors[-3000:]
+    lines = [line for line in errors.splitlines() if line.strip() and "batch/s" not in line]  # less the progress bars
+    assert other.returncode == EXIT_PEER_LOST and len(lines) == 1, errors[-3000:]
+    [run] = (tmp_path / "runs").iterdir()
+    assert lines[0].startswith("stopped: another worker left the run") and f"--resume runs/{run.name}" in lines[0]
 
 
 def test_two_keras_workers_train_and_resume_the_weights_of_one(tmp_path):
@@ -198,6 +221,7 @@ def test_a_broken_tf_config_is_one_clear_error_before_anything_is_written(config
 # epoch's last validation batch, leave one replica none, which crashed the convolution before the rows were padded.
 _SEVEN_ROWS_OVER_EIGHT_REPLICAS = """
 import sys
+import time
 import numpy as np
 import shared.training.distributed
 shared.training.distributed.usable_cores = lambda: 8  # the fault needs 8 replicas, whatever this machine's cores

@@ -32,7 +32,7 @@ from shared.training import tensorboard_log
 from shared.training.backend import Backend, ExportOptions
 from shared.training.config import TrainConfig
 from shared.util import signals
-from shared.util.errors import EXIT_DIVERGED, EXIT_NOT_WRITTEN, EXIT_OK, Diverged
+from shared.util.errors import EXIT_DIVERGED, EXIT_NOT_WRITTEN, EXIT_OK, EXIT_PEER_LOST, Diverged, PeerLost
 from shared.util.timings import Timings
 
 
@@ -184,6 +184,14 @@ def fit_unit(run: UnitRun, prepared: PreparedModel, metrics: dict, curves: Curve
                                EXIT_DIVERGED, curves, history, run.timings), prepared.model)
     except OSError as error:  # a full or read-only disk: the checkpoint, TensorBoard or the curves
         return UnitResult(not_written(run, prepared.trainable, metrics, curves, error), prepared.model)
+    except PeerLost as lost:
+        message = (f"stopped: {lost}; {run.job.run_dir} keeps the finished epochs: start every worker again with "
+                   f"--resume {run.job.run_dir}")
+        if not run.writes:
+            print(f"\n{message}", file=sys.stderr)
+            return UnitResult(EXIT_PEER_LOST, prepared.model)
+        return UnitResult(stopped(metrics, run.folder, rundir.INTERRUPTED, message, EXIT_PEER_LOST, curves,
+                                  history, run.timings), prepared.model)
     finally:
         if log is not None:
             log.close()

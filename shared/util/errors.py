@@ -42,8 +42,13 @@ class Diverged(Exception):
         super().__init__(f"the loss became {loss} at {where}")
 
 
+class PeerLost(Exception):
+    """Another process of a distributed run left it (stopped, or its machine went away) while this one waited for
+    it in a collective. Not a usage error: this process's own work was sound; the run stops as if interrupted."""
+
+
 # Exit statuses of the train command, documented in the README ("Long runs").
-EXIT_OK, EXIT_NOT_REPRODUCED, EXIT_USAGE, EXIT_DIVERGED, EXIT_NOT_WRITTEN = 0, 1, 2, 3, 4
+EXIT_OK, EXIT_NOT_REPRODUCED, EXIT_USAGE, EXIT_DIVERGED, EXIT_NOT_WRITTEN, EXIT_PEER_LOST = 0, 1, 2, 3, 4, 5
 # export and predict: a file failed its check (nothing kept); some images could not be read (the rest predicted)
 EXIT_CHECK_FAILED = EXIT_SOME_SKIPPED = 1
 EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143  # 128 + SIGINT, 128 + SIGTERM, as shells report them
