@@ -23,6 +23,7 @@ from collections.abc import Callable
 import numpy as np
 import tensorflow as tf
 
+from shared.util.native_stderr import TENSORFLOW_CLUSTER_NOTES, filtered
 from shared.training.distributed import (DEFAULT_PEER_TIMEOUT, Task, World, check_cpu_replicas, from_tf_config,
                                          tf_config_tasks, wait_for_tasks)
 from shared.util.errors import UsageError
@@ -72,7 +73,8 @@ def _multi_worker(use_cuda: bool, replicas: int, peer_timeout: float) -> tf.dist
     options = tf.distribute.experimental.CommunicationOptions(
         implementation=implementation.NCCL if use_cuda else implementation.RING)
     try:
-        strategy = tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+        with filtered(TENSORFLOW_CLUSTER_NOTES):
+            strategy = tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
     except (tf.errors.DeadlineExceededError, tf.errors.UnavailableError) as error:
         raise UsageError(f"TF_CONFIG: the cluster did not form within {peer_timeout:g} s although every task's "
                          f"address answered ({type(error).__name__}: {error.message.splitlines()[0]}); is each "

@@ -30,6 +30,10 @@ TENSORFLOW_START_UP_NOTES = (
     "To enable the following instructions",
 )
 
+# What TensorFlow 2.20 (Colab's) prints when a TF_CONFIG worker starts its gRPC server, whatever TF_CPP_MIN_LOG_LEVEL
+# says (cnnlab_tf.distributed filters them).
+TENSORFLOW_CLUSTER_NOTES = TENSORFLOW_START_UP_NOTES + ("Started server with target",)
+
 # What TensorFlow 2.20 (Colab's) prints when tf2onnx runs Grappler on the exported graph, whatever
 # TF_CPP_MIN_LOG_LEVEL says; 2.21 prints nothing there (cnnlab_tf.exporters filters them).
 TENSORFLOW_EXPORT_NOTES = TENSORFLOW_START_UP_NOTES + (
