@@ -151,8 +151,10 @@ def start_workers(folder: Path, *flags: str) -> list[subprocess.Popen]:
     """``cnnlab_tf.train`` as two workers of a MultiWorkerMirroredStrategy cluster on the loopback address, each
     with its own TF_CONFIG, as on two machines; started, not waited for."""
     cluster = {"worker": [f"localhost:{port}" for port in free_ports(2)]}
+    # As from a user's shell: this process's own import of cnnlab_tf set TensorFlow's log level for one device
+    environ = {name: value for name, value in os.environ.items() if name != "TF_CPP_MIN_LOG_LEVEL"}
     return [subprocess.Popen([sys.executable, "-m", "cnnlab_tf.train", *flags], cwd=folder,
-                             env={**os.environ, "TF_CONFIG": json.dumps({"cluster": cluster, "task": {
+                             env={**environ, "TF_CONFIG": json.dumps({"cluster": cluster, "task": {
                                  "type": "worker", "index": index}})},
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for index in (0, 1)]
 
