@@ -86,7 +86,7 @@ def test_a_keras_run_prints_no_tensorflow_log_lines(tmp_path):
 def test_mobilenet_v2_trains_on_the_digits_and_on_an_image_folder_at_224_px(backend, tmp_path):
     """The architecture phones run, at its native input size and at the digits' 32 px, in each framework."""
     folder = write_image_folder(tmp_path / "flowers", classes=("daisy", "rose"), per_class=4)
-    for name, flags, size in (("digits", ["--experiment", "digits", "--batch-size", "256"], 32),
+    for name, flags, size in (("digits", ["--experiment", "digits", "--batch-size", "64", "--val-fraction", "0.9"], 32),
                               ("folder", ["--experiment", "flowers", "--data", str(folder), "--image-size", "224",
                                           "--batch-size", "4", "--val-fraction", "0.25"], 224)):
         run_dir = tmp_path / name

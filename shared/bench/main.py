@@ -38,6 +38,7 @@ from typing import Any, TypedDict
 
 import numpy as np
 
+from shared.run.options import DEVICES
 from shared.bench import latency as bench_latency
 from shared.bench import whole_commands
 from shared.bench.tables import format_report
@@ -293,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
                       "on a 2-core CPU); the default is the full benchmark at the natural sizes")
     size.add_argument("--smoke", action="store_true", help="a few steps of one tiny model, for the tests; the "
                       "numbers mean nothing")
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+    parser.add_argument("--device", choices=DEVICES, default="auto",
                         help="passed to both workers; auto uses CUDA when the framework sees a GPU")
     parser.add_argument("--threads", type=POSITIVE_WHOLE, default=1, help="inference threads of the latency table, in "
                         "the native models and every runtime (default 1, as a phone runs a model)")

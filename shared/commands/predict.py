@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
+from shared.run.options import DEVICES
 from shared.commands.cli import POSITIVE_WHOLE, OneLineParser, parse_or_exit, run_command
 from shared.run.trained import find_run, load_trained
 from shared.data.image_folder import IMAGE_SUFFIXES, ImageTooLarge, decode_image, visible
@@ -219,7 +220,7 @@ def build_parser(framework: str) -> OneLineParser:
                         "[{\"label\", \"index\", \"probability\"}, ...]}, best first")
     parser.add_argument("--batch-size", type=POSITIVE_WHOLE, default=DEFAULT_BATCH_SIZE,
                         help=f"images per forward pass (default {DEFAULT_BATCH_SIZE})")
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu", help="where a run's native "
+    parser.add_argument("--device", choices=DEVICES, default="cpu", help="where a run's native "
                         "model runs (default cpu); exported files run on the CPU in their runtime")
     parser.add_argument("--threads", type=POSITIVE_WHOLE,
                         help="threads of an exported file's runtime (default 1, as on a phone)")

@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from shared.run.options import DEVICES
 from shared.commands.cli import POSITIVE_WHOLE, OneLineParser, parse_or_exit, run_command
 from shared.commands.predict import Model, Runners, check_positive, load_model
 from shared.serving import server as serving
@@ -158,7 +159,7 @@ def build_parser(framework: str) -> OneLineParser:
     tokens.add_argument("--no-token", action="store_true", help="serve a non-loopback --host to anyone")
     parser.add_argument("--max-body-mb", type=_positive, default=DEFAULT_MAX_BODY_MB, metavar="MB",
                         help="largest request body; a larger one gets 413 before it is read (default: %(default)g)")
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu", help="where a run's native "
+    parser.add_argument("--device", choices=DEVICES, default="cpu", help="where a run's native "
                         "model runs (default cpu); exported files run on the CPU in their runtime")
     return parser
 
