@@ -37,8 +37,8 @@ class TrainConfig:
                         f"own for flowers); the other experiments fix their own", one_of(sorted(ARCHITECTURES)),
                         group="what to train", decided_later=True)
     experiment: str = "digits"  # a name from shared.run.experiments.EXPERIMENTS (its flag: shared.run.options)
-    epochs: int = setting(10, "passes over the training split (default: the experiment's, 10 for digits); with "
-                          "--resume, the new total", POSITIVE_WHOLE, resumable=True, decided_later=True)
+    epochs: int = setting(10, "passes over the training split (default: the experiment's own, which --experiment "
+                          "lists); with --resume, the new total", POSITIVE_WHOLE, resumable=True, decided_later=True)
     batch_size: int = setting(32, "images per optimizer step", POSITIVE_WHOLE)
     lr: float = setting(1e-3, "Adam learning rate", POSITIVE)
     beta1: float = 0.9  # Adam first-moment decay
