@@ -1,6 +1,9 @@
 """The TensorFlow/Keras backend as the runner sees it: ``shared.training.backend.Backend``, implemented by this
 package's functions (mypy checks each against the abstract method it implements)."""
 
+from typing import Any
+
+import keras
 import tensorflow as tf
 
 import cnnlab_tf.device as device
@@ -15,7 +18,10 @@ import cnnlab_tf.weights as weights
 from cnnlab_tf.exporters import EXPORTERS
 from shared.formats import rundir
 from shared.data.dataset import Dataset
+from shared.model.specs import ModelSpec
 from shared.training.backend import Backend, EpochCallback, Model, Optimizer
+from shared.training.distributed import DEFAULT_PEER_TIMEOUT, World
+from shared.training.precision import DEFAULT_PRECISION
 from shared.training.config import TrainConfig
 from shared.training.loop import BatchesCallback
 from shared.util.errors import PeerLost
@@ -30,8 +36,28 @@ class KerasBackend(Backend):
 
     train_steps = staticmethod(engine.train_steps)
     predict_logits = staticmethod(model.predict_logits)
-    select_device = staticmethod(device.select_device)
-    build_model = staticmethod(model.build_model)
+    def __init__(self) -> None:
+        self.world, self.strategy = World(), None
+
+    def select_device(self, name: str, replicas: int = 1, peer_timeout: float = DEFAULT_PEER_TIMEOUT) -> str:
+        description, self.world, self.strategy = device.select_device(name, replicas, peer_timeout)
+        return description
+
+    def build_model(self, spec: ModelSpec, precision: str = DEFAULT_PRECISION) -> keras.Model:
+        return model.build_model(spec, precision, self.strategy)
+
+    def current_world(self) -> World:
+        return self.world
+
+    def broadcast(self, value: Any) -> Any:
+        return distributed.broadcast_over(self.strategy, self.world, value)
+
+    def finish(self, stopped: bool = False) -> None:
+        """Every worker waits for the others (unless this one ``stopped``), then the strategy is dropped: what rank
+        0 builds afterwards (a study's best model, the export's copy) is its own; its place (``world``) stays."""
+        distributed.wait_for_workers(self.strategy, self.world, stopped)
+        if isinstance(self.strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            self.strategy = None
     set_weights = staticmethod(weights.set_weights)
     get_weights = staticmethod(weights.get_weights)
     count_trainable = staticmethod(model.count_trainable)
@@ -47,9 +73,6 @@ class KerasBackend(Backend):
     backbone_features = staticmethod(features.backbone_features)
     head_model = staticmethod(features.head_model)
     event_writer = staticmethod(event_writer.event_writer)
-    current_world = staticmethod(distributed.current_world)
-    broadcast = staticmethod(distributed.broadcast)
-    finish = staticmethod(distributed.finish)
 
     def fit(self, model: Model, optimizer: Optimizer, train: Dataset, val: Dataset, config: TrainConfig,
             on_epoch_end: EpochCallback = lambda record: None, first_epoch: int = 1,
@@ -60,7 +83,7 @@ class KerasBackend(Backend):
         try:
             return super().fit(model, optimizer, train, val, config, on_epoch_end, first_epoch, on_batches)
         except (tf.errors.UnavailableError, tf.errors.CancelledError, tf.errors.AbortedError) as error:
-            if not distributed.current_world().distributed:
+            if not self.world.distributed:
                 raise
             reason = str(error).split("Collective ops is aborted by:")[-1].strip().splitlines()[0]
             raise PeerLost(f"another worker left the run ({reason})") from None

@@ -28,29 +28,29 @@ from shared.training.distributed import (DEFAULT_PEER_TIMEOUT, Task, World, chec
                                          tf_config_tasks, wait_for_tasks)
 from shared.util.errors import UsageError
 
-_strategy: tf.distribute.Strategy | None = None  # None: one device, TensorFlow's default strategy
-_world = World()
 BROADCAST_BYTES = 4096  # the longest value broadcast() carries, JSON-encoded (a run directory's path)
 
 
-def start(use_cuda: bool, replicas: int = 1, peer_timeout: float = DEFAULT_PEER_TIMEOUT) -> World:
+def start(use_cuda: bool, replicas: int = 1,
+          peer_timeout: float = DEFAULT_PEER_TIMEOUT) -> tuple[World, tf.distribute.Strategy | None]:
     """Spread the model over ``replicas`` local devices, and over the workers ``TF_CONFIG`` names: the first GPUs
     when the run uses CUDA, else CPU logical devices. Called before TensorFlow runs its first op, which fixes the
-    devices. The other workers are waited for at most ``peer_timeout`` seconds. Returns this process's place."""
-    global _strategy, _world
-    _strategy, world = None, from_tf_config()
+    devices. The other workers are waited for at most ``peer_timeout`` seconds. Returns this process's place and
+    the strategy its models are built under (None: one device, TensorFlow's default strategy); the backend keeps
+    both (``cnnlab_tf.backend.KerasBackend``), and a model built under the strategy carries it
+    (``model.distribute_strategy``)."""
+    strategy, world = None, from_tf_config()
     if world.distributed:
-        _strategy = _multi_worker(use_cuda, replicas, peer_timeout)
+        strategy = _multi_worker(use_cuda, replicas, peer_timeout)
     elif replicas > 1:
         if use_cuda:
             devices = [f"/gpu:{index}" for index in range(len(_first_gpus(replicas)))]
         else:
             check_cpu_replicas(replicas)
             devices = [device.name for device in _split_cpu(replicas)[:replicas]]
-        _strategy = tf.distribute.MirroredStrategy(devices)
-    local_devices = 1 if _strategy is None else len(_strategy.extended.worker_devices)
-    _world = replace(world, devices=local_devices)
-    return _world
+        strategy = tf.distribute.MirroredStrategy(devices)
+    local_devices = 1 if strategy is None else len(strategy.extended.worker_devices)
+    return replace(world, devices=local_devices), strategy
 
 
 def _multi_worker(use_cuda: bool, replicas: int, peer_timeout: float) -> tf.distribute.Strategy:
@@ -133,20 +133,21 @@ def _split_cpu(replicas: int) -> list:
     return devices
 
 
-def strategy() -> tf.distribute.Strategy:
-    """The strategy the run trains under (TensorFlow's default strategy for one device)."""
-    return _strategy or tf.distribute.get_strategy()
+def mirrored(strategy: tf.distribute.Strategy | None) -> bool:
+    """Whether ``strategy`` spreads a model over several replicas (a model's ``distribute_strategy`` is
+    TensorFlow's default one when it was built on one device)."""
+    return isinstance(strategy, (tf.distribute.MirroredStrategy, tf.distribute.MultiWorkerMirroredStrategy))
 
 
-def scope() -> contextlib.AbstractContextManager:
-    """Where models, optimizers and loss scalers are built: their variables are then mirrored on every replica."""
-    return contextlib.nullcontext() if _strategy is None else _strategy.scope()
+def scope(strategy: tf.distribute.Strategy | None) -> contextlib.AbstractContextManager:
+    """Where models, optimizers and loss scalers are built: under a mirrored ``strategy`` (the backend's, or a
+    model's ``distribute_strategy``) their variables are mirrored on every replica."""
+    return strategy.scope() if strategy is not None and mirrored(strategy) else contextlib.nullcontext()
 
 
-def _per_replica(make: Callable[[int], tf.Tensor]):
+def _per_replica(make: Callable[[int], tf.Tensor], strategy: tf.distribute.Strategy):
     """A value per replica of this process, each made on its replica's device by ``make(local index)``."""
-    assert _strategy is not None  # its callers run it under a strategy only
-    devices = _strategy.extended.worker_devices
+    devices = strategy.extended.worker_devices
 
     def on_device(context: tf.distribute.experimental.ValueContext) -> tf.Tensor:
         # the replica's global number modulo this process's devices: its own device, with several workers too
@@ -154,15 +155,15 @@ def _per_replica(make: Callable[[int], tf.Tensor]):
         with tf.device(devices[local]):
             return make(local)
 
-    return _strategy.experimental_distribute_values_from_function(on_device)
+    return strategy.experimental_distribute_values_from_function(on_device)
 
 
-def on_every_replica(array: np.ndarray):
-    """``array`` as a tensor on every replica's device, so that no step copies it between devices (the training
-    set, which each replica's steps gather their rows from)."""
-    if _strategy is None:
+def on_every_replica(array: np.ndarray, strategy: tf.distribute.Strategy):
+    """``array`` as a tensor on every replica's device of ``strategy`` (a model's), so that no step copies it
+    between devices (the training set, which each replica's steps gather their rows from)."""
+    if not mirrored(strategy):
         return tf.constant(array)
-    return _per_replica(lambda local: tf.identity(tf.constant(array)))
+    return _per_replica(lambda local: tf.identity(tf.constant(array)), strategy)
 
 
 def replica_rows(count: tf.Tensor) -> slice:
@@ -172,43 +173,30 @@ def replica_rows(count: tf.Tensor) -> slice:
     return slice(count * replica // replicas, count * (replica + 1) // replicas)
 
 
-def _is_multi_worker() -> bool:
-    return isinstance(_strategy, tf.distribute.MultiWorkerMirroredStrategy)
-
-
-def current_world() -> World:
-    """This process's place among the workers, and its own replicas (``devices``)."""
-    return _world
-
-
-def broadcast(value: Any) -> Any:
+def broadcast_over(strategy: tf.distribute.Strategy | None, world: World, value: Any) -> Any:
     """Rank 0's ``value`` in every worker (a run directory's name, which has the time in it): its JSON bytes summed
     over the replicas, to which only rank 0's first replica contributes them."""
-    if not _is_multi_worker():
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         return value
     encoded = np.zeros(BROADCAST_BYTES, np.int32)
-    if _world.is_main:
+    if world.is_main:
         data = np.frombuffer(json.dumps(value).encode(), np.uint8)
         if len(data) > BROADCAST_BYTES:
             raise UsageError(f"{str(value)[:80]}...: longer than the {BROADCAST_BYTES} bytes the workers exchange")
         encoded[:len(data)] = data
-    contributed = _per_replica(lambda local: tf.constant(encoded if _world.is_main and local == 0 else
-                                                         np.zeros_like(encoded)))
-    assert _strategy is not None  # _is_multi_worker(): a MultiWorkerMirroredStrategy
-    summed = _strategy.reduce("SUM", contributed, axis=None).numpy()
+    contributed = _per_replica(lambda local: tf.constant(encoded if world.is_main and local == 0 else
+                                                         np.zeros_like(encoded)), strategy)
+    summed = strategy.reduce("SUM", contributed, axis=None).numpy()
     return json.loads(bytes(summed.astype(np.uint8)).rstrip(b"\0"))
 
 
-def finish(stopped: bool = False) -> None:
-    """Every worker waits for the others, so that none leaves while a collective still needs it. What rank 0 does
-    afterwards (a study's best model, loaded for the API) is its own: no strategy, so nothing waits for a worker
-    that has left. A worker that ``stopped`` early (a signal, a file it could not write) does not wait: the others
-    may be stopping too, or blocked in a step it will never join."""
-    global _strategy
-    if _is_multi_worker():
-        if not stopped:
-            broadcast(None)
-        _strategy = None  # this process's place (current_world) stays: the runner reads it next
+def wait_for_workers(strategy: tf.distribute.Strategy | None, world: World, stopped: bool = False) -> None:
+    """Every worker waits for the others, so that none leaves while a collective still needs it; then the backend
+    drops the strategy, and what rank 0 does afterwards (a study's best model, loaded for the API) is its own, with
+    nothing waiting for a worker that has left. A worker that ``stopped`` early (a signal, a file it could not
+    write) does not wait: the others may be stopping too, or blocked in a step it will never join."""
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and not stopped:
+        broadcast_over(strategy, world, None)
 
 
 def loss_scale(rows: tf.Tensor | int, batch: tf.Tensor | int) -> tf.Tensor | float:

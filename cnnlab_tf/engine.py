@@ -16,7 +16,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from cnnlab_tf.distributed import loss_scale, on_every_replica, replica_rows, strategy
+from cnnlab_tf.distributed import loss_scale, on_every_replica, replica_rows, scope
 from cnnlab_tf.optimizer import set_learning_rate
 from cnnlab_tf.precision import loss_scaler
 from shared.data.augment import pad
@@ -133,10 +133,10 @@ def _stacked(batches: Sequence[Batch]) -> list[tf.Tensor]:
     return arguments
 
 
-def _compiled(step: Callable, enabled: bool, signature: list[tf.TensorSpec]) -> Callable:
+def _compiled(step: Callable, enabled: bool, signature: list[tf.TensorSpec], replicas: int) -> Callable:
     """The train steps as a TensorFlow graph; with ``enabled``, XLA-compiled (``jit_compile``). Compiled per fit, not
     once per process: a compiled step may only create variables on its first trace."""
-    if enabled and strategy().num_replicas_in_sync > 1:
+    if enabled and replicas > 1:
         # Measured on two CPU logical devices: the XLA cluster runs on the first device and cannot read the other
         # replicas' variables ("Trying to access resource conv1/kernel/replica_1 located in device CPU:1 from
         # device CPU:0"), whether the whole step or each replica's part is compiled. As torch.compile does where
@@ -153,15 +153,17 @@ def train_steps(model: keras.Model, optimizer: keras.optimizers.Optimizer, train
     runs the epochs."""
     # The uint8 training set lives on each replica's device once (padded for the crops); each step gathers its
     # batch there.
-    images = on_every_replica(pad(train.images, config.augmentation.padding))
-    labels = on_every_replica(train.labels)
+    strategy = model.distribute_strategy  # the run's, which the model was built under (one device: the default)
+    images = on_every_replica(pad(train.images, config.augmentation.padding), strategy)
+    labels = on_every_replica(train.labels, strategy)
     # A new scaler per fit starts from its initial scale: a resumed 16-mixed run may skip a step or two more.
-    scaler = loss_scaler(config.precision, optimizer)
+    with scope(strategy):
+        scaler = loss_scaler(config.precision, optimizer)
     # The graph closes over the model and the optimizer: only tensors cross the call, which is cheaper to dispatch.
-    replicas = strategy()  # TensorFlow's default strategy for one device
-    training_steps = _compiled(lambda *group: _gathered_steps(replicas, model, optimizer, scaler, images, labels,
+    training_steps = _compiled(lambda *group: _gathered_steps(strategy, model, optimizer, scaler, images, labels,
                                                               *group), config.compile,
-                               _batch_signature(config.augmentation.active, train.image_size))
+                               _batch_signature(config.augmentation.active, train.image_size),
+                               strategy.num_replicas_in_sync)
 
     def steps(batches: Sequence[Batch]) -> tuple[tf.Tensor, tf.Tensor]:
         # One call per run of equal-sized batches: the epoch's smaller last batch goes in a call of its own

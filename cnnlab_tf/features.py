@@ -52,6 +52,6 @@ def head_model(model: keras.Model, spec: ModelSpec, first_trainable_layer: str) 
     tail = keras.Model(cut, model.outputs[0])
     # The input in the variable dtype, as the full model's: the engine casts batches and computes the loss in the
     # input's dtype, which a mixed mode's 16-bit intermediate tensor would lower.
-    with scope():  # the head's Keras strategy is the run's, as the full model's
+    with scope(model.distribute_strategy):  # the head's Keras strategy is the run's, as the full model's
         features = keras.Input(cut.shape[1:], dtype=model.inputs[0].dtype, name="features")
         return keras.Model(features, tail(features), name=f"{model.name}_head")

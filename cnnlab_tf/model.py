@@ -209,10 +209,13 @@ def output_layer_name(name: str, layer: Layer) -> str:
     return name
 
 
-def build_model(spec: ModelSpec, precision: str = DEFAULT_PRECISION) -> keras.Model:
+def build_model(spec: ModelSpec, precision: str = DEFAULT_PRECISION,
+                placement: tf.distribute.Strategy | None = None) -> keras.Model:
     """The functional model, its layers under the precision's dtype policy. Its weights are Keras's initialisers
-    until ``set_weights`` loads the shared ones. With several replicas, every variable is mirrored on each."""
-    with scope():
+    until ``set_weights`` loads the shared ones. ``placement``: the tf.distribute strategy the backend selected;
+    under a mirrored one every variable is mirrored on each replica, and the model carries it
+    (``model.distribute_strategy``)."""
+    with scope(placement):
         return unmirrored_model(spec, precision)
 
 

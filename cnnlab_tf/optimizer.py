@@ -67,7 +67,7 @@ class TorchAdam(keras.optimizers.Adam):
 def make_optimizer(model: keras.Model, config: TrainConfig) -> keras.optimizers.Optimizer:
     """Adam with every hyperparameter from the config and PyTorch's update rule, over the trainable parameters."""
     # 64-true: a float64 learning rate, as PyTorch's is a Python float; several replicas: mirrored slots
-    with dtype_policy(config.precision), scope():
+    with dtype_policy(config.precision), scope(model.distribute_strategy):
         optimizer = TorchAdam(learning_rate=config.lr, beta_1=config.beta1, beta_2=config.beta2,
                               epsilon=config.eps, l2=config.weight_decay)
         optimizer.build(model.trainable_variables)  # its slots must exist before the compiled step first runs

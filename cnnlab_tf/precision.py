@@ -8,7 +8,6 @@ from contextlib import contextmanager
 
 import keras
 
-from cnnlab_tf.distributed import scope
 from shared.training.precision import LOSS_SCALE_GROWTH, LOSS_SCALE_INITIAL, precision
 
 _POLICIES = {"32-true": "float32", "64-true": "float64", "bf16-mixed": "mixed_bfloat16",
@@ -38,11 +37,11 @@ def dtype_policy(name: str):
 def loss_scaler(name: str, optimizer: keras.optimizers.Optimizer) -> keras.optimizers.LossScaleOptimizer | None:
     """Dynamic loss scaling for 16-mixed around ``optimizer``, else None. A step whose gradients overflowed is
     skipped (the inner optimizer's ``iterations`` does not advance, so Adam's bias correction stays in step) and
-    the scale halves, as ``torch.amp.GradScaler`` does."""
+    the scale halves, as ``torch.amp.GradScaler`` does. Build it under the model's strategy scope
+    (``cnnlab_tf.engine`` does), so its scale and step counter are mirrored like the optimizer's variables."""
     if not precision(name).loss_scaling:
         return None
-    with scope():  # its scale and step counter mirrored, like the optimizer's variables
-        scaler = keras.optimizers.LossScaleOptimizer(optimizer, initial_scale=LOSS_SCALE_INITIAL,
-                                                     dynamic_growth_steps=LOSS_SCALE_GROWTH)
-        scaler.build(optimizer._trainable_variables)  # its variables must exist before the compiled step first runs
+    scaler = keras.optimizers.LossScaleOptimizer(optimizer, initial_scale=LOSS_SCALE_INITIAL,
+                                                 dynamic_growth_steps=LOSS_SCALE_GROWTH)
+    scaler.build(optimizer._trainable_variables)  # its variables must exist before the compiled step first runs
     return scaler

@@ -1,5 +1,6 @@
 """The PyTorch backend as the runner sees it: ``shared.training.backend.Backend``, implemented by this package's
-functions (mypy checks each against the abstract method it implements)."""
+functions (mypy checks each against the abstract method it implements). The instance holds what ``select_device``
+chose: the device its models are built on and this process's place among several."""
 
 import torch
 import torch._dynamo  # noqa: F401  (torch.optim's first step imports it, 1 s: counted with the framework's import)
@@ -15,7 +16,10 @@ import cnnlab_torch.event_writer as event_writer
 import cnnlab_torch.weights as weights
 from cnnlab_torch.exporters import EXPORTERS
 from shared.formats import rundir
+from shared.model.specs import ModelSpec
 from shared.training.backend import Backend
+from shared.training.distributed import DEFAULT_PEER_TIMEOUT, World
+from shared.training.precision import DEFAULT_PRECISION
 
 
 class TorchBackend(Backend):
@@ -27,8 +31,19 @@ class TorchBackend(Backend):
 
     train_steps = staticmethod(engine.train_steps)
     predict_logits = staticmethod(model.predict_logits)
-    select_device = staticmethod(device.select_device)
-    build_model = staticmethod(model.build_model)
+    def __init__(self) -> None:
+        self.device, self.world = device.CPU, World()
+
+    def select_device(self, name: str, replicas: int = 1, peer_timeout: float = DEFAULT_PEER_TIMEOUT) -> str:
+        description, self.device, self.world = device.select_device(name, replicas, peer_timeout)
+        return description
+
+    def build_model(self, spec: ModelSpec, precision: str = DEFAULT_PRECISION) -> torch.nn.Module:
+        return model.build_model(spec, precision, self.device)
+
+    def current_world(self) -> World:
+        return self.world
+
     set_weights = staticmethod(weights.set_weights)
     get_weights = staticmethod(weights.get_weights)
     count_trainable = staticmethod(model.count_trainable)
@@ -44,7 +59,6 @@ class TorchBackend(Backend):
     backbone_features = staticmethod(features.backbone_features)
     head_model = staticmethod(features.head_model)
     event_writer = staticmethod(event_writer.event_writer)
-    current_world = staticmethod(distributed.current_world)
     broadcast = staticmethod(distributed.broadcast)
     finish = staticmethod(distributed.finish)
 

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from cnnlab_torch.backend import BACKEND
-from cnnlab_torch.device import current_device
+
 from cnnlab_torch.engine import gather_batch
 from cnnlab_torch.optimizer import make_optimizer
 from cnnlab_torch.runtime import mobile_runner
@@ -38,13 +38,13 @@ SEED_LOADER_WORKERS = 2  # the seed flowers lab's DataLoader(num_workers=2)
 
 def _synchronize() -> None:
     """Wait for the GPU's queued work before the clock is read; CPU ops have finished when they return."""
-    if current_device().type == "cuda":
+    if BACKEND.device.type == "cuda":
         torch.cuda.synchronize()
 
 
 def time_matmul(size: int, repeats: int) -> dict:
     """Seconds per float32 ``size`` x ``size`` matmul in each repeat: the machine's peak for the FLOP/s ratios."""
-    a, b = (torch.randn(size, size, device=current_device()) for _ in range(2))
+    a, b = (torch.randn(size, size, device=BACKEND.device) for _ in range(2))
 
     def matmul() -> None:
         a @ b
@@ -60,7 +60,7 @@ def time_reference_loop(arch: str, classes: int, image_size: int, batch_size: in
     _, model = seeded_model(BACKEND, arch, classes, image_size, config.precision)
     optimizer = make_optimizer(model, config)  # the same torch.optim.Adam (fused) as the cnnlab loop
     train, _ = synthetic_data(image_size, classes, steps * batch_size, 0)
-    device = current_device()
+    device = BACKEND.device
     batches = [(torch.from_numpy(train.images[indices]).to(device, torch.float32),
                 torch.from_numpy(train.labels[indices]).to(device))
                for indices in batch_indices(len(train.labels), batch_size)]
@@ -86,7 +86,7 @@ def _seed_pipeline_epochs(root: Path, image_size: int, batch_size: int, repeats:
 
     dataset = datasets.ImageFolder(str(root), transforms.Compose([transforms.Resize((image_size, image_size)),
                                                                   transforms.ToTensor()]))
-    device = current_device()
+    device = BACKEND.device
     loader = torch.utils.data.DataLoader(dataset, batch_size, shuffle=True, num_workers=SEED_LOADER_WORKERS,
                                          pin_memory=device.type == "cuda")
     epoch_seconds = []
@@ -107,7 +107,7 @@ def _cnnlab_pipeline(root: Path, cache_dir: Path, image_size: int, batch_size: i
     decode_seconds = time.perf_counter() - started
     started = time.perf_counter()
     data = load_image_folder(root, image_size, cache_dir)  # from the cache, as every later run reads it
-    device = current_device()
+    device = BACKEND.device
     images, labels = torch.from_numpy(data.images).to(device), torch.from_numpy(data.labels).to(device)
     _synchronize()
     load_seconds = time.perf_counter() - started
@@ -139,12 +139,12 @@ def set_threads(threads: int) -> None:
 
 
 def _reset_cuda_peak() -> None:
-    if current_device().type == "cuda":
-        torch.cuda.reset_peak_memory_stats(current_device())
+    if BACKEND.device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(BACKEND.device)
 
 
 def _cuda_peak() -> int | None:
-    return int(torch.cuda.max_memory_allocated(current_device())) if current_device().type == "cuda" else None
+    return int(torch.cuda.max_memory_allocated(BACKEND.device)) if BACKEND.device.type == "cuda" else None
 
 
 KIT = WorkerKit(BACKEND, DevicePeak(_reset_cuda_peak, _cuda_peak, "torch.cuda.max_memory_allocated"),

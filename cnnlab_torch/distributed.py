@@ -18,14 +18,10 @@ from shared.training.distributed import (DEFAULT_PEER_TIMEOUT, NOTE_AFTER_SECOND
                                          from_environment)
 from shared.util.errors import UsageError
 
-_world = World()
-
-
 def start(use_cuda: bool, replicas: int = 1, peer_timeout: float = DEFAULT_PEER_TIMEOUT) -> World:
     """Join the processes torchrun started (a no-op for a single process), waiting for them at most
     ``peer_timeout`` seconds; returns this process's place. PyTorch runs one replica per process, so ``--replicas``
     (tf.distribute's devices in one process) is refused with the torchrun command that does it."""
-    global _world
     if replicas > 1:
         raise UsageError(f"--replicas {replicas}: PyTorch trains several devices as several processes; launch "
                          f"torchrun --nproc_per_node {replicas} -m cnnlab_torch.train ... without --replicas")
@@ -37,7 +33,6 @@ def start(use_cuda: bool, replicas: int = 1, peer_timeout: float = DEFAULT_PEER_
         if use_cuda:
             torch.cuda.set_device(world.local_rank)
         _joined_within(lambda: dist.init_process_group("nccl" if use_cuda else "gloo"), peer_timeout, world)
-    _world = world
     return world
 
 
@@ -84,12 +79,16 @@ def _store() -> str:
 
 
 def current_world() -> World:
-    return _world
+    """This process's place: torch.distributed's own process group, which ``start`` joined; one process when it
+    has none (before ``start``, alone, or after ``finish``)."""
+    if not dist.is_initialized():
+        return World()
+    return World(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
 
 
 def broadcast(value: Any) -> Any:
     """Rank 0's ``value`` in every process (a run directory's name, which has the time in it)."""
-    if not _world.distributed:
+    if not dist.is_initialized():
         return value
     box = [value]
     dist.broadcast_object_list(box, src=0)
@@ -101,12 +100,12 @@ def loss_scale(rows: int, batch: int) -> float:
     average over the processes is the gradient of the whole batch's mean loss: sum over the rows / batch, times the
     number of processes. The scaling must be on the loss, not the gradients: a synchronised BatchNorm carries every
     process's loss into every other's gradient, and only a scaled loss weights those paths too."""
-    return rows / batch * _world.size
+    return rows / batch * current_world().size
 
 
 def summed(tensor: torch.Tensor) -> torch.Tensor:
     """The tensor summed over the processes (no gradient)."""
-    if _world.distributed:
+    if dist.is_initialized():
         dist.all_reduce(tensor)
     return tensor
 
@@ -131,7 +130,7 @@ def parallel(model: nn.Module) -> nn.Module:
     one-process model keeps torch's ``nn.BatchNorm2d``), and their running statistics stay equal in every process,
     so DDP need not broadcast buffers. They are converted there, not here: ``freeze`` and the optimizer, made
     before ``fit`` wraps the model, must hold the modules that train."""
-    if not _world.distributed:
+    if not dist.is_initialized():
         return model
     # A plain BatchNorm2d would normalise with this process's rows alone and its running statistics would drift
     # apart between processes, silently: refuse a model that was not built by build_model in this world.
@@ -172,4 +171,4 @@ class _SumOverProcesses(torch.autograd.Function):
 
 
 def sum_over_processes(tensor: torch.Tensor) -> torch.Tensor:
-    return _SumOverProcesses.apply(tensor) if _world.distributed else tensor
+    return _SumOverProcesses.apply(tensor) if dist.is_initialized() else tensor

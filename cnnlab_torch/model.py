@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from cnnlab_torch.device import current_device
+from cnnlab_torch.device import CPU
 from cnnlab_torch.distributed import current_world, sum_over_processes, summed
 from cnnlab_torch.precision import autocast, model_precision, variable_dtype
 from shared.training.precision import DEFAULT_PRECISION
@@ -204,9 +204,9 @@ class SpecModel(nn.Module):
         return outputs
 
 
-def build_model(spec: ModelSpec, precision: str = DEFAULT_PRECISION) -> SpecModel:
-    """The model on the selected device, its weights in the precision's variable dtype. Its weights are PyTorch's
-    defaults until ``set_weights`` loads the shared initial weights.
+def build_model(spec: ModelSpec, precision: str = DEFAULT_PRECISION, placement: torch.device = CPU) -> SpecModel:
+    """The model on ``placement``, the device the backend selected, its weights in the precision's variable
+    dtype. Its weights are PyTorch's defaults until ``set_weights`` loads the shared initial weights.
 
     When several processes train (``select_device`` joined them before any model is built), its BatchNorms are
     ``SyncedBatchNorm2d``, so every process normalises with the global batch's statistics; alone they stay torch's
@@ -215,7 +215,7 @@ def build_model(spec: ModelSpec, precision: str = DEFAULT_PRECISION) -> SpecMode
     model = SpecModel(spec, precision)
     if current_world().distributed:
         SyncedBatchNorm2d.convert_synced_batchnorm(model)
-    return model.to(current_device(), variable_dtype(precision))
+    return model.to(placement, variable_dtype(precision))
 
 
 def freeze(model: SpecModel, spec: ModelSpec, trainable_prefixes: tuple[str, ...]) -> list[str]:
@@ -247,7 +247,7 @@ def trainable_params_by_layer(model: SpecModel, spec: ModelSpec) -> dict[str, in
 def layer_outputs(model: SpecModel, spec: ModelSpec, images: np.ndarray) -> dict[str, np.ndarray]:
     """Per-layer outputs in the canonical (NCHW) layout, in inference mode."""
     model.eval()
-    outputs = model.forward_layers(torch.from_numpy(images).to(current_device()))
+    outputs = model.forward_layers(torch.from_numpy(images).to(next(model.parameters()).device))
     return {name: outputs[name].cpu().numpy() for name, _ in spec.layers}
 
 

@@ -31,9 +31,13 @@ def public_functions(module) -> dict[str, list[str]]:
 # carries its precision as an attribute (model_precision), where a Keras model's layers hold a dtype policy. Keras's
 # variables need a layout rule per layer type (layer_variables); PyTorch's state_dict is the canonical layout.
 # The backend contract itself (shared.training.backend) is checked by mypy: this test covers the modules behind it.
+# torch.distributed's process group is torch's own process state, read where it is needed (current_world,
+# broadcast, finish); Keras's collectives run over the strategy the backend holds, so they take it
+# (broadcast_over, wait_for_workers, mirrored).
 BACKEND_SPECIFIC = {"quiet_executorch", "current_device", "to_module", "conv_padding", "batchnorm_arguments", "output_layer_name",
                     "canonical_variables", "autocast", "dtype_policy", "time_data_pipeline", "summed",
-                    "sum_over_processes", "strategy", "scope", "on_every_replica", "replica_rows",
+                    "sum_over_processes", "scope", "current_world", "broadcast", "finish", "broadcast_over",
+                    "wait_for_workers", "mirrored", "on_every_replica", "replica_rows",
                     "unmirrored_model", "parallel", "model_precision", "set_model_precision", "layer_variables"}
 
 

@@ -25,6 +25,7 @@ from shared.data.dataset import Dataset
 from shared.formats.optimizer_state import OptimizerState
 from shared.model.specs import ModelSpec
 from shared.training.config import TrainConfig
+from shared.training.precision import DEFAULT_PRECISION
 from shared.training.distributed import DEFAULT_PEER_TIMEOUT, World
 from shared.training.loop import BatchesCallback, Read, Steps, run_epochs
 from shared.training.metrics import accuracy, cross_entropy
@@ -96,7 +97,7 @@ class Backend(Trainer):
         several processes (torchrun's, or TF_CONFIG workers) it joins them, waiting up to ``peer_timeout`` seconds."""
 
     @abstractmethod
-    def build_model(self, spec: ModelSpec, precision: str) -> Model:
+    def build_model(self, spec: ModelSpec, precision: str = DEFAULT_PRECISION) -> Model:
         """The model on the selected device, in the precision's variable dtype."""
 
     @abstractmethod
