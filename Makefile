@@ -5,6 +5,7 @@
 #   make test STACK=colab      # Google Colab's versions (constraints-colab.txt), in .venv-colab
 #   make check-wheels          # every Colab-stack requirement has a wheel for Colab's Python 3.13
 #   make lint                  # ruff and mypy over shared/ and both backends
+#   make docs                  # the documentation site in docs/_build/html, every warning an error
 #   make web                   # onnxruntime-web for the serve page's in-browser runtime (npm)
 
 PYTHON ?= python3
@@ -20,7 +21,7 @@ ifeq ($(VENV),)
 $(error STACK=$(STACK) is not a stack; use STACK=pinned (the default) or STACK=colab)
 endif
 
-.PHONY: train test lint check-wheels web
+.PHONY: train test lint docs check-wheels web
 
 train: $(VENV)/.installed
 	$(VENV)/bin/python -m cnnlab_$(FRAMEWORK).train $(ARGS)
@@ -33,6 +34,17 @@ test: $(VENV)/.installed-test web
 lint: $(VENV_pinned)/.installed-lint
 	$(VENV_pinned)/bin/ruff check
 	$(VENV_pinned)/bin/mypy
+
+# The site (Sphinx, MyST Markdown, the PyData theme) with every warning an error: a broken link or anchor, a page
+# outside the navigation, an API name autodoc cannot import. The reference pages are generated from the code.
+docs: $(VENV_pinned)/.installed-docs
+	rm -rf docs/_build
+	$(VENV_pinned)/bin/sphinx-build -W --keep-going -n -q -b html docs docs/_build/html
+	@echo "the site: docs/_build/html/index.html"
+
+$(VENV_pinned)/.installed-docs: $(VENV_pinned)/.installed
+	$(VENV_pinned)/bin/pip install -c constraints.txt -e '.[docs]'
+	touch $@
 
 $(VENV_pinned)/.installed-lint: $(VENV_pinned)/.installed
 	$(VENV_pinned)/bin/pip install -c constraints.txt -e '.[lint]'

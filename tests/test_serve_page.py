@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -16,32 +14,12 @@ import pytest
 
 from shared.formats.tolerances import compare
 from shared.serving.app import ORT_DIST, ORT_FILES
+from tests.support.browser import headless_chromium, missing
 from tests.support.helpers import default_run
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-# Chromium offline: no background connections this machine would refuse, no GPU, no sandbox (CI runs as root)
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
-
-
-def missing(reason: str) -> None:
-    if os.environ.get("CNNLAB_REQUIRE_BROWSER") == "1":
-        pytest.fail(f"{reason}, and CNNLAB_REQUIRE_BROWSER=1 asks for the browser tests")
-    pytest.skip(reason)
-
 
 @pytest.fixture(scope="module")
 def browser():
-    if not Path(CHROMIUM).is_file():
-        missing("no Chromium (apt-get install chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        missing("no playwright (the test extra)")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    yield from headless_chromium()
 
 
 @pytest.fixture(scope="module")

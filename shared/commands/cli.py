@@ -8,10 +8,11 @@ import sys
 from collections.abc import Callable
 
 from shared.run.options import RunOptions
-from shared.training.config import TrainConfig, opset_flag  # noqa: F401 (opset_flag: export's --opset)
+from shared.training.config import TrainConfig
 from shared.util import flags, signals
 from shared.util.flags import OneLineParser, parse_or_exit  # noqa: F401 (the commands' parsers use them)
-from shared.util.output import EXIT_CLOSED_PIPE, ClosedPipe, closed_pipe_is_quiet
+from shared.util.errors import EXIT_CLOSED_PIPE
+from shared.util.output import ClosedPipe, closed_pipe_is_quiet
 
 
 def run_command(prog: str, work: Callable[[], int], stopped: str = "") -> int:
@@ -42,11 +43,11 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
 
 
 def flag_table() -> str:
-    """The README's table of the train command's flags."""
+    """The train command's flags as a Markdown table (the docs' flag reference, shared.tools.reference)."""
     return flags.flag_table(RunOptions, TrainConfig)
 
 
-if __name__ == "__main__":  # python -m shared.commands.cli: print the README's flag table
+if __name__ == "__main__":  # python -m shared.commands.cli: print the flag table
     parse_or_exit(OneLineParser(prog="python -m shared.commands.cli",
-                                description="Print the README's table of the train command's flags."), None)
+                                description="Print the train command's flags as a Markdown table."), None)
     print(flag_table())

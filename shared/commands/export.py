@@ -21,7 +21,8 @@ import sys
 from pathlib import Path
 from collections.abc import Callable
 
-from shared.commands.cli import OneLineParser, opset_flag, parse_or_exit, run_command
+from shared.commands.cli import OneLineParser, parse_or_exit, run_command
+from shared.training.config import opset_flag
 from shared.run.trained import find_run, load_trained
 from shared.formats import rundir, triton, verified
 from shared.training.backend import FRAMEWORK_NAMES, ExportOptions

@@ -8,6 +8,8 @@ traceback. Its kinds let a caller (or a test) tell a bad file from a bad flag wi
 
 from __future__ import annotations
 
+import signal
+
 
 class UsageError(Exception):
     """A mistake the user can fix: printed as one line, exit status 2, no traceback."""
@@ -47,8 +49,27 @@ class PeerLost(Exception):
     it in a collective. Not a usage error: this process's own work was sound; the run stops as if interrupted."""
 
 
-# Exit statuses of the train command, documented in the README ("Long runs").
+# Exit statuses of the commands; EXIT_STATUSES below says what each means (the docs' table is generated from it).
 EXIT_OK, EXIT_NOT_REPRODUCED, EXIT_USAGE, EXIT_DIVERGED, EXIT_NOT_WRITTEN, EXIT_PEER_LOST = 0, 1, 2, 3, 4, 5
 # export and predict: a file failed its check (nothing kept); some images could not be read (the rest predicted)
 EXIT_CHECK_FAILED = EXIT_SOME_SKIPPED = 1
 EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143  # 128 + SIGINT, 128 + SIGTERM, as shells report them
+EXIT_CLOSED_PIPE = 128 + signal.SIGPIPE  # 141, what `cat file | head -1` leaves in PIPESTATUS for cat
+
+# status -> what it means, for every command; the run's own status (metrics.json's "status") in brackets
+EXIT_STATUSES: dict[int, str] = {
+    EXIT_OK: "finished (evaluate: the accuracy was reproduced)",
+    EXIT_NOT_REPRODUCED: "evaluate: the accuracy was not reproduced; export: the exported file failed its check and "
+                         "was removed; predict: some images could not be read (they are named, the rest predicted)",
+    EXIT_USAGE: "a usage error: a bad flag, missing or damaged data or model files, a run that cannot be resumed as "
+                "asked; one line on stderr, nothing written",
+    EXIT_DIVERGED: "train: the loss stopped being a finite number (status `diverged`)",
+    EXIT_NOT_WRITTEN: "a file could not be written: a full or read-only disk (status `stopped`; the finished epochs "
+                      "are kept)",
+    EXIT_PEER_LOST: "train: another process of a distributed run left it while this one trained (status "
+                    "`interrupted`; the finished epochs are kept)",
+    EXIT_INTERRUPTED: "stopped by Ctrl-C, SIGINT (status `interrupted`; the finished epochs are kept)",
+    EXIT_TERMINATED: "stopped by SIGTERM (status `interrupted`; the finished epochs are kept)",
+    EXIT_CLOSED_PIPE: "stdout's reader stopped early (`predict ... | head -2`): the command ends quietly, as Unix "
+                      "tools do",
+}

@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import sys
 from collections.abc import Iterator
 
-EXIT_CLOSED_PIPE = 128 + signal.SIGPIPE  # 141, what `cat file | head -1` leaves in PIPESTATUS for cat
 
 
 class ClosedPipe(Exception):

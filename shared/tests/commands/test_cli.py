@@ -6,7 +6,6 @@ import re
 import subprocess
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
@@ -59,27 +58,14 @@ def test_existing_run_directory_is_never_overwritten(module, tmp_path):
     assert (run_dir / "metrics.json").read_text() == "precious"
 
 
-README = Path(__file__).resolve().parents[3] / "README.md"
-
-
-def _readme_flag_table() -> str:
-    found = re.search(r"<!-- the train flags:[^\n]*-->\n(.*?)\n<!-- end of the train flags -->", README.read_text(),
-                      re.S)
-    assert found, "README.md lost the markers around the train flags' table"
-    return found.group(1)
-
-
-def test_the_readme_flag_table_is_the_one_the_declarations_give():
-    assert _readme_flag_table() == flag_table(), "regenerate it: python -m shared.commands.cli"
-
-
 @pytest.mark.parametrize("module", ENTRY_POINTS)
-def test_the_readme_flag_table_and_help_name_the_same_flags(module):
+def test_the_docs_flag_table_and_help_name_the_same_flags(module):
+    """The docs' flag reference is generated from ``flag_table()`` at build time (shared.tools.reference)."""
     result = run_cli(module, "--help")
     assert result.returncode == 0
     in_help = set(re.findall(r"^  (--[a-z-]+)", result.stdout, re.M)) - {"--help"}
-    in_readme = set(re.findall(r"^\| `(--[a-z-]+)`", _readme_flag_table(), re.M))
-    assert in_help == in_readme
+    in_table = set(re.findall(r"^\| `(--[a-z-]+)`", flag_table(), re.M))
+    assert in_help == in_table
     assert {"--experiment", "--arch", "--epochs", "--no-feature-cache", "--resume"} <= in_help  # the parse works
 
 
