@@ -61,6 +61,17 @@ def predict(model, images, top: int = 5, **options) -> list[dict]:
     return command.predict("tf", load_backend, model, images, top, runners=runners(), **options)
 
 
+def evaluate(run, neutral: bool = False):
+    """Reload a finished run (a run directory or ``Run`` of either framework; a study evaluates its best arm) and
+    measure its validation accuracy again on the images it recorded, as ``python -m cnnlab_tf.evaluate`` does.
+    Returns a ``shared.commands.evaluate.Evaluation``: ``accuracy``, ``recorded``, ``reproduced``, ``summary()``.
+    ``neutral=True`` loads weights.npz even where the native checkpoint is this framework's. Raises
+    ``shared.util.errors.UsageError`` for a mistake the user can fix."""
+    from shared.commands.evaluate import evaluate_run
+
+    return evaluate_run("tf", load_backend, getattr(run, "path", run), neutral)
+
+
 def serve(model, port: int = 0, **options):
     """Serve a trained model over HTTP (what ``python -m cnnlab_tf.serve`` runs) and return the running server,
     once it is ready: ``.url``, ``.page``, ``.stop()``, or use it in a ``with`` block. ``model`` is what ``predict``

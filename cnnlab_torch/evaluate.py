@@ -1,10 +1,14 @@
 """``python -m cnnlab_torch.evaluate RUN_DIR``: reload a finished run (of either framework) and recompute its validation
-accuracy. See ``--help`` and ``shared.commands.evaluate``."""
+accuracy. See ``--help`` and ``shared.commands.evaluate``.
+Imported, it is also the API function: ``cnnlab_torch.evaluate(run_dir)``."""
 
 import sys
 
-from cnnlab_torch import load_backend
+from cnnlab_torch import evaluate, load_backend
+from shared.commands.api import callable_module
 from shared.commands.evaluate import main
 
 if __name__ == "__main__":
     sys.exit(main("torch", load_backend))
+else:
+    callable_module(__name__, evaluate)

@@ -31,6 +31,10 @@ def test_train_returns_the_run_with_its_metrics_and_trained_model(backend, tmp_p
     digits = load_digits_rgb()
     logits = backend.predict_logits(run.model, digits.images[val], 64)
     assert accuracy(logits, digits.labels[val]) == pytest.approx(run.metrics["history"][-1]["val_acc"], abs=1e-9)
+    # evaluate reloads it from its checkpoint, in a model of its own, and finds the same accuracy on the same images
+    evaluation = package(backend).evaluate(run)
+    assert evaluation.reproduced and not evaluation.data_changed and evaluation.images == len(val)
+    assert evaluation.accuracy == evaluation.recorded == run.metrics["history"][-1]["val_acc"]
 
 
 @pytest.mark.parametrize("options, words", [
@@ -61,15 +65,20 @@ def test_keywords_become_the_command_lines_flags():
                     "--no-feature-cache"]
 
 
-def test_the_module_stays_callable_after_python_imports_it():
+def test_the_module_stays_callable_after_python_imports_it(tmp_path):
     import cnnlab_tf
+    import cnnlab_tf.evaluate
     import cnnlab_tf.train
     import cnnlab_torch
+    import cnnlab_torch.evaluate
     import cnnlab_torch.train
 
     for function in (cnnlab_torch.train, cnnlab_tf.train):
         with pytest.raises(UsageError, match="no option 'epoch'"):
             function(epoch=1)
+    for function in (cnnlab_torch.evaluate, cnnlab_tf.evaluate):
+        with pytest.raises(UsageError, match="no-such-run"):
+            function(tmp_path / "no-such-run")
 
 
 def test_an_interrupted_run_comes_back_marked_with_its_finished_epochs(backend, tmp_path):

@@ -10,6 +10,7 @@ directory evaluates its best arm (cifar100-pooling: ``best/``).
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from collections.abc import Callable
 
@@ -39,29 +40,57 @@ def main(framework: str, load_backend: Callable, argv: list[str] | None = None) 
     return run_command(prog, lambda: evaluate(framework, load_backend, args, prog))
 
 
-def evaluate(framework: str, load_backend: Callable, args, prog: str) -> int:
-    """The evaluation the parsed flags ask for, printed; its exit status."""
-    try:
-        run_dir = find_run(args.run_dir)
-        metrics = rundir.read_finished_metrics(run_dir, "evaluate")
-        split = rundir.read_split(run_dir) if (run_dir / rundir.SPLIT).is_file() else {}
-        images, labels, data_note = recorded_validation(metrics, split)
-        trained = load_trained(prog, framework, load_backend(), run_dir, metrics, args.neutral)
-    except UsageError as error:
-        print(f"{prog}: error: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    if data_note:
-        print(f"{prog}: note: {data_note}", file=sys.stderr)
-    backend, spec, native = load_backend(), trained.spec, trained.native
+@dataclass(frozen=True)
+class Evaluation:
+    """A finished run reloaded and measured again on the validation images it recorded."""
+
+    run_dir: Path
+    arch: str
+    source: str  # which file the weights came from: the native checkpoint or weights.npz
+    images: int
+    accuracy: float  # measured now, a fraction
+    recorded: float  # what the run recorded for its last epoch
+    data_changed: bool  # the images are not the ones the run measured (its fingerprint differs)
+    reproduced: bool  # the same accuracy (native) or within MAX_CROSS_FRAMEWORK_ACC_DIFFERENCE, on the same images
+    note: str  # how the data was found again, when it says something the reader should know; else ""
+
+    def summary(self) -> str:
+        verdict = ("NOT reproduced: the data changed since training (these validation images are not the ones the "
+                   "run recorded; put its data back to reproduce it)" if self.data_changed
+                   else "reproduced" if self.reproduced else "NOT reproduced")
+        return (f"{self.run_dir}: {self.arch} from {self.source}, {self.images} validation images: accuracy "
+                f"{100 * self.accuracy:.2f}% (the run recorded {100 * self.recorded:.2f}%): {verdict}")
+
+
+def evaluate_run(framework: str, load_backend: Callable, run: Path | str, neutral: bool = False) -> Evaluation:
+    """Reload the finished run ``run`` (a run directory of either framework, or a study, which evaluates its best
+    arm) in this framework and measure its validation accuracy again on the images it recorded. ``neutral`` loads
+    weights.npz even where the native checkpoint is this framework's. Raises ``UsageError`` for a mistake the user
+    can fix (no such run, an unfinished run, damaged files, missing data)."""
+    run_dir = find_run(Path(run))
+    metrics = rundir.read_finished_metrics(run_dir, "evaluate")
+    split = rundir.read_split(run_dir) if (run_dir / rundir.SPLIT).is_file() else {}
+    images, labels, data_note = recorded_validation(metrics, split)
+    backend = load_backend()
+    trained = load_trained(f"cnnlab_{framework}.evaluate", framework, backend, run_dir, metrics, neutral)
     logits = backend.predict_logits(trained.model, images, 64)
     measured = accuracy(logits, labels)
     recorded = metrics["history"][-1][keys.VAL_ACC]
-    same = measured == recorded if native else abs(measured - recorded) <= MAX_CROSS_FRAMEWORK_ACC_DIFFERENCE
+    same = measured == recorded if trained.native else abs(measured - recorded) <= MAX_CROSS_FRAMEWORK_ACC_DIFFERENCE
     # An accuracy measured on other images proves nothing, even when it happens to be the same number
     data_changed = metrics.get("val_fingerprint") not in (None, fingerprint(images, labels))
-    verdict = ("NOT reproduced: the data changed since training (these validation images are not the ones the run "
-               "recorded; put its data back to reproduce it)" if data_changed
-               else "reproduced" if same else "NOT reproduced")
-    print(f"{run_dir}: {spec.name} from {trained.source}, {len(labels)} validation images: accuracy "
-          f"{100 * measured:.2f}% (the run recorded {100 * recorded:.2f}%): {verdict}")
-    return EXIT_OK if same and not data_changed else EXIT_NOT_REPRODUCED
+    return Evaluation(run_dir, trained.spec.name, trained.source, len(labels), measured, recorded, data_changed,
+                      same and not data_changed, data_note or "")
+
+
+def evaluate(framework: str, load_backend: Callable, args, prog: str) -> int:
+    """The evaluation the parsed flags ask for, printed; its exit status."""
+    try:
+        result = evaluate_run(framework, load_backend, args.run_dir, args.neutral)
+    except UsageError as error:
+        print(f"{prog}: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    if result.note:
+        print(f"{prog}: note: {result.note}", file=sys.stderr)
+    print(result.summary())
+    return EXIT_OK if result.reproduced else EXIT_NOT_REPRODUCED
