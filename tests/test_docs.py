@@ -6,6 +6,7 @@ run under the ``docs`` marker (tests/test_docs_site.py)."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -84,3 +85,13 @@ def test_blocks_and_markers_are_read_as_written(tmp_path):
     assert fenced.command_lines(found[0].text) == [("cnnlab_torch.train", ["--out", "runs/a", "--seed", "2"])]
     assert fenced.with_train_flags(found[0].text, "--epochs 1") == (
         "python -m cnnlab_torch.train --out runs/a    --seed 2 --epochs 1 | tee log")
+
+
+def test_the_readme_s_links_lead_to_files_that_exist():
+    """The README is read on GitHub, outside the site's build, so its links are checked here."""
+    readme = fenced.ROOT / "README.md"
+    targets = re.findall(r"\]\(([^)\s#]+)(?:#[^)\s]*)?\)", readme.read_text())
+    local = [target for target in targets if not re.match(r"[a-z]+://", target)]
+    assert local, "the README links into the docs"
+    missing = [target for target in local if not (fenced.ROOT / target).exists()]
+    assert not missing, f"README links to files that do not exist: {missing}"

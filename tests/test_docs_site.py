@@ -31,13 +31,10 @@ def pages_with_examples() -> list[Path]:
 
 
 def environment(folder: Path) -> dict[str, str]:
-    """The readers' shell: ``python`` is this interpreter, the project is importable from any folder (it is
-    installed; this also covers a checkout used in place), the cache is the test's own, plots render off-screen."""
-    bin_dir = folder / ".bin"
-    bin_dir.mkdir(exist_ok=True)
-    for name in ("python", "python3"):
-        (bin_dir / name).unlink(missing_ok=True)
-        (bin_dir / name).symlink_to(sys.executable)
+    """The reader's shell: ``python`` is the test environment's interpreter (its bin folder first on PATH, as an
+    activated virtual environment has it), the project is importable from any folder, the cache is the test's own,
+    plots render off-screen."""
+    bin_dir = Path(sys.executable).parent
     return {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "CNNLAB_HOME": str(folder / ".home"),
             "PYTHONPATH": os.pathsep.join(filter(None, [str(fenced.ROOT), os.environ.get("PYTHONPATH")])),
             "MPLBACKEND": "Agg", "PYTHONUNBUFFERED": "1"}

@@ -290,8 +290,8 @@ def main(argv: list[str] | None = None) -> int:
                                      "measured in one run, and how fast its models infer in every runtime: tables "
                                      "on stdout, every figure in a JSON file.")
     size = parser.add_mutually_exclusive_group()
-    size.add_argument("--quick", action="store_true", help="few steps, 224-px models at 64 px (under 10 minutes "
-                      "on a 2-core CPU); the default is the full benchmark at the natural sizes")
+    size.add_argument("--quick", action="store_true", help="few steps, 224-px models at 64 px (about 14 minutes "
+                      "on a quiet 2-core CPU); the default is the full benchmark at the natural sizes")
     size.add_argument("--smoke", action="store_true", help="a few steps of one tiny model, for the tests; the "
                       "numbers mean nothing")
     parser.add_argument("--device", choices=DEVICES, default="auto",

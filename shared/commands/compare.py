@@ -1,12 +1,12 @@
 """``python -m shared.compare RUN_A RUN_B``: a PyTorch run and a TensorFlow run of the same experiment, side by side.
 
-Writes ``compare.md`` and ``compare.png`` (accuracy curves of both frameworks on one plot) into a new folder: final
-accuracy, seconds per epoch, images per second, parameter counts, and how far the two ONNX exports agree on the
-validation set, from the runs' records; and measured now, in this process run on this machine
-(``shared.measure.footprint``): a training step's peak memory, the inference latency of the native models and of
-every exported file at batch 1 and 32, the files' sizes and the int8 accuracy change. For two cifar100-pooling
-studies every variant is compared. The lab's theory section (which framework, at what cost) ends the report,
-generated from these measurements (``shared.report.theory``).
+Writes ``compare.md`` and ``compare.png`` (both frameworks' accuracy curves on one plot per model, and under it
+their difference per epoch) into a new folder: final accuracy, seconds per epoch, images per second, parameter
+counts, and how far the two ONNX exports agree on the validation set, from the runs' records; and measured now, in
+this process run on this machine (``shared.measure.footprint``): a training step's peak memory, the inference
+latency of the native models and of every exported file at batch 1 and 32, the files' sizes and the int8 accuracy
+change. For two cifar100-pooling studies every variant is compared. The lab's theory section (which framework, at
+what cost) ends the report, generated from these measurements (``shared.report.theory``).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from shared.util.errors import EXIT_NOT_WRITTEN, EXIT_OK, EXIT_USAGE, UsageError
 from shared.run.experiments import recorded_validation
 from shared.formats.onnx_check import onnx_logits
 from shared.formats.readable import reading
+from shared.training.backend import FRAMEWORK_NAMES
 from shared.training.precision import DEFAULT_PRECISION
 from shared.report.reports import write_text
 from shared.report.theory import theory_paragraph
@@ -155,25 +156,62 @@ def markdown(result: dict, run_a: Path, run_b: Path) -> str:
 
 
 def plot(result: dict, path: Path) -> None:
+    """Per model, both runs' train and validation accuracy per epoch, and under them a small panel of the difference
+    (B minus A, in points) with its zero line. The two frameworks' curves often coincide, so neither may hide the
+    other: A is a wide, light solid line and B a thin dashed line with small markers on top of it. One legend for the
+    whole figure, under the axes, so that it covers no epoch."""
     from shared.report.plots import pyplot
 
     plt = pyplot()
-    figure, axes = plt.subplots(1, len(result), figsize=(6 * len(result), 4), squeeze=False)
-    for axis, (label, entry) in zip(axes[0], result.items()):
-        for side, style in (("a", "-"), ("b", "--")):
-            run = entry["runs"][side]
-            epochs = np.arange(1, len(run["val_acc"]) + 1)
-            axis.plot(epochs, run["train_acc"], style, marker="o", label=f"{run['framework']} train")
-            axis.plot(epochs, run["val_acc"], style, marker="s", label=f"{run['framework']} validation")
-        axis.set_title(label)
-        axis.set_xlabel("epoch")
-        axis.set_ylabel("accuracy")
-        axis.set_ylim(0, 1)
-        axis.grid(alpha=0.3)
-        axis.legend(loc="lower right")
-    figure.tight_layout()
+    figure, axes = plt.subplots(2, len(result), figsize=(max(7.5, 6 * len(result)), 6.2), squeeze=False,
+                                sharex="col", height_ratios=(3, 1.2), layout="constrained")
+    parts = (("train_acc", "train", "tab:blue"), ("val_acc", "validation", "tab:red"))
+    styles = {"a": {"linestyle": "-", "linewidth": 7, "alpha": 0.3, "solid_capstyle": "round"},
+              "b": {"linestyle": "--", "linewidth": 1.2, "marker": "o", "markersize": 3}}
+    # the train difference wide and light under the validation one: both stay visible where they are equal
+    differences: dict[str, dict] = {"train": {"linewidth": 3.5, "alpha": 0.5},
+                                    "validation": {"linewidth": 1.2, "marker": "o", "markersize": 3}}
+    legend: list = []
+    for (accuracy, difference), (label, entry) in zip(axes.T, result.items()):
+        runs = entry["runs"]
+        names, change_name = _side_names(runs["a"]["framework"], runs["b"]["framework"])
+        largest = 1.0  # points: identical runs draw a flat line on the zero line of a +-1 point panel
+        lines = {}
+        for field, part, colour in parts:
+            for side in ("a", "b"):
+                values = runs[side][field]
+                lines[side, part], = accuracy.plot(np.arange(1, len(values) + 1), values, color=colour,
+                                                   **styles[side])
+            a, b = (np.asarray(runs[side][field], dtype=float) for side in ("a", "b"))
+            epochs = min(len(a), len(b))
+            change = 100 * (b[:epochs] - a[:epochs])
+            lines["difference", part], = difference.plot(np.arange(1, epochs + 1), change, color=colour,
+                                                         **differences[part])
+            largest = max(largest, float(np.abs(change).max(initial=0)))
+        if not legend:  # every model of a comparison has the same two frameworks
+            legend = [(lines[side, part], f"{names[side]} {part}") for side in ("a", "b") for _, part, _ in parts]
+            legend += [(lines["difference", part], f"{change_name}, {part}") for _, part, _ in parts]
+        accuracy.set_title(label)
+        accuracy.set_ylabel("accuracy")
+        accuracy.set_ylim(0, 1.02)  # a point at 1.0 whole, not halved by the frame
+        accuracy.grid(alpha=0.3)
+        difference.axhline(0, color="black", linewidth=0.8, zorder=1)
+        difference.set_ylim(-1.2 * largest, 1.2 * largest)
+        difference.set_ylabel(f"{change_name}\n(points)")
+        difference.set_xlabel("epoch")
+        difference.grid(alpha=0.3)
+    figure.legend(*zip(*legend), loc="outside lower center", ncol=3, frameon=False)
     figure.savefig(path, dpi=100)
     plt.close(figure)
+
+
+def _side_names(framework_a: str, framework_b: str) -> tuple[dict[str, str], str]:
+    """What the figure calls each run (its framework's name, or A and B when both ran the same framework), and
+    their difference ("Keras − PyTorch")."""
+    names = {"a": FRAMEWORK_NAMES.get(framework_a, framework_a), "b": FRAMEWORK_NAMES.get(framework_b, framework_b)}
+    if names["a"] == names["b"]:
+        return {"a": f"A ({names['a']})", "b": f"B ({names['b']})"}, "B − A"
+    return names, f"{names['b']} − {names['a']}"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,7 +9,7 @@ runtime, each measured in its own server process on this machine in one run:
 The same load hits the HTTP ceiling, a bare uvicorn app that reads the upload and answers JSON with no model
 (``shared.serving.ceiling``), and each row's throughput is printed as a share of it. The load comes from ``wrk`` when
 it is installed, else from a small asyncio client here; the table says which. LitServe, when installed, is not
-driven here: its figures in the README were measured by hand, side by side.
+driven here: its figures in docs/use-the-model.md were measured by hand, side by side.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The seed lab's theory section, rewritten from measurements: for each claim of its framework comparison, what the
 two runs and ``compare``'s workers measured for each framework. Generated text only; every number comes from the
 compare entry (``shared.commands.compare``: the runs' records, ``shared.measure.footprint``'s measurements and the
-exports' checks) or from ``DISTRIBUTED``, which quotes the README."""
+exports' checks) or from ``DISTRIBUTED``, which quotes docs/distributed.md."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from shared.report.measured import int8_change, latency_at
 FRAMEWORK_NAMES = {"torch": "PyTorch", "tf": "TensorFlow"}
 PHONE_FORMATS = ("litert", "executorch")
 
-# README, "More than one GPU or machine": tests/test_distributed.py on the project's 2-core CPU, correctness against
-# one device (float64, cifar_cnn_max, a digits epoch and a second after --resume), not speed.
+# docs/distributed.md, "More than one GPU or machine": tests/test_distributed.py on the project's 2-core CPU,
+# correctness against one device (float64, cifar_cnn_max, a digits epoch and a second after --resume), not speed.
 DISTRIBUTED = {
     "torch": "torchrun with two CPU processes (gloo, DistributedDataParallel) ended 6.2e-16 from one process",
     "tf": "MirroredStrategy over two logical CPU devices ended 6.9e-17 from one device, and "
@@ -156,7 +156,7 @@ def _served(entry: dict) -> str:
 
 
 def scale_claim(entry: dict) -> str:
-    """TensorFlow scales: how many devices these runs used, and the README's distributed result."""
+    """TensorFlow scales: how many devices these runs used, and the distributed result of docs/distributed.md."""
     runs = entry["runs"]
     used = [f"{_name(run)} in {_plural(run.get('processes') or 1, 'process')} with "
             f"{_plural(run.get('replicas') or 1, 'replica')}" for run in runs.values()]
@@ -164,7 +164,7 @@ def scale_claim(entry: dict) -> str:
     text = f"these runs trained {_and(used)}"
     text += ("; a compare of two runs measures no speed-up from more devices." if several else
              ", so they measure no scaling.")
-    text += (f" The README's distributed tests: in PyTorch, {DISTRIBUTED['torch']}; in TensorFlow, "
+    text += (f" The distributed tests (docs/distributed.md): in PyTorch, {DISTRIBUTED['torch']}; in TensorFlow, "
              f"{DISTRIBUTED['tf']}; {DISTRIBUTED_UNTESTED}.")
     return text
 

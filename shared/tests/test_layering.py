@@ -15,7 +15,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("shared", "cnnlab_torch", "cnnlab_tf")
 FRAMEWORKS = ("torch", "torchvision", "tensorflow", "keras", "tf2onnx", "triton")
-# shared's subpackages, bottom up (README, "How it is built")
+# shared's subpackages, bottom up (docs/how-it-is-built.md)
 LAYERS = {"util": 0, "model": 1, "data": 1, "formats": 2, "training": 3, "report": 4, "run": 5, "serving": 5,
           "measure": 6, "commands": 7, "bench": 7, "tools": 8}
 # ``python -m shared.compare``: the documented command, kept as a shim at the top

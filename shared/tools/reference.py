@@ -54,22 +54,24 @@ def comments_above_keys(source: str, variable: str) -> dict[tuple[str, ...], str
     def visit(node: ast.Dict, path: tuple[str, ...]) -> None:
         shared_reason = ""
         for key, value in zip(node.keys, node.values):
-            if not isinstance(key, ast.Constant):
+            if not (isinstance(key, ast.Constant) and isinstance(key.value, str)):
                 continue
-            above, row = [], key.lineno - 2
+            name: str = key.value
+            above: list[str] = []
+            row = key.lineno - 2
             starts_its_line = not lines[key.lineno - 1][:key.col_offset].strip()
             while starts_its_line and row >= 0 and lines[row].strip().startswith("#"):
                 above.insert(0, lines[row].strip().lstrip("#").strip())
                 row -= 1
             # a comment above a run of keys gives the reason for each of them (LiteRT's and ExecuTorch's bounds)
             shared_reason = " ".join(above) or shared_reason
-            found[(*path, key.value)] = shared_reason
+            found[(*path, name)] = shared_reason
             if isinstance(value, ast.Dict):
-                visit(value, (*path, key.value))
+                visit(value, (*path, name))
 
     for node in ast.walk(ast.parse(source)):
-        target = node.target if isinstance(node, ast.AnnAssign) else None
-        if isinstance(target, ast.Name) and target.id == variable and isinstance(node.value, ast.Dict):
+        if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.target.id == variable
+                and isinstance(node.value, ast.Dict)):
             visit(node.value, ())
     return found
 

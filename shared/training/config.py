@@ -59,7 +59,7 @@ class TrainConfig:
                              one_of(list(PRECISIONS)))
     compile: bool = setting(False, "compile the training step: torch.compile in PyTorch (falls back to eager with a "
                             "warning when no C++ compiler is found), XLA (jit_compile) in Keras; helps on GPUs, is "
-                            "measured slower on CPUs (see the README's benchmark)")
+                            "measured slower on CPUs (see docs/speed.md)")
     # Train a frozen backbone's head on its features, computed once and cached (shared.run.feature_cache), instead of
     # running the backbone on every image every epoch; the same steps up to float rounding, only faster.
     feature_cache: bool = setting(True, "flowers-resnet18: run the frozen backbone on every image every epoch "

@@ -1,7 +1,7 @@
 """Settings declared once, as dataclass fields: each field's type, default, flag, help, valid values and whether
 ``--resume`` may change it, in one ``setting(...)`` call. The command line's parser (``shared.commands.cli``), the
 Python API's keywords (built from that parser), the plan (``shared.run.plan``), the resume rules
-(``shared.run.resume``) and the README's flag table are all read from these declarations.
+(``shared.run.resume``) and the flag table (docs/reference/flags.md) are all read from these declarations.
 
     @dataclass(frozen=True)
     class TrainConfig:
@@ -82,7 +82,7 @@ def resumable(*classes: type) -> tuple[str, ...]:
 
 
 def flag_table(*classes: type) -> str:
-    """The README's flag table (Markdown), in ``--help``'s order."""
+    """The flag table (Markdown) of docs/reference/flags.md, in ``--help``'s order."""
     rows = ["| flag | default | meaning |", "|---|---|---|"]
     for name, field, flag in sorted(declared(*classes), key=lambda entry: GROUPS.index(entry[2].group)):
         if flag.parse is None:

@@ -353,8 +353,8 @@ def default_run(backend, run_dir: Path, epochs: int) -> Path:
 
 def executorch_installed() -> bool:
     """Whether ExecuTorch (the mobile extra) is here. Colab's stack cannot install it (its scikit-learn is too old;
-    README, "On a phone"), so there its tests leave the ExecuTorch file out; anywhere else it must be installed
-    (``make test`` installs it) and its absence fails the test that needs it."""
+    docs/use-the-model.md, "On a phone"), so there its tests leave the ExecuTorch file out; anywhere else it must be
+    installed (``make test`` installs it) and its absence fails the test that needs it."""
     import importlib.util
     import os
 

@@ -1,6 +1,6 @@
 """The theory paragraph (``shared.report.theory``) from hand-made measurements: each claim of the seed's comparison
-followed by the figures measured for it, the sentences that change with the figures, and the README's distributed
-result quoted as the README states it."""
+followed by the figures measured for it, the sentences that change with the figures, and the distributed result
+quoted as docs/distributed.md states it."""
 
 import re
 from pathlib import Path
@@ -9,7 +9,7 @@ import pytest
 
 from shared.report import theory
 
-README = Path(__file__).resolve().parents[3] / "README.md"
+DISTRIBUTED_PAGE = Path(__file__).resolve().parents[3] / "docs" / "distributed.md"
 
 
 def latency(median_ms: float, p95_ms: float) -> list[dict]:
@@ -117,10 +117,10 @@ def test_without_measurements_the_paragraph_says_so(entry):
     assert text["PyTorch suits small services"] == "Latency was not measured in this compare."
 
 
-def test_the_distributed_result_is_the_readmes():
-    readme = " ".join(README.read_text().split())
+def test_the_distributed_result_is_the_docs():
+    page = " ".join(DISTRIBUTED_PAGE.read_text().split())
     for framework, quote in theory.DISTRIBUTED.items():
         for figure in re.findall(r"\d\.\de-\d+", quote):
-            assert f"to {figure}" in readme or f"end {figure}" in readme, \
-                f"{framework}: {figure} is not the README's distributed result any more; update theory.DISTRIBUTED"
-    assert "Not tested: NCCL, GPUs and several machines" in readme
+            assert f"to {figure}" in page or f"end {figure}" in page, \
+                f"{framework}: {figure} is not docs/distributed.md's result any more; update theory.DISTRIBUTED"
+    assert "Not tested: NCCL, GPUs and several machines" in page
