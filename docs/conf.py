@@ -42,3 +42,7 @@ html_theme_options = {
 }
 # no external fonts, icons or analytics: the site works offline, and the headless check sees no failed request
 html_show_sourcelink = False
+# The pages are one level deep, so their left sidebar would stay empty; the reference pages list each other there
+html_sidebars = {"[!r]*": [], "reference/*": ["sidebar-nav-bs"]}
+# The pictures are drawn on white; the theme's script also refuses an unset mode with a console error
+html_context = {"default_mode": "light"}
