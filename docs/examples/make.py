@@ -11,7 +11,7 @@ digits run and the pictures about 2 min, the two studies and the comparison abou
 - ``serve.png``: the serve page (``python -m cnnlab_torch.serve``) after classifying one validation digit;
 - ``pooling/`` and ``improved/``: the two CIFAR-100 studies' reports and figures, and ``compare.md`` and
   ``compare.png``: the two frameworks' pooling studies compared (``python -m shared.compare``);
-- and, where ``outputs.py`` is beside this file, what its ``main()`` writes.
+- and what ``outputs.py``'s ``main()`` writes: the command outputs the pages show.
 
 The two screenshots need Chromium (Debian's ``chromium``) and playwright, as ``tests/test_serve_page.py`` does.
 The studies and the comparison run on a synthetic archive in the real CIFAR-100 format (the real one needs a
@@ -21,10 +21,8 @@ layout of the reports is what they show.
 """
 
 import os
-import runpy
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,10 +33,12 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
-# Chromium offline and headless, as tests/test_serve_page.py launches it
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+# from any folder: the project and its test helpers, and outputs.py beside this file
+sys.path[:0] = [str(ROOT), str(HERE)]
+
+import outputs  # noqa: E402  (beside this file: the command outputs the pages show)
+from shared.measure.serving import free_port  # noqa: E402
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402  (Chromium offline, as the tests launch it)
 
 
 def run(*args: str, cwd: Path = ROOT, **environment: str) -> None:
@@ -55,12 +55,6 @@ def copy_study(study: Path, target: Path) -> None:
         if wanted and (not any(part.startswith("seed-") for part in relative.parts) or path.name == "curves.png"):
             (target / relative).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(path, target / relative)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @contextmanager
@@ -194,7 +188,6 @@ def studies(temp: Path) -> None:
 
 
 def main() -> None:
-    sys.path.insert(0, str(ROOT))
     with tempfile.TemporaryDirectory() as temp:
         temp = Path(temp)
         digits = digits_run(temp)
@@ -202,8 +195,7 @@ def main() -> None:
         tensorboard_picture(temp)
         serve_picture(digits)
         studies(temp)
-    if (HERE / "outputs.py").is_file():  # the command outputs the pages show
-        runpy.run_path(str(HERE / "outputs.py"), run_name="outputs")["main"]()
+    outputs.main()
 
 
 if __name__ == "__main__":
